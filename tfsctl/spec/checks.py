@@ -1,0 +1,174 @@
+"""Semantic checks: rules that span fields, which types alone cannot say.
+
+Each check is a small generator of `Finding`s addressed by the YAML path of
+the offending value, so the loader can turn them into file:line:column errors.
+They are pure: they look at the spec, never at the disk or the engine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfsctl.spec.model import (
+    AllPolicy,
+    LatestPolicy,
+    ModelSpec,
+    Runtime,
+    Spec,
+    SpecificPolicy,
+)
+from tfsctl.spec.yamlsource import PathKey
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: PathKey
+    message: str
+    hint: str
+    on_key: bool = False
+
+
+def served_versions(model: ModelSpec) -> set[int]:
+    """Which of the spec's declared versions the policy serves (what the server would load)."""
+    declared = sorted(model.versions)
+    policy = model.policy
+    if isinstance(policy, AllPolicy):
+        return set(declared)
+    if isinstance(policy, LatestPolicy):
+        return set(declared[-policy.latest:])
+    assert isinstance(policy, SpecificPolicy)
+    return set(policy.specific)
+
+
+def _duplicates(names: list[str]) -> dict[str, list[int]]:
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        seen.setdefault(name, []).append(i)
+    return {name: idx for name, idx in seen.items() if len(idx) > 1}
+
+
+def check_unique_servers(spec: Spec) -> Iterator[Finding]:
+    for name, indexes in _duplicates([s.name for s in spec.servers]).items():
+        for i in indexes[1:]:
+            yield Finding(("servers", i, "name"), f"server name {name!r} is used twice",
+                          "give every server its own name")
+
+
+def check_unique_models(spec: Spec) -> Iterator[Finding]:
+    for si, server in enumerate(spec.servers):
+        for name, indexes in _duplicates([m.name for m in server.models]).items():
+            for i in indexes[1:]:
+                yield Finding(("servers", si, "models", i, "name"),
+                              f"model {name!r} is listed twice in server {server.name!r}",
+                              "merge the two entries into one")
+        paths = [str(server.base_path(m)) for m in server.models]
+        for path, indexes in _duplicates(paths).items():
+            for i in indexes[1:]:
+                yield Finding(("servers", si, "models", i, "base_path"),
+                              f"two models share the base path {path}",
+                              "each model needs its own directory")
+
+
+def check_ports(spec: Spec) -> Iterator[Finding]:
+    """No two listeners on one address and port, within a server or between servers."""
+    taken: dict[tuple[int, str], str] = {}
+    for si, server in enumerate(spec.servers):
+        address = ipaddress.ip_address(server.bind_address)
+        for kind in ("grpc", "rest"):
+            port = getattr(server.ports, kind)
+            clash = next((owner for (p, addr), owner in taken.items() if p == port and (
+                addr == str(address) or ipaddress.ip_address(addr).is_unspecified
+                or address.is_unspecified)), None)
+            if clash:
+                yield Finding(("servers", si, "ports", kind),
+                              f"port {port} is already taken by {clash}",
+                              "pick a free port for each server's grpc and rest")
+            else:
+                taken[(port, str(address))] = f"server {server.name!r} ({kind})"
+
+
+def check_base_paths(spec: Spec) -> Iterator[Finding]:
+    for si, server in enumerate(spec.servers):
+        for mi, model in enumerate(server.models):
+            base = server.base_path(model)
+            if base == server.model_root or server.model_root in base.parents:
+                continue
+            where = ("servers", si, "models", mi, "base_path")
+            if server.runtime is Runtime.DOCKER:
+                yield Finding(where, f"base path {base} is outside the model root "
+                              f"{server.model_root}", "docker servers see only the model root "
+                              "(mounted at /models): move the model under it")
+            elif not server.allow_external_base_paths:
+                yield Finding(where, f"base path {base} is outside the model root "
+                              f"{server.model_root}", "move it under the model root, or set "
+                              "`allow_external_base_paths: true` on the server")
+
+
+def check_versions(spec: Spec) -> Iterator[Finding]:
+    """Labels and specific policies name versions the spec declares and serves."""
+    for si, server in enumerate(spec.servers):
+        for mi, model in enumerate(server.models):
+            at: PathKey = ("servers", si, "models", mi)
+            declared = set(model.versions)
+            if isinstance(model.policy, SpecificPolicy):
+                for version in model.policy.specific:
+                    if version not in declared:
+                        yield Finding(at + ("policy", "specific"),
+                                      f"policy serves version {version}, which is not declared "
+                                      "under `versions:`",
+                                      f"add `{version}:` under versions (with a source if its "
+                                      "directory does not exist yet)")
+            served = served_versions(model)
+            for label, version in model.labels.items():
+                where = at + ("labels", label)
+                if version not in declared:
+                    yield Finding(where, f"label {label!r} points at version {version}, which "
+                                  "is not declared under `versions:`",
+                                  f"declare version {version}, or point the label at one of "
+                                  f"{sorted(declared) or 'the declared versions'}")
+                elif version not in served:
+                    yield Finding(where, f"label {label!r} points at version {version}, which "
+                                  f"the policy does not serve (it serves {sorted(served)})",
+                                  "TF Serving rejects labels on unserved versions: widen the "
+                                  "policy, e.g. `policy: {specific: [...]}`")
+            for ti, smoke in enumerate(model.smoke):
+                if smoke.label is not None and smoke.label not in model.labels:
+                    yield Finding(at + ("smoke", ti, "label"),
+                                  f"smoke test asks label {smoke.label!r}, which is not defined",
+                                  f"use one of {sorted(model.labels)} or define it under labels")
+                if smoke.version is not None and smoke.version not in served:
+                    yield Finding(at + ("smoke", ti, "version"),
+                                  f"smoke test asks version {smoke.version}, which is not served",
+                                  f"use one of {sorted(served)}")
+
+
+def check_sources(spec: Spec) -> Iterator[Finding]:
+    """A source must not be the version directory it is exported into."""
+    for si, server in enumerate(spec.servers):
+        for mi, model in enumerate(server.models):
+            base = server.base_path(model)
+            for version, vspec in model.versions.items():
+                source = vspec.source
+                path = getattr(source, "saved_model", None) or getattr(source, "keras", None)
+                if isinstance(path, Path) and (path == base or base in path.parents):
+                    yield Finding(("servers", si, "models", mi, "versions", version, "source"),
+                                  f"the source {path} lies inside the model's own directory",
+                                  "keep sources outside the base path; tfsctl exports into it")
+
+
+CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
+    check_unique_servers,
+    check_unique_models,
+    check_ports,
+    check_base_paths,
+    check_versions,
+    check_sources,
+)
+
+
+def run_checks(spec: Spec) -> list[Finding]:
+    return [finding for check in CHECKS for finding in check(spec)]
+

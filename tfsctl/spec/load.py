@@ -1,0 +1,183 @@
+"""Load a spec file: YAML -> variables -> typed models -> semantic checks.
+
+Each stage collects every problem it finds; the first stage with problems
+stops the pipeline (later stages would only report echoes of them) and all its
+problems are raised together as one `SpecError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tfsctl.spec import model as spec_model
+from tfsctl.spec.checks import run_checks
+from tfsctl.spec.errors import Location, SpecError, SpecIssue
+from tfsctl.spec.model import Spec
+from tfsctl.spec.templating import render_templates
+from tfsctl.spec.yamlsource import YamlDocument, load_yaml
+
+#: Sections that hold variables themselves, so are not templated.
+_UNTEMPLATED = ("variables", "environments")
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec and where it came from (saved plans and history record these)."""
+
+    spec: Spec
+    file: Path
+    environment: str | None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    digest: str = ""
+
+
+@cache
+def _field_names() -> frozenset[str]:
+    """Every key the schema knows, to suggest the intended one for a typo."""
+    names: set[str] = set()
+    for value in vars(spec_model).values():
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            for name, info in value.model_fields.items():
+                names.add(info.alias or name)
+    return frozenset(names)
+
+
+def _issue_from_pydantic(doc: YamlDocument, error: Any) -> SpecIssue:
+    path = _yaml_path(tuple(error["loc"]))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = path[-1]
+        close = difflib.get_close_matches(str(key), _field_names(), n=1, cutoff=0.75)
+        hint = f"did you mean `{close[0]}`?" if close else "remove it; see `tfsctl schema`"
+        return SpecIssue(doc.locate(path, key=True), f"unknown key {key!r}", hint)
+    if kind == "missing":
+        return SpecIssue(doc.locate(path[:-1]), f"missing required key {path[-1]!r}",
+                         f"add `{path[-1]}:`")
+    got = error.get("input")
+    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    message = error["msg"].removeprefix("Value error, ")
+    where = _readable(path)
+    return SpecIssue(doc.locate(path), f"{where}: {message}{got_text}",
+                     _HINTS.get(kind, "see `tfsctl schema` for what this key takes"))
+
+
+_HINTS = {
+    "int_parsing": "write a whole number",
+    "int_from_float": "write a whole number",
+    "greater_than_equal": "use a larger number",
+    "less_than_equal": "use a smaller number",
+    "string_type": "quote the value to make it a string",
+    "literal_error": "use one of the values named",
+    "enum": "use one of the values named",
+    "dict_type": "write a mapping (key: value lines)",
+    "list_type": "write a list ([a, b] or '- ' lines)",
+    "string_pattern_mismatch": "use only the characters allowed",
+    "policy_kind": "e.g. `policy: all`, `policy: {latest: 2}` or `policy: {specific: [1, 2]}`",
+    "source_kind": "e.g. `source: {saved_model: ./exports/1}`",
+    "path_type": "write a path as a string",
+    "ip_any_address": "write an IP address such as 127.0.0.1",
+}
+
+
+def _yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pydantic locations name union branches and dict-key parts; YAML paths do not.
+
+    A union's tag (`saved_model`, `latest`, ...) follows the field holding the
+    union (`source`, `policy`) and is dropped once; `[key]` parts for errors in
+    dict keys are folded away; version keys are numbers in the YAML paths.
+    """
+    out: list[Any] = []
+    for part in loc:
+        if part == "[key]":
+            continue
+        if out and out[-1] in _UNION_FIELDS and part in _UNION_FIELDS[out[-1]] and (
+                len(out) < 2 or out[-2] != "<tag>"):
+            out.append("<tag>")
+            continue
+        if isinstance(part, str) and part.isdigit() and out and out[-1] == "versions":
+            part = int(part)
+        out.append(part)
+    return tuple(p for p in out if p != "<tag>")
+
+
+_UNION_FIELDS = {"source": ("saved_model", "checkpoint", "keras"),
+                 "policy": ("all", "latest", "specific")}
+
+
+def _readable(path: tuple[Any, ...]) -> str:
+    """`servers[0].models[1].policy`: the address a reviewer can find in the file."""
+    text = ""
+    for i, part in enumerate(path):
+        if isinstance(part, int) and i and path[i - 1] != "versions":
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "spec"
+
+
+def _variables(doc: YamlDocument, data: dict[str, Any], environment: str | None,
+               overrides: Mapping[str, Any]) -> tuple[dict[str, Any], list[SpecIssue]]:
+    """Base variables, then the chosen environment's, then --var overrides."""
+    issues: list[SpecIssue] = []
+    base = data.get("variables") or {}
+    envs = data.get("environments") or {}
+    values = dict(base) if isinstance(base, dict) else {}
+    if environment is not None:
+        chosen = envs.get(environment) if isinstance(envs, dict) else None
+        if chosen is None:
+            known = ", ".join(sorted(envs)) if isinstance(envs, dict) and envs else "none"
+            issues.append(SpecIssue(doc.locate(("environments",)),
+                                    f"environment {environment!r} is not defined",
+                                    f"use one of the defined environments: {known}"))
+        elif isinstance(chosen, dict) and isinstance(chosen.get("variables"), dict):
+            values.update(chosen["variables"])
+    values.update(overrides)
+    return values, issues
+
+
+def load_spec(file: Path, *, environment: str | None = None,
+              overrides: Mapping[str, Any] | None = None, raw: bytes | None = None) -> LoadedSpec:
+    """Load and validate `file`; raises `SpecError` listing every problem found."""
+    file = Path(file)
+    if raw is None:
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise SpecError([SpecIssue(Location(file, 1, 1), f"cannot read the spec: "
+                                       f"{exc.strerror}", "check the path")]) from None
+    doc, issues = load_yaml(file, raw)
+    if issues:
+        raise SpecError(issues, doc.source_lines)
+    if not isinstance(doc.data, dict):
+        raise SpecError([SpecIssue(doc.locate(()), "a spec is a mapping at the top level",
+                                   "start with `apiVersion: tfsctl/v1` and `servers:`")],
+                        doc.source_lines)
+    variables, issues = _variables(doc, doc.data, environment, overrides or {})
+    rendered: dict[str, Any] = {}
+    for key, value in doc.data.items():
+        if key in _UNTEMPLATED:
+            rendered[key] = value
+            continue
+        rendered[key], found = render_templates(doc, value, variables, (key,))
+        issues.extend(found)
+    if issues:
+        raise SpecError(issues, doc.source_lines)
+    try:
+        spec = Spec.model_validate(rendered, context={"base_dir": file.resolve().parent})
+    except ValidationError as exc:
+        raise SpecError([_issue_from_pydantic(doc, e) for e in exc.errors()],
+                        doc.source_lines) from None
+    findings = run_checks(spec)
+    if findings:
+        raise SpecError([SpecIssue(doc.locate(f.path, key=f.on_key), f.message, f.hint)
+                         for f in findings], doc.source_lines)
+    return LoadedSpec(spec=spec, file=file, environment=environment, variables=variables,
+                      digest=hashlib.sha256(raw).hexdigest())

@@ -1,0 +1,442 @@
+"""The desired state, as typed and frozen pydantic models.
+
+The YAML a team writes is validated into these models; nothing downstream sees
+raw dictionaries. Every model forbids unknown keys, so a typo such as `polcy:`
+is an error rather than a silently ignored setting. Paths are resolved while
+validating (relative to the spec file, or to the server's model root), so the
+rest of tfsctl works with absolute paths only.
+
+Field docstrings (`description=`) end up in the JSON Schema that editors use
+for completion, so they are written for the person typing the YAML.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Discriminator,
+    Field,
+    IPvAnyAddress,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic.json_schema import WithJsonSchema
+
+#: The image used when a server names none; pinned so that plans are reproducible.
+DEFAULT_IMAGE = "tensorflow/serving:2.19.1"
+#: Where the model root is mounted inside a server container.
+CONTAINER_MODEL_ROOT = "/models"
+#: Prometheus metrics path that TensorFlow Serving documents.
+DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+LABEL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+FLAG_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+def _safe_name(value: str) -> str:
+    """Names become path components and container names: no `/`, no `..`, no dot-files."""
+    if not _NAME_RE.match(value) or ".." in value:
+        raise ValueError(
+            "must start with a letter or digit and hold only letters, digits, '_', '-' and '.'"
+            " (no '/' and no '..'), at most 128 characters")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_safe_name),
+                 Field(description="Letters, digits, '_', '-', '.'; safe as a path component.")]
+VersionNumber = Annotated[int, Field(ge=0, le=2**63 - 1,
+                                     description="A version number: the integer name of a "
+                                                 "version directory (00000123 is 123).")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    context = info.context or {}
+    return Path(context.get("base_dir", "."))
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    """Absolute and normalised, without following symlinks (plan checks those on disk)."""
+    expanded = Path(os.path.expanduser(str(path)))
+    return Path(os.path.normpath(expanded if expanded.is_absolute() else base / expanded))
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# ---------------------------------------------------------------- version sources
+
+
+class SavedModelSource(Strict):
+    """Copy an existing SavedModel directory (the one holding saved_model.pb)."""
+
+    saved_model: Path = Field(description="Directory with saved_model.pb and variables/.")
+    signatures: list[str] = Field(
+        default_factory=list,
+        description="Signature names the SavedModel must have; checked before it is copied.")
+
+    @field_validator("saved_model")
+    @classmethod
+    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+        return _absolute(value, _base_dir(info))
+
+
+class CheckpointSource(Strict):
+    """Convert a TF1 checkpoint (meta graph + variables) into a SavedModel.
+
+    The classic "checkpoint to servable" conversion: import the meta graph,
+    restore the variables, and save with a predict signature built from the
+    named input and output tensors.
+    """
+
+    checkpoint: Path = Field(description="Checkpoint prefix (e.g. model.ckpt-1000) or a "
+                                         "directory holding a `checkpoint` index file.")
+    meta_graph: Path | None = Field(default=None,
+                                    description="The .meta file; default: <checkpoint>.meta.")
+    inputs: dict[str, str] = Field(min_length=1, description="Signature input key -> tensor name "
+                                                             "(e.g. x: 'x:0').")
+    outputs: dict[str, str] = Field(min_length=1, description="Signature output key -> tensor "
+                                                              "name (e.g. y: 'y:0').")
+    signature_name: str = Field(default="serving_default",
+                                description="Name of the predict signature to write.")
+
+    @field_validator("checkpoint", "meta_graph")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _absolute(value, _base_dir(info))
+
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _tensor_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tensor in value.items():
+            if not re.match(r"^[A-Za-z0-9_.\-/]+(:\d+)?$", tensor):
+                raise ValueError(f"{key}: {tensor!r} is not a tensor name like 'x:0'")
+        return value
+
+
+class KerasSource(Strict):
+    """Export a Keras model file (.keras or .h5) as a SavedModel."""
+
+    keras: Path = Field(description="A .keras or .h5 model file.")
+
+    @field_validator("keras")
+    @classmethod
+    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+        return _absolute(value, _base_dir(info))
+
+
+def _source_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return {SavedModelSource: "saved_model", CheckpointSource: "checkpoint",
+                KerasSource: "keras"}.get(type(value))
+    if isinstance(value, dict):
+        kinds = [k for k in ("saved_model", "checkpoint", "keras") if k in value]
+        return kinds[0] if len(kinds) == 1 else None
+    return None
+
+
+Source = Annotated[
+    Annotated[SavedModelSource, Tag("saved_model")]
+    | Annotated[CheckpointSource, Tag("checkpoint")]
+    | Annotated[KerasSource, Tag("keras")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message="a source needs exactly one of `saved_model:`, `checkpoint:` "
+                             "or `keras:`",
+    ),
+]
+
+
+class VersionSpec(Strict):
+    """One version of a model. Without a source, its directory must already exist."""
+
+    source: Source | None = Field(default=None, description="Where to export this version "
+                                                             "from when its directory is missing.")
+
+
+# ---------------------------------------------------------------- version policy
+
+
+class PolicyKind(StrEnum):
+    ALL = "all"
+    LATEST = "latest"
+    SPECIFIC = "specific"
+
+
+class LatestPolicy(Strict):
+    """Serve the N highest version numbers found (TensorFlow Serving's default is latest 1)."""
+
+    latest: int = Field(ge=1, description="How many of the newest versions to serve.")
+
+    @property
+    def kind(self) -> PolicyKind:
+        return PolicyKind.LATEST
+
+
+class SpecificPolicy(Strict):
+    """Serve exactly these versions."""
+
+    specific: list[VersionNumber] = Field(min_length=1)
+
+    @property
+    def kind(self) -> PolicyKind:
+        return PolicyKind.SPECIFIC
+
+    @field_validator("specific")
+    @classmethod
+    def _unique(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a version twice")
+        return sorted(value)
+
+
+class AllPolicy(Strict):
+    """Serve every version found. Written `policy: all`."""
+
+    @model_serializer
+    def _as_word(self) -> str:
+        return "all"
+
+    @property
+    def kind(self) -> PolicyKind:
+        return PolicyKind.ALL
+
+
+def _policy_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return value.kind.value  # type: ignore[attr-defined]
+    if value == "all":
+        return "all"
+    if isinstance(value, dict) and len(value) == 1:
+        key = next(iter(value))
+        return key if key in ("latest", "specific") else None
+    return None
+
+
+Policy = Annotated[
+    Annotated[AllPolicy, Tag("all"), WithJsonSchema({"const": "all"})]
+    | Annotated[LatestPolicy, Tag("latest")]
+    | Annotated[SpecificPolicy, Tag("specific")],
+    Discriminator(
+        _policy_kind,
+        custom_error_type="policy_kind",
+        custom_error_message="a policy is `all`, `{latest: N}` or `{specific: [v1, v2]}`",
+    ),
+]
+
+
+# ---------------------------------------------------------------- smoke requests
+
+
+class SmokeTest(Strict):
+    """A request apply sends after a change, and the answer it must get.
+
+    `request` is a TensorFlow Serving REST predict body; `expect` is compared
+    with the answer, numbers within `tolerance`.
+    """
+
+    name: str | None = None
+    version: VersionNumber | None = Field(default=None, description="Ask this version.")
+    label: str | None = Field(default=None, description="Ask the version under this label.")
+    request: dict[str, Any] = Field(description='A predict body, e.g. {"instances": [1.0]}.')
+    expect: dict[str, Any] = Field(description='Part of the answer, e.g. {"predictions": [2.5]}.')
+    tolerance: float = Field(default=1e-6, ge=0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SmokeTest:
+        if self.version is not None and self.label is not None:
+            raise ValueError("give `version` or `label`, not both")
+        return self
+
+
+# ---------------------------------------------------------------- models
+
+
+class ModelSpec(Strict):
+    """A model a server serves: where its versions live, which are served, their labels."""
+
+    name: Name
+    base_path: Path | None = Field(default=None, description="Directory of the version dirs; "
+                                   "default <model_root>/<name>; relative to the model root.")
+    platform: str = Field(default="tensorflow", pattern=r"^[a-z][a-z0-9_]*$")
+    policy: Policy = Field(default_factory=lambda: LatestPolicy(latest=1),
+                           description="Which versions to serve: all, {latest: N} or "
+                                       "{specific: [..]}; default {latest: 1} as in TF Serving.")
+    versions: dict[VersionNumber, VersionSpec] = Field(
+        default_factory=dict, description="Versions this spec knows, by number, each with an "
+                                          "optional source to export from.")
+    labels: dict[Annotated[str, Field(pattern=LABEL_PATTERN)], VersionNumber] = Field(
+        default_factory=dict, description="Version labels, e.g. {stable: 1, canary: 2}.")
+    prune: bool = Field(default=False, description="Delete version dirs on disk that this spec "
+                                                   "does not declare (kept by default).")
+    smoke: list[SmokeTest] = Field(default_factory=list)
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_string(cls, value: Any) -> Any:
+        return AllPolicy() if value == "all" else value
+
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _empty_versions(cls, value: Any) -> Any:
+        """`2:` with nothing after it means "version 2 exists, no source"."""
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+
+# ---------------------------------------------------------------- servers
+
+
+class Runtime(StrEnum):
+    DOCKER = "docker"
+    LOCAL = "local"
+
+
+class Ports(Strict):
+    grpc: Port = Field(default=8500, description="gRPC port (TF Serving's --port).")
+    rest: Port = Field(default=8501, description="REST port (TF Serving's --rest_api_port).")
+
+
+class Resources(Strict):
+    """Container limits (docker runtime only)."""
+
+    cpus: float | None = Field(default=None, gt=0, le=1024)
+    memory: ByteSize | None = Field(default=None, description="e.g. 2GiB, 512MB")
+
+
+class Batching(Strict):
+    """Server-side batching (TF Serving's --enable_batching and batching parameters file)."""
+
+    max_batch_size: int | None = Field(default=None, ge=1)
+    batch_timeout_micros: int | None = Field(default=None, ge=0)
+    max_enqueued_batches: int | None = Field(default=None, ge=1)
+    num_batch_threads: int | None = Field(default=None, ge=1)
+    allowed_batch_sizes: list[int] | None = Field(default=None, min_length=1)
+    pad_variable_length_inputs: bool | None = None
+
+    @model_validator(mode="after")
+    def _allowed_sizes(self) -> Batching:
+        sizes = self.allowed_batch_sizes
+        if sizes is not None:
+            if sizes != sorted(set(sizes)) or sizes[0] < 1:
+                raise ValueError("allowed_batch_sizes must be increasing positive numbers")
+            if self.max_batch_size is not None and sizes[-1] != self.max_batch_size:
+                raise ValueError("the last of allowed_batch_sizes must equal max_batch_size")
+        return self
+
+
+class Monitoring(Strict):
+    """Prometheus metrics on the REST port."""
+
+    prometheus: bool = True
+    path: str = Field(default=DEFAULT_METRICS_PATH, pattern=r"^/[A-Za-z0-9_\-/.]*$")
+
+
+#: Flags tfsctl sets itself from the spec; naming them under `flags:` would fight it.
+MANAGED_FLAGS = frozenset({
+    "port", "rest_api_port", "model_config_file", "model_name", "model_base_path",
+    "enable_batching", "batching_parameters_file", "monitoring_config_file",
+    "allow_version_labels_for_unavailable_models", "host",
+})
+
+
+class Server(Strict):
+    """One TensorFlow Serving server and the models it serves."""
+
+    name: Name
+    runtime: Runtime = Field(default=Runtime.DOCKER, description="docker: a container on the "
+                             "Docker engine; local: a `tfsctl serve` process on this machine.")
+    image: str = Field(default=DEFAULT_IMAGE, min_length=1, description="Docker image "
+                       "(docker runtime).")
+    bind_address: IPvAnyAddress = Field(default="127.0.0.1", description="Address the ports are "
+                                        "published on; loopback unless you mean otherwise.")
+    ports: Ports = Field(default_factory=Ports)
+    model_root: Path = Field(default=Path("models"), description="Host directory holding the "
+                             "models, mounted read-only at /models; relative to the spec file.")
+    state_dir: Path | None = Field(default=None, description="Where tfsctl keeps history, locks "
+                                   "and logs for this server; default <model_root>/.tfsctl.")
+    env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(default_factory=dict)
+    secret_env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)],
+                     Annotated[str, Field(pattern=ENV_NAME_PATTERN)]] = Field(
+        default_factory=dict, description="Container variable -> name of the variable in "
+                                          "tfsctl's environment holding the value; never printed.")
+    resources: Resources = Field(default_factory=Resources)
+    batching: Batching | None = None
+    monitoring: Monitoring | None = None
+    flags: dict[Annotated[str, Field(pattern=FLAG_PATTERN)], str | int | float | bool] = Field(
+        default_factory=dict, description="Extra tensorflow_model_server flags, without `--`.")
+    allow_version_labels_for_unavailable_models: bool = False
+    allow_external_base_paths: bool = Field(default=False, description="Let base paths leave "
+                                            "the model root (local runtime only).")
+    models: list[ModelSpec] = Field(default_factory=list)
+
+    @field_validator("model_root", "state_dir")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _absolute(value, _base_dir(info))
+
+    @field_validator("flags")
+    @classmethod
+    def _unmanaged(cls, value: dict[str, Any]) -> dict[str, Any]:
+        taken = sorted(set(value) & MANAGED_FLAGS)
+        if taken:
+            raise ValueError(f"{', '.join(taken)} set by tfsctl from the spec; use the matching "
+                             "setting (ports, batching, monitoring, models) instead")
+        return value
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        return self.state_dir or self.model_root / ".tfsctl"
+
+    def base_path(self, model: ModelSpec) -> Path:
+        """The model's host directory: absolute, relative paths taken from the model root."""
+        if model.base_path is None:
+            return self.model_root / model.name
+        return _absolute(model.base_path, self.model_root)
+
+    def model(self, name: str) -> ModelSpec | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+class Environment(Strict):
+    """Values for one environment (dev, staging, prod) that override `variables`."""
+
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class Spec(Strict):
+    """A tfsctl spec: the servers a team wants, and what each serves."""
+
+    api_version: Literal["tfsctl/v1"] = Field(alias="apiVersion",
+                                              description="Spec format; always tfsctl/v1.")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Values for {{ name }} "
+                                      "in any string below; an undefined name is an error.")
+    environments: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Environment] = Field(
+        default_factory=dict, description="Per-environment overrides, chosen with --env.")
+    servers: list[Server] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              populate_by_name=True)
+
+    def server(self, name: str) -> Server | None:
+        return next((s for s in self.servers if s.name == name), None)

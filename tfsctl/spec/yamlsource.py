@@ -1,0 +1,251 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Why not `yaml.safe_load`:
+
+* It silently keeps the last of two duplicate keys; here that is an error.
+* It follows YAML 1.1, where `00000123` is the *octal* number 83 and `no` is
+  `False`. Version directories are named `00000123`, so this loader resolves
+  scalars by YAML 1.2's core schema: `00000123` is 123, `no` is the string "no".
+* Errors must point at a line and column, so the loader records a `Location`
+  for every key and value, addressed by its path (`("servers", 0, "name")`).
+* Anchors and aliases are expanded by the walk below; a document whose expansion
+  explodes (the "billion laughs") is stopped at a node budget instead of
+  eating memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from tfsctl.spec.errors import Location, SpecIssue
+
+#: Upper bounds that keep hostile input from exhausting memory or the stack.
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+MAX_BYTES = 8 * 1024 * 1024
+
+PathKey = tuple[str | int, ...]
+
+_TAG = "tag:yaml.org,2002:"
+
+
+class _Resolver(yaml.resolver.BaseResolver):
+    """Implicit scalar types of the YAML 1.2 core schema (plus the `<<` merge key)."""
+
+
+_IMPLICIT: list[tuple[str, str, list[str]]] = [
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+0123456789."),
+    ),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("merge", r"^(?:<<)$", ["<"]),
+]
+for _name, _pattern, _first in _IMPLICIT:
+    _Resolver.add_implicit_resolver(_TAG + _name, re.compile(_pattern), _first)
+
+
+class _Composer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
+                yaml.composer.Composer, _Resolver):
+    """PyYAML's node composer with the resolver above; constructs nothing itself."""
+
+    def __init__(self, stream: str):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _Resolver.__init__(self)
+
+
+@dataclass
+class YamlDocument:
+    """Plain Python data from one YAML file plus where each part of it stands."""
+
+    file: Path
+    data: Any
+    source_lines: list[str]
+    value_locations: dict[PathKey, Location] = field(default_factory=dict)
+    key_locations: dict[PathKey, Location] = field(default_factory=dict)
+
+    def locate(self, path: PathKey, *, key: bool = False) -> Location:
+        """The location of `path`, or of its nearest ancestor that has one."""
+        table = self.key_locations if key else self.value_locations
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if not key and probe in self.key_locations:
+                return self.key_locations[probe]
+            probe = probe[:-1]
+        return self.value_locations.get((), Location(self.file, 1, 1))
+
+
+class _Walker:
+    """Turns composed nodes into plain data, recording locations and problems."""
+
+    def __init__(self, doc: YamlDocument):
+        self.doc = doc
+        self.issues: list[SpecIssue] = []
+        self.count = 0
+        self.too_big = False
+
+    def loc(self, node: Node) -> Location:
+        mark = node.start_mark
+        return Location(self.doc.file, mark.line + 1, mark.column + 1)
+
+    def walk(self, node: Node, path: PathKey, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES or depth > MAX_DEPTH:
+            if not self.too_big:
+                self.too_big = True
+                what = "nested too deeply" if depth > MAX_DEPTH else "too large once aliases expand"
+                self.issues.append(SpecIssue(
+                    self.loc(node), f"the document is {what} (limits: {MAX_DEPTH} levels, "
+                    f"{MAX_NODES} values)",
+                    "simplify the file; anchors and aliases must not multiply into huge trees"))
+            return None
+        self.doc.value_locations.setdefault(path, self.loc(node))
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, SequenceNode):
+            if node.tag != _TAG + "seq":
+                self._bad_tag(node)
+            return [self.walk(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[Any, Any]:
+        if node.tag != _TAG + "map":
+            self._bad_tag(node)
+        result: dict[Any, Any] = {}
+        explicit: set[Any] = set()
+        merged: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                merged.update(self._merge_sources(value_node, path, depth))
+                continue
+            key = self._scalar(key_node) if isinstance(key_node, ScalarNode) else None
+            if key is None:
+                self.issues.append(SpecIssue(self.loc(key_node), "a key must be a plain value",
+                                             "write the key as a name or a number"))
+                continue
+            if key in explicit:
+                first = self.doc.key_locations[path + (key,)]
+                self.issues.append(SpecIssue(
+                    self.loc(key_node), f"duplicate key {key!r} (first defined at line {first.line})",
+                    "remove one of the two; YAML would silently keep only the last"))
+                continue
+            explicit.add(key)
+            self.doc.key_locations[path + (key,)] = self.loc(key_node)
+            self.doc.value_locations[path + (key,)] = self.loc(value_node)
+            result[key] = self.walk(value_node, path + (key,), depth + 1)
+        for key, value in merged.items():
+            result.setdefault(key, value)
+        return result
+
+    def _merge_sources(self, node: Node, path: PathKey, depth: int) -> dict[Any, Any]:
+        """`<<: *base` or `<<: [*a, *b]`: earlier sources win, explicit keys win over all."""
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        merged: dict[Any, Any] = {}
+        for source in sources:
+            value = self.walk(source, path, depth + 1)
+            if not isinstance(value, dict):
+                self.issues.append(SpecIssue(self.loc(source), "`<<` merges only mappings",
+                                             "point `<<` at an anchored mapping (`<<: *defaults`)"))
+                continue
+            for key, item in value.items():
+                merged.setdefault(key, item)
+        return merged
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        tag, text = node.tag, node.value
+        kind = tag[len(_TAG):] if tag.startswith(_TAG) else None
+        if kind == "str" or (kind is None and tag == "!"):
+            return text
+        if kind == "int":
+            try:
+                return int(text, 0) if re.match(r"^[-+]?0[ox]", text) else int(text, 10)
+            except ValueError:
+                return self._bad_scalar(node, "integer")
+        if kind == "float":
+            try:
+                return float(text.replace(".inf", "inf").replace(".Inf", "inf")
+                             .replace(".INF", "inf").replace(".nan", "nan")
+                             .replace(".NaN", "nan").replace(".NAN", "nan"))
+            except ValueError:
+                return self._bad_scalar(node, "number")
+        if kind == "bool":
+            if text.lower() in ("true", "false"):
+                return text.lower() == "true"
+            return self._bad_scalar(node, "boolean")
+        if kind == "null":
+            return None
+        self._bad_tag(node)
+        return text
+
+    def _bad_scalar(self, node: ScalarNode, kind: str) -> str:
+        self.issues.append(SpecIssue(self.loc(node), f"{node.value!r} is not a valid {kind}",
+                                     f"write a plain {kind}, or quote it to make it a string"))
+        return node.value
+
+    def _bad_tag(self, node: Node) -> None:
+        self.issues.append(SpecIssue(self.loc(node), f"the YAML tag {node.tag!r} is not allowed",
+                                     "remove the tag: specs hold plain mappings, lists and scalars"))
+
+
+def _decode(file: Path, raw: bytes) -> tuple[str | None, list[SpecIssue]]:
+    if len(raw) > MAX_BYTES:
+        return None, [SpecIssue(Location(file, 1, 1), f"the file is larger than {MAX_BYTES} bytes",
+                                "split it, or check that this is the right file")]
+    try:
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        return None, [SpecIssue(Location(file, line, column),
+                                f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                                "save the file as UTF-8")]
+
+
+def load_yaml(file: Path, raw: bytes | None = None) -> tuple[YamlDocument, list[SpecIssue]]:
+    """Parse one YAML document; returns the data and every problem found (never raises)."""
+    if raw is None:
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            return (YamlDocument(file, None, []),
+                    [SpecIssue(Location(file, 1, 1), f"cannot read the file: {exc.strerror}",
+                               "check the path and its permissions")])
+    text, issues = _decode(file, raw)
+    doc = YamlDocument(file, None, text.splitlines() if text else [])
+    if text is None:
+        return doc, issues
+    composer = _Composer(text)
+    try:
+        node = composer.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        problem = exc.problem or exc.context or "malformed YAML"
+        return doc, [SpecIssue(where, f"malformed YAML: {problem}",
+                               "check indentation, colons and quotes on this line and the one above")]
+    except yaml.YAMLError as exc:
+        return doc, [SpecIssue(Location(file, 1, 1), f"malformed YAML: {exc}", "fix the YAML syntax")]
+    finally:
+        composer.dispose()
+    if node is None:
+        return doc, [SpecIssue(Location(file, 1, 1), "the file is empty",
+                               "start from one of the files in examples/")]
+    walker = _Walker(doc)
+    doc.data = walker.walk(node, (), 0)
+    return doc, walker.issues
