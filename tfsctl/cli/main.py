@@ -1,0 +1,102 @@
+"""The `tfsctl` command: a click group, and the one place errors become exit codes.
+
+Exit codes (stable; CI jobs rely on them):
+
+    0  success; for `plan --detailed-exitcode`: no changes
+    1  error: invalid spec, failed apply, bad usage, unreachable engine when it is needed
+    2  `plan --detailed-exitcode` only: the plan has changes
+
+Click's own usage errors would exit 2, which a CI job could mistake for
+"changes present", so they are mapped to 1 here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from tfsctl import __version__
+from tfsctl.cli import console
+from tfsctl.errors import TfsctlError
+from tfsctl.spec.errors import SpecError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+HELP = """\
+Config-as-code for TensorFlow Serving.
+
+One YAML file says which servers, models, versions and labels you want.
+tfsctl shows what would change, then makes it so:
+
+\b
+  tfsctl validate tfsctl.yaml         check the file (no engine, no TensorFlow)
+  tfsctl plan -f tfsctl.yaml          what would change, and why
+  tfsctl apply -f tfsctl.yaml         export, write model.config, reload or recreate, verify
+  tfsctl status -f tfsctl.yaml        what is serving now
+
+\b
+Exit codes: 0 ok, 1 error, 2 changes present (plan --detailed-exitcode).
+Output honours NO_COLOR; set TFSCTL_DEBUG=1 for tracebacks on internal errors.
+"""
+
+
+@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"],
+                                          "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="tfsctl")
+def cli() -> None:
+    pass
+
+
+def _register() -> None:
+    from tfsctl.cli import spec_commands
+
+    for command in spec_commands.COMMANDS:
+        cli.add_command(command)
+
+
+def _report_spec_error(error: SpecError) -> None:
+    console.err().print(error.format(), markup=False)
+    count = len(error.issues)
+    console.err().print(f"{count} error{'s' if count != 1 else ''} found", style="bold red")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns (and exits with) the exit code."""
+    _register()
+    try:
+        code = cli.main(args=argv, prog_name="tfsctl", standalone_mode=False)
+    except SpecError as error:
+        _report_spec_error(error)
+        code = EXIT_ERROR
+    except TfsctlError as error:
+        console.err().print(f"error: {error.message}", style="red", markup=False)
+        if error.hint:
+            console.err().print(f"  fix: {error.hint}", markup=False)
+        code = EXIT_ERROR
+    except click.exceptions.Abort:
+        console.err().print("aborted", style="yellow")
+        code = EXIT_ERROR
+    except click.ClickException as error:
+        error.show()
+        code = EXIT_ERROR
+    except KeyboardInterrupt:
+        console.err().print("interrupted", style="yellow")
+        code = 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("TFSCTL_DEBUG"):
+            raise
+        console.err().print(f"internal error: {type(error).__name__}: {error}", style="red",
+                            markup=False)
+        console.err().print("  this is a bug in tfsctl; rerun with TFSCTL_DEBUG=1 for a traceback",
+                            markup=False)
+        code = EXIT_ERROR
+    code = code if isinstance(code, int) else EXIT_OK
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,182 @@
+"""The live state of a server, as observed: plain frozen data, no behaviour.
+
+Observers (`tfsctl.live.observe`) fill these in, read-only, once per command
+(SQLMesh's "read all state once" idea); the planner only reads them. An engine
+or server that cannot be reached is a state (`RuntimeStatus.UNREACHABLE`,
+`ServerReport.reachable=False`), never an exception, so `plan` always has an
+answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from tfsctl.serverconfig.model_config import ModelEntry
+
+
+@dataclass(frozen=True)
+class VersionDir:
+    """One integer-named directory under a model's base path."""
+
+    version: int
+    name: str  # the directory's own name, e.g. "00000123"
+    complete: bool
+    problem: str | None = None  # why it is not complete ("no saved_model.pb", ...)
+    fingerprint: str | None = None  # content hash; None when not computed
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """What tfsctl recorded when it exported a version (to catch changed sources)."""
+
+    version: int
+    source_kind: str
+    source_path: str
+    source_fingerprint: str
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A model's base path on the host."""
+
+    base_path: Path
+    exists: bool
+    versions: tuple[VersionDir, ...] = ()
+    ignored: tuple[str, ...] = ()  # entries that are not version dirs (reported, not served)
+    temporary: tuple[str, ...] = ()  # leftovers of an interrupted export (.tfsctl-tmp-*)
+    exports: tuple[ExportRecord, ...] = ()
+    escapes_root: str | None = None  # set when a symlink leads outside the model root
+
+    def version(self, number: int) -> VersionDir | None:
+        return next((v for v in self.versions if v.version == number), None)
+
+    def export_record(self, number: int) -> ExportRecord | None:
+        return next((r for r in self.exports if r.version == number), None)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file the server reads (model.config, batching, monitoring) as it is on disk."""
+
+    path: Path
+    exists: bool
+    text: str | None = None
+    entries: tuple[ModelEntry, ...] | None = None  # model.config only, when it parses
+    error: str | None = None  # unreadable or unparsable
+
+
+class RuntimeStatus(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"  # exists (container or pid file) but not running
+    MISSING = "missing"  # never created, or removed
+    UNREACHABLE = "unreachable"  # the Docker engine did not answer
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    """The container (docker) or process (local) that runs the server."""
+
+    status: RuntimeStatus
+    config_hash: str | None = None  # the hash stamped at creation (docker label / local record)
+    image: str | None = None
+    identity: str | None = None  # container id or pid
+    detail: str = ""  # e.g. the engine's error, the exit code
+
+
+class VersionState(StrEnum):
+    """TensorFlow Serving's ModelVersionStatus.State."""
+
+    UNKNOWN = "UNKNOWN"
+    START = "START"
+    LOADING = "LOADING"
+    AVAILABLE = "AVAILABLE"
+    UNLOADING = "UNLOADING"
+    END = "END"
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    version: int
+    state: VersionState
+    error_code: str = "OK"
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    versions: tuple[ServedVersion, ...] = ()
+    error: str | None = None  # e.g. NOT_FOUND: the server does not know the model
+
+    def state_of(self, version: int) -> VersionState | None:
+        found = next((v for v in self.versions if v.version == version), None)
+        return found.state if found else None
+
+
+@dataclass(frozen=True)
+class ServerReport:
+    """What the running server says about the models it was asked about (REST status)."""
+
+    reachable: bool
+    endpoint: str = ""
+    models: tuple[ServedModel, ...] = ()
+    error: str | None = None
+
+    def model(self, name: str) -> ServedModel | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+@dataclass(frozen=True)
+class LastApplied:
+    """The last successful apply recorded in the server's state dir (for drift)."""
+
+    sequence: int
+    applied_at: str
+    spec_digest: str
+    model_config_text: str
+    runtime_config_hash: str | None
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    name: str
+    model_dirs: tuple[tuple[str, ModelDir], ...]  # by model name, spec order
+    model_config: ConfigFile
+    side_files: tuple[tuple[str, ConfigFile], ...]  # batching.config, monitoring.config
+    runtime: RuntimeState
+    report: ServerReport
+    last_applied: LastApplied | None = None
+    unmanaged_models: tuple[str, ...] = ()  # dirs in the model root the spec does not name
+
+    def model_dir(self, name: str) -> ModelDir | None:
+        return dict(self.model_dirs).get(name)
+
+    def side_file(self, name: str) -> ConfigFile | None:
+        return dict(self.side_files).get(name)
+
+
+@dataclass(frozen=True)
+class LiveState:
+    servers: tuple[LiveServer, ...] = field(default_factory=tuple)
+
+    def server(self, name: str) -> LiveServer | None:
+        return next((s for s in self.servers if s.name == name), None)
+
+    def fingerprint(self) -> str:
+        """A hash of everything plan depends on, so a saved plan can refuse stale state.
+
+        Server-reported load states are left out: they change as a server
+        loads, without anything a plan decided being different.
+        """
+        def without_report(server: LiveServer) -> dict[str, object]:
+            data = asdict(server)
+            data.pop("report")
+            return data
+
+        payload = json.dumps([without_report(s) for s in self.servers], sort_keys=True,
+                             default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()

@@ -1,0 +1,228 @@
+"""A plan: what apply would do to each server, and why. Plain frozen data.
+
+The planner (`tfsctl.plan.diff`) builds it with no I/O; the apply executor and
+the renderers (text, JSON, Markdown) only read it. Actions are enums, never
+bare strings, and every change carries its reason so a reviewer can check it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from tfsctl.serverconfig.model_config import ModelEntry
+
+#: Bumped when the JSON form of a plan changes incompatibly (see docs/plan-json.md).
+PLAN_FORMAT_VERSION = 1
+
+
+class Change(StrEnum):
+    """How one thing changes; `symbol` is what the text and Markdown plans print."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"
+    NOOP = "no-op"
+
+    @property
+    def symbol(self) -> str:
+        return {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "no-op": " "}[self]
+
+
+class ServerAction(StrEnum):
+    """What happens to the running server, from least to most disruptive."""
+
+    NONE = "none"
+    RELOAD = "reload"  # model config only: HandleReloadConfigRequest, no downtime
+    START = "start"  # exists but stopped: start it as it is
+    RESTART = "restart"  # side files changed (batching, monitoring): same container, restarted
+    CREATE = "create"  # nothing runs yet
+    REPLACE = "replace"  # container-level change (image, ports, flags, env, mounts, resources)
+    DESTROY = "destroy"
+
+    @property
+    def downtime(self) -> bool:
+        return self in (ServerAction.START, ServerAction.RESTART, ServerAction.REPLACE,
+                        ServerAction.DESTROY)
+
+
+class Severity(StrEnum):
+    WARNING = "warning"  # apply proceeds; the reviewer should know
+    ERROR = "error"  # apply refuses until the spec or the disk is fixed
+
+
+class HazardKind(StrEnum):
+    SOURCE_MISSING = "source-missing"
+    VERSION_MISSING = "version-missing"
+    VERSION_INCOMPLETE = "version-incomplete"
+    SOURCE_CHANGED = "source-changed"
+    LABEL_NEEDS_LOAD = "label-needs-load"
+    DOWNTIME = "downtime"
+    ENGINE_UNREACHABLE = "engine-unreachable"
+    PATH_ESCAPE = "path-escape"
+    UNREADABLE_CONFIG = "unreadable-config"
+    INTERRUPTED_EXPORT = "interrupted-export"
+    SECRET_MISSING = "secret-missing"
+    NOTHING_SERVED = "nothing-served"
+
+
+@dataclass(frozen=True)
+class Hazard:
+    kind: HazardKind
+    severity: Severity
+    message: str
+    model: str | None = None
+    version: int | None = None
+
+
+class DriftKind(StrEnum):
+    CONFIG_EDITED = "config-edited"  # model.config differs from what tfsctl last wrote
+    RUNTIME_GONE = "runtime-gone"  # the container/process was removed
+    RUNTIME_STOPPED = "runtime-stopped"
+    RUNTIME_CHANGED = "runtime-changed"  # container recreated by hand (hash differs)
+    VERSION_NOT_SERVED = "version-not-served"  # server reports a desired version not AVAILABLE
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: DriftKind
+    message: str
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of a model.config entry (policy, labels, base_path, platform)."""
+
+    field: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    kind: str  # saved_model | checkpoint | keras
+    path: str
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    """A version directory to export (CREATE) or prune (DELETE)."""
+
+    model: str
+    version: int
+    change: Change
+    reason: str
+    source: SourceRef | None = None
+    target: str = ""  # host path of the version dir
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """A model.config entry added, changed field by field, or removed."""
+
+    name: str
+    change: Change
+    fields: tuple[FieldChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A side file (batching.config, monitoring.config) created, changed or removed."""
+
+    name: str
+    change: Change
+
+
+@dataclass(frozen=True)
+class LabelStep:
+    """A label that must wait until its version is AVAILABLE (load first, then label)."""
+
+    model: str
+    label: str
+    version: int
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    name: str
+    runtime: str
+    action: ServerAction
+    reasons: tuple[str, ...] = ()
+    versions: tuple[VersionChange, ...] = ()
+    models: tuple[ModelChange, ...] = ()
+    files: tuple[FileChange, ...] = ()
+    label_steps: tuple[LabelStep, ...] = ()
+    hazards: tuple[Hazard, ...] = ()
+    drift: tuple[Drift, ...] = ()
+    desired_entries: tuple[ModelEntry, ...] = ()
+    runtime_config_hash: str = ""  # the hash the runtime will be stamped with
+
+    @property
+    def exports(self) -> tuple[VersionChange, ...]:
+        return tuple(v for v in self.versions if v.change is Change.CREATE)
+
+    @property
+    def prunes(self) -> tuple[VersionChange, ...]:
+        return tuple(v for v in self.versions if v.change is Change.DELETE)
+
+    @property
+    def errors(self) -> tuple[Hazard, ...]:
+        return tuple(h for h in self.hazards if h.severity is Severity.ERROR)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.action is not ServerAction.NONE or self.versions or self.models
+                    or self.files)
+
+
+@dataclass(frozen=True)
+class PlanCounts:
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every server's plan, plus what it was computed from (for saved plans)."""
+
+    servers: tuple[ServerPlan, ...]
+    spec_file: str = ""
+    spec_digest: str = ""
+    environment: str | None = None
+    live_fingerprint: str = ""
+    format_version: int = PLAN_FORMAT_VERSION
+    destroy: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(s.has_changes for s in self.servers)
+
+    @property
+    def errors(self) -> tuple[Hazard, ...]:
+        return tuple(h for s in self.servers for h in s.errors)
+
+    def counts(self) -> PlanCounts:
+        """Terraform-style summary: things to add, change, destroy."""
+        add = change = destroy = 0
+        for server in self.servers:
+            for item in (*server.versions, *server.models, *server.files):
+                if item.change is Change.CREATE:
+                    add += 1
+                elif item.change is Change.DELETE:
+                    destroy += 1
+                elif item.change in (Change.UPDATE, Change.REPLACE):
+                    change += 1
+            if server.action is ServerAction.CREATE:
+                add += 1
+            elif server.action is ServerAction.DESTROY:
+                destroy += 1
+            elif server.action in (ServerAction.REPLACE, ServerAction.RESTART,
+                                   ServerAction.START):
+                change += 1  # a reload is how model changes apply, not a change of its own
+        return PlanCounts(add, change, destroy)
+
+    def server(self, name: str) -> ServerPlan | None:
+        return next((s for s in self.servers if s.name == name), None)

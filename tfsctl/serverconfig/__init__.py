@@ -1,0 +1,1 @@
+"""The files TensorFlow Serving reads (model.config, batching, monitoring): build, render, parse."""

@@ -1,0 +1,90 @@
+"""How a server is started: its flags and the side files they point at.
+
+Both runtimes start the same server (`tensorflow_model_server`, or the
+compatible `tfsctl serve`) with the same flags; only the paths differ (inside a
+container the model root is /models). Anything here that changes means the
+server must restart, unlike model.config, which a reload applies hot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfsctl.serverconfig.model_config import server_model_config_path
+from tfsctl.spec.model import CONTAINER_MODEL_ROOT, Batching, Monitoring, Runtime, Server
+
+BATCHING_FILE = "batching.config"
+MONITORING_FILE = "monitoring.config"
+
+
+def render_batching(batching: Batching) -> str:
+    """BatchingParameters text format (`max_batch_size { value: 128 }`), TF Serving's file."""
+    lines = []
+    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
+                 "num_batch_threads"):
+        value = getattr(batching, name)
+        if value is not None:
+            lines.append(f"{name} {{ value: {value} }}")
+    for size in batching.allowed_batch_sizes or ():
+        lines.append(f"allowed_batch_sizes: {size}")
+    if batching.pad_variable_length_inputs is not None:
+        lines.append(f"pad_variable_length_inputs: {str(batching.pad_variable_length_inputs).lower()}")
+    return "\n".join(lines) + "\n"
+
+
+def render_monitoring(monitoring: Monitoring) -> str:
+    enable = "true" if monitoring.prometheus else "false"
+    return f'prometheus_config {{\n  enable: {enable}\n  path: "{monitoring.path}"\n}}\n'
+
+
+@dataclass(frozen=True)
+class SideFile:
+    """A file tfsctl writes into the model root for the server to read at start."""
+
+    name: str
+    content: str
+
+
+def side_files(server: Server) -> tuple[SideFile, ...]:
+    files = []
+    if server.batching is not None:
+        files.append(SideFile(BATCHING_FILE, render_batching(server.batching)))
+    if server.monitoring is not None:
+        files.append(SideFile(MONITORING_FILE, render_monitoring(server.monitoring)))
+    return tuple(files)
+
+
+def _server_path(server: Server, name: str) -> str:
+    if server.runtime is Runtime.DOCKER:
+        return f"{CONTAINER_MODEL_ROOT}/{name}"
+    return str(server.model_root / name)
+
+
+def host_side_file_path(server: Server, name: str) -> Path:
+    return server.model_root / name
+
+
+def _flag(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f"--{name}={value}"
+
+
+def server_args(server: Server) -> tuple[str, ...]:
+    """The server's flags. Ports are the container's own (8500/8501) under docker."""
+    args: list[str] = []
+    if server.runtime is Runtime.LOCAL:
+        args += [_flag("host", server.bind_address), _flag("port", server.ports.grpc),
+                 _flag("rest_api_port", server.ports.rest)]
+    args.append(_flag("model_config_file", server_model_config_path(server)))
+    if server.batching is not None:
+        args += ["--enable_batching=true", _flag("batching_parameters_file",
+                                                 _server_path(server, BATCHING_FILE))]
+    if server.monitoring is not None:
+        args.append(_flag("monitoring_config_file", _server_path(server, MONITORING_FILE)))
+    if server.allow_version_labels_for_unavailable_models:
+        args.append("--allow_version_labels_for_unavailable_models=true")
+    args += [_flag(name, value) for name, value in sorted(server.flags.items())]
+    return tuple(args)
+

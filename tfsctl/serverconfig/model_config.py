@@ -1,0 +1,178 @@
+"""model.config: the spec's models as TensorFlow Serving's `ModelServerConfig`.
+
+`ModelEntry` is tfsctl's neutral, hashable form of one `config { ... }` block,
+so that the planner can compare desired and live entries field by field
+without protobuf objects. Conversion to and from the official proto
+(`tensorflow_serving.config.model_server_config_pb2`, which does not import
+TensorFlow) happens only here, and text is always produced by protobuf's own
+text format, so what tfsctl writes is exactly what the server parses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfsctl.spec.model import (
+    CONTAINER_MODEL_ROOT,
+    AllPolicy,
+    LatestPolicy,
+    ModelSpec,
+    PolicyKind,
+    Runtime,
+    Server,
+    SpecificPolicy,
+)
+
+MODEL_CONFIG_FILE = "model.config"
+
+
+@dataclass(frozen=True, order=True)
+class VersionPolicy:
+    """A version policy as model.config states it (TF Serving's default is latest 1)."""
+
+    kind: PolicyKind = PolicyKind.LATEST
+    latest: int = 1
+    specific: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        if self.kind is PolicyKind.LATEST:
+            return f"latest {self.latest}"
+        if self.kind is PolicyKind.SPECIFIC:
+            return "specific [" + ", ".join(map(str, self.specific)) + "]"
+        return "all"
+
+    @classmethod
+    def from_spec(cls, model: ModelSpec) -> VersionPolicy:
+        policy = model.policy
+        if isinstance(policy, AllPolicy):
+            return cls(PolicyKind.ALL, latest=0)
+        if isinstance(policy, LatestPolicy):
+            return cls(PolicyKind.LATEST, latest=policy.latest)
+        assert isinstance(policy, SpecificPolicy)
+        return cls(PolicyKind.SPECIFIC, latest=0, specific=tuple(policy.specific))
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model in model.config. `base_path` is the path *the server* sees."""
+
+    name: str
+    base_path: str
+    platform: str = "tensorflow"
+    policy: VersionPolicy = field(default_factory=VersionPolicy)
+    labels: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def label_map(self) -> dict[str, int]:
+        return dict(self.labels)
+
+
+def server_base_path(server: Server, model: ModelSpec) -> str:
+    """Where the server finds the model: under /models in a container, the host path locally."""
+    host = server.base_path(model)
+    if server.runtime is Runtime.DOCKER:
+        relative = host.relative_to(server.model_root)
+        return str(PurePosixPath(CONTAINER_MODEL_ROOT) / PurePosixPath(*relative.parts))
+    return str(host)
+
+
+def server_model_config_path(server: Server) -> str:
+    """The --model_config_file value: the model root is where tfsctl writes model.config."""
+    if server.runtime is Runtime.DOCKER:
+        return f"{CONTAINER_MODEL_ROOT}/{MODEL_CONFIG_FILE}"
+    return str(server.model_root / MODEL_CONFIG_FILE)
+
+
+def host_model_config_path(server: Server) -> Path:
+    return server.model_root / MODEL_CONFIG_FILE
+
+
+def desired_entries(server: Server) -> tuple[ModelEntry, ...]:
+    """The model.config entries a server's spec asks for, in spec order."""
+    return tuple(
+        ModelEntry(
+            name=model.name,
+            base_path=server_base_path(server, model),
+            platform=model.platform,
+            policy=VersionPolicy.from_spec(model),
+            labels=tuple(sorted(model.labels.items())),
+        )
+        for model in server.models
+    )
+
+
+def to_proto(entries: Iterable[ModelEntry]) -> model_server_config_pb2.ModelServerConfig:
+    config = model_server_config_pb2.ModelServerConfig()
+    for entry in entries:
+        block = config.model_config_list.config.add()
+        block.name = entry.name
+        block.base_path = entry.base_path
+        block.model_platform = entry.platform
+        policy = block.model_version_policy
+        if entry.policy.kind is PolicyKind.ALL:
+            policy.all.SetInParent()
+        elif entry.policy.kind is PolicyKind.SPECIFIC:
+            policy.specific.versions.extend(entry.policy.specific)
+        else:
+            policy.latest.num_versions = entry.policy.latest
+        for label, version in entry.labels:
+            block.version_labels[label] = version
+    return config
+
+
+class ModelConfigError(ValueError):
+    """A model.config that TensorFlow Serving would not accept either."""
+
+
+def _policy_from_proto(block: model_server_config_pb2.ModelConfig) -> VersionPolicy:
+    policy = block.model_version_policy
+    which = policy.WhichOneof("policy_choice")
+    if which == "all":
+        return VersionPolicy(PolicyKind.ALL, latest=0)
+    if which == "specific":
+        return VersionPolicy(PolicyKind.SPECIFIC, latest=0,
+                             specific=tuple(sorted(policy.specific.versions)))
+    if which == "latest":
+        return VersionPolicy(PolicyKind.LATEST, latest=policy.latest.num_versions or 1)
+    return VersionPolicy()
+
+
+def from_proto(config: model_server_config_pb2.ModelServerConfig) -> tuple[ModelEntry, ...]:
+    which = config.WhichOneof("config")
+    if which == "custom_model_config":
+        raise ModelConfigError("custom_model_config is not supported; tfsctl manages "
+                               "model_config_list only")
+    entries = []
+    for block in config.model_config_list.config:
+        if block.model_type and not block.model_platform:
+            platform = "tensorflow"  # the deprecated model_type enum has only TENSORFLOW
+        else:
+            platform = block.model_platform or "tensorflow"
+        entries.append(ModelEntry(
+            name=block.name,
+            base_path=block.base_path,
+            platform=platform,
+            policy=_policy_from_proto(block),
+            labels=tuple(sorted(block.version_labels.items())),
+        ))
+    return tuple(entries)
+
+
+def render_text(entries: Iterable[ModelEntry]) -> str:
+    """model.config text in protobuf text format, as TF Serving reads it."""
+    return text_format.MessageToString(to_proto(entries))
+
+
+def parse_text(text: str) -> tuple[ModelEntry, ...]:
+    """Parse model.config text; raises ModelConfigError with the line protobuf complained of."""
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as exc:
+        raise ModelConfigError(str(exc)) from None
+    return from_proto(config)
