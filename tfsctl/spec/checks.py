@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsctl.spec.model import (
-    AllPolicy,
-    LatestPolicy,
     ModelSpec,
     Runtime,
     Spec,
@@ -33,14 +31,7 @@ class Finding:
 
 def served_versions(model: ModelSpec) -> set[int]:
     """Which of the spec's declared versions the policy serves (what the server would load)."""
-    declared = sorted(model.versions)
-    policy = model.policy
-    if isinstance(policy, AllPolicy):
-        return set(declared)
-    if isinstance(policy, LatestPolicy):
-        return set(declared[-policy.latest:])
-    assert isinstance(policy, SpecificPolicy)
-    return set(policy.specific)
+    return model.policy.select(model.versions)
 
 
 def _duplicates(names: list[str]) -> dict[str, list[int]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -191,6 +192,10 @@ class LatestPolicy(Strict):
     def kind(self) -> PolicyKind:
         return PolicyKind.LATEST
 
+    def select(self, available: Iterable[int]) -> set[int]:
+        """The versions TF Serving loads from `available` under this policy."""
+        return set(sorted(set(available))[-self.latest:])
+
 
 class SpecificPolicy(Strict):
     """Serve exactly these versions."""
@@ -200,6 +205,10 @@ class SpecificPolicy(Strict):
     @property
     def kind(self) -> PolicyKind:
         return PolicyKind.SPECIFIC
+
+    def select(self, available: Iterable[int]) -> set[int]:
+        """Exactly the listed versions (TF Serving waits for any that are missing)."""
+        return set(self.specific)
 
     @field_validator("specific")
     @classmethod
@@ -219,6 +228,9 @@ class AllPolicy(Strict):
     @property
     def kind(self) -> PolicyKind:
         return PolicyKind.ALL
+
+    def select(self, available: Iterable[int]) -> set[int]:
+        return set(available)
 
 
 def _policy_kind(value: Any) -> str | None:

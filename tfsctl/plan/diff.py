@@ -1,0 +1,242 @@
+"""diff(desired, live) -> Plan. Pure: no files, no engine, no network.
+
+Inputs are the validated spec, the live state observed once beforehand, the
+observed sources and the secret values (already read from the environment by
+the caller). The server action is the least disruptive one that makes the
+server match the spec:
+
+    nothing changed                     -> none
+    only model.config changed           -> reload (hot, no downtime)
+    batching/monitoring files changed   -> restart (read only at start)
+    image/ports/flags/env/resources     -> replace (docker) / restart with new flags (local)
+    no container/process                -> create
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from tfsctl.live.sources import SourceKey, SourceObservation
+from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, VersionState
+from tfsctl.plan.entries import diff_entries
+from tfsctl.plan.model import (
+    Change,
+    Drift,
+    DriftKind,
+    FileChange,
+    Hazard,
+    HazardKind,
+    LabelStep,
+    ModelChange,
+    Plan,
+    ServerAction,
+    ServerPlan,
+    Severity,
+    VersionChange,
+)
+from tfsctl.plan.versions import plan_versions
+from tfsctl.runtimes.desired import DesiredRuntime, desired_runtime
+from tfsctl.serverconfig.launch import side_files
+from tfsctl.serverconfig.model_config import ModelEntry, desired_entries, render_text
+from tfsctl.spec.load import LoadedSpec
+from tfsctl.spec.model import Server
+
+#: How a runtime's stamped hash is computed from the desired runtime. Docker
+#: stamps the hash of its container spec; the local runtime the desired one's.
+RuntimeHasher = Callable[[DesiredRuntime], str]
+
+
+def _default_hasher(desired: DesiredRuntime) -> str:
+    return desired.config_hash()
+
+
+def _file_changes(server: Server, live: LiveServer, destroy: bool) -> tuple[FileChange, ...]:
+    wanted = {} if destroy else {f.name: f.content for f in side_files(server)}
+    changes = []
+    for name, live_file in live.side_files:
+        if name in wanted:
+            if not live_file.exists:
+                changes.append(FileChange(name, Change.CREATE))
+            elif live_file.text != wanted[name]:
+                changes.append(FileChange(name, Change.UPDATE))
+        elif live_file.exists:
+            changes.append(FileChange(name, Change.DELETE))
+    known = {name for name, _ in live.side_files}
+    changes += [FileChange(name, Change.CREATE) for name in wanted if name not in known]
+    return tuple(changes)
+
+
+def _drift(live: LiveServer) -> list[Drift]:
+    drift: list[Drift] = []
+    last = live.last_applied
+    if last is None:
+        return drift
+    if live.model_config.exists and live.model_config.text != last.model_config_text:
+        drift.append(Drift(DriftKind.CONFIG_EDITED,
+                           f"{live.model_config.path} was changed since the last apply "
+                           f"(#{last.sequence}, {last.applied_at}); apply overwrites it"))
+    elif not live.model_config.exists:
+        drift.append(Drift(DriftKind.CONFIG_EDITED,
+                           f"{live.model_config.path} was removed since the last apply"))
+    status = live.runtime.status
+    if status is RuntimeStatus.MISSING:
+        drift.append(Drift(DriftKind.RUNTIME_GONE, "the server was removed since the last apply"))
+    elif status is RuntimeStatus.STOPPED:
+        drift.append(Drift(DriftKind.RUNTIME_STOPPED,
+                           f"the server is stopped ({live.runtime.detail or 'not running'})"))
+    elif (status is RuntimeStatus.RUNNING and last.runtime_config_hash
+          and live.runtime.config_hash != last.runtime_config_hash):
+        drift.append(Drift(DriftKind.RUNTIME_CHANGED,
+                           "the running server was not created by the last apply"))
+    return drift
+
+
+def _runtime_action(server: Server, live: LiveServer, wanted_hash: str,
+                    files: tuple[FileChange, ...], models: tuple[ModelChange, ...],
+                    destroy: bool) -> tuple[ServerAction, list[str]]:
+    runtime = live.runtime
+    kind = "container" if server.runtime.value == "docker" else "process"
+    if destroy:
+        if runtime.status in (RuntimeStatus.RUNNING, RuntimeStatus.STOPPED):
+            return ServerAction.DESTROY, [f"the {kind} is removed (model versions are kept)"]
+        return ServerAction.NONE, []
+    if runtime.status is RuntimeStatus.UNREACHABLE:
+        return ServerAction.NONE, ["the Docker engine did not answer; nothing can be planned "
+                                   "for the container"]
+    if runtime.status is RuntimeStatus.MISSING:
+        return ServerAction.CREATE, [f"no {kind} is running for this server"]
+    if runtime.config_hash != wanted_hash:
+        reasons = []
+        if server.runtime.value == "docker" and runtime.image and runtime.image != server.image:
+            reasons.append(f"image {runtime.image} -> {server.image}")
+        reasons.append(f"{kind} settings changed (image, ports, flags, env, mounts or "
+                       "resources)" if not reasons else "")
+        return ServerAction.REPLACE, [r for r in reasons if r]
+    if runtime.status is RuntimeStatus.STOPPED:
+        return ServerAction.START, [f"the {kind} exists but is stopped"]
+    if files:
+        return ServerAction.RESTART, ["batching or monitoring settings are read only at start: "
+                                      + ", ".join(f.name for f in files)]
+    if models:
+        return ServerAction.RELOAD, ["model config only: hot reload, no downtime"]
+    return ServerAction.NONE, []
+
+
+def _label_steps(server: Server, live: LiveServer, action: ServerAction,
+                 versions: Iterable[VersionChange], live_entries: tuple[ModelEntry, ...] | None
+                 ) -> tuple[LabelStep, ...]:
+    """Labels that TF Serving would refuse now: their version is not AVAILABLE yet.
+
+    Apply first loads the version (config without the label), waits until it
+    is AVAILABLE, then sets the label, unless the server allows labels on
+    unavailable versions.
+    """
+    if server.allow_version_labels_for_unavailable_models:
+        return ()
+    exporting = {(v.model, v.version) for v in versions if v.change is Change.CREATE}
+    fresh_server = action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
+                              ServerAction.START)
+    live_labels = {e.name: e.label_map for e in live_entries or ()}
+    steps = []
+    for model in server.models:
+        for label, version in sorted(model.labels.items()):
+            if live_labels.get(model.name, {}).get(label) == version and not fresh_server:
+                continue
+            served = live.report.model(model.name) if live.report.reachable else None
+            available = served is not None and served.state_of(version) is VersionState.AVAILABLE
+            if fresh_server or (model.name, version) in exporting or not available:
+                steps.append(LabelStep(model.name, label, version))
+    return tuple(steps)
+
+
+def _report_drift(server: Server, live: LiveServer) -> list[Drift]:
+    """Versions on disk that the server should serve but does not report AVAILABLE."""
+    if not live.report.reachable or live.runtime.status is not RuntimeStatus.RUNNING:
+        return []
+    drift = []
+    for model in server.models:
+        served = live.report.model(model.name)
+        model_dir = live.model_dir(model.name)
+        on_disk = {v.version for v in model_dir.versions if v.complete} if model_dir else set()
+        for version in sorted(model.policy.select(on_disk) & on_disk):
+            state = served.state_of(version) if served else None
+            if state is not VersionState.AVAILABLE:
+                drift.append(Drift(DriftKind.VERSION_NOT_SERVED,
+                                   f"{model.name} version {version} is on disk but the server "
+                                   f"reports it {state.value if state else 'unknown'}"))
+    return drift
+
+
+def diff_server(server: Server, live: LiveServer, *,
+                sources: Mapping[SourceKey, SourceObservation],
+                secrets: Mapping[str, str | None], hasher: RuntimeHasher = _default_hasher,
+                destroy: bool = False) -> ServerPlan:
+    hazards: list[Hazard] = []
+    versions: list[VersionChange] = []
+    if not destroy:
+        for model in server.models:
+            found_versions, found_hazards = plan_versions(server, model,
+                                                          live.model_dir(model.name), sources)
+            versions += found_versions
+            hazards += found_hazards
+    missing = sorted(src for src in server.secret_env.values() if secrets.get(src) is None)
+    for name in missing:
+        hazards.append(Hazard(HazardKind.SECRET_MISSING, Severity.ERROR,
+                              f"secret_env needs ${name} in tfsctl's environment; it is not set"))
+    desired = desired_runtime(server, {k: v for k, v in secrets.items() if v is not None})
+    wanted_hash = hasher(desired)
+    entries = () if destroy else desired_entries(server)
+    live_entries = live.model_config.entries
+    if live.model_config.exists and live.model_config.error:
+        hazards.append(Hazard(HazardKind.UNREADABLE_CONFIG, Severity.WARNING,
+                              f"{live.model_config.path} does not parse ({live.model_config.error})"
+                              "; apply replaces it"))
+    if destroy:
+        models: tuple[ModelChange, ...] = tuple(
+            ModelChange(e.name, Change.DELETE) for e in live_entries or ())
+    else:
+        models = diff_entries(live_entries, entries)
+    files = _file_changes(server, live, destroy)
+    action, reasons = _runtime_action(server, live, wanted_hash, files, models, destroy)
+    if live.runtime.status is RuntimeStatus.UNREACHABLE:
+        hazards.append(Hazard(HazardKind.ENGINE_UNREACHABLE, Severity.ERROR,
+                              f"the Docker engine is unreachable: {live.runtime.detail}"))
+    if action.downtime and action is not ServerAction.DESTROY:
+        hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
+                              f"{action.value}: the server stops answering until it has started "
+                              "and loaded its models (typically a few seconds plus model load "
+                              "time); a reload would not"))
+    drift = _drift(live) + ([] if destroy else _report_drift(server, live))
+    steps = () if destroy else _label_steps(server, live, action, versions, live_entries)
+    return ServerPlan(
+        name=server.name, runtime=server.runtime.value, action=action, reasons=tuple(reasons),
+        versions=tuple(versions), models=models, files=files, label_steps=steps,
+        hazards=tuple(hazards), drift=tuple(drift), desired_entries=entries,
+        runtime_config_hash=wanted_hash,
+    )
+
+
+def build_plan(loaded: LoadedSpec, live: LiveState, *,
+               sources: Mapping[SourceKey, SourceObservation],
+               secrets: Mapping[str, str | None], servers: Iterable[str] | None = None,
+               hashers: Mapping[str, RuntimeHasher] | None = None,
+               destroy: bool = False) -> Plan:
+    """The plan for the selected servers (all by default), in spec order."""
+    selected = set(servers) if servers is not None else None
+    plans = []
+    for server in loaded.spec.servers:
+        if selected is not None and server.name not in selected:
+            continue
+        live_server = live.server(server.name)
+        if live_server is None:
+            raise ValueError(f"live state has no server {server.name!r}; observe it first")
+        hasher = (hashers or {}).get(server.runtime.value, _default_hasher)
+        plans.append(diff_server(server, live_server, sources=sources, secrets=secrets,
+                                 hasher=hasher, destroy=destroy))
+    return Plan(servers=tuple(plans), spec_file=str(loaded.file), spec_digest=loaded.digest,
+                environment=loaded.environment, live_fingerprint=live.fingerprint(),
+                destroy=destroy)
+
+
+def desired_model_config_text(plan: ServerPlan) -> str:
+    return render_text(plan.desired_entries)
