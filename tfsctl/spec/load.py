@@ -52,6 +52,7 @@ def _field_names() -> frozenset[str]:
 
 def _issue_from_pydantic(doc: YamlDocument, error: Any) -> SpecIssue:
     path = _yaml_path(tuple(error["loc"]))
+    on_key = "[key]" in error["loc"]
     kind = error["type"]
     if kind == "extra_forbidden":
         key = path[-1]
@@ -65,8 +66,9 @@ def _issue_from_pydantic(doc: YamlDocument, error: Any) -> SpecIssue:
     got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
     message = error["msg"].removeprefix("Value error, ")
     where = _readable(path)
-    return SpecIssue(doc.locate(path), f"{where}: {message}{got_text}",
-                     _HINTS.get(kind, "see `tfsctl schema` for what this key takes"))
+    hint = _FIELD_HINTS.get(str(path[-1]) if path else "", "") if kind == "value_error" else ""
+    return SpecIssue(doc.locate(path, key=on_key), f"{where}: {message}{got_text}",
+                     hint or _HINTS.get(kind, "see `tfsctl schema` for what this key takes"))
 
 
 _HINTS = {
@@ -84,6 +86,14 @@ _HINTS = {
     "source_kind": "e.g. `source: {saved_model: ./exports/1}`",
     "path_type": "write a path as a string",
     "ip_any_address": "write an IP address such as 127.0.0.1",
+}
+
+
+_FIELD_HINTS = {
+    "name": "rename it, e.g. half_plus_two: letters, digits, '_', '-' and '.' only",
+    "flags": "remove it from `flags:` and use the matching spec setting",
+    "specific": "list each version once",
+    "smoke": "keep `version` or `label`, not both",
 }
 
 

@@ -52,9 +52,8 @@ FLAG_PATTERN = r"^[a-z][a-z0-9_]*$"
 def _safe_name(value: str) -> str:
     """Names become path components and container names: no `/`, no `..`, no dot-files."""
     if not _NAME_RE.match(value) or ".." in value:
-        raise ValueError(
-            "must start with a letter or digit and hold only letters, digits, '_', '-' and '.'"
-            " (no '/' and no '..'), at most 128 characters")
+        raise ValueError("not a safe name (it becomes a directory and a container name; "
+                         "no '/', no '..', at most 128 characters)")
     return value
 
 
@@ -412,8 +411,8 @@ class Server(Strict):
     def _unmanaged(cls, value: dict[str, Any]) -> dict[str, Any]:
         taken = sorted(set(value) & MANAGED_FLAGS)
         if taken:
-            raise ValueError(f"{', '.join(taken)} set by tfsctl from the spec; use the matching "
-                             "setting (ports, batching, monitoring, models) instead")
+            raise ValueError(f"{', '.join(taken)} is set by tfsctl from the spec (ports, batching, "
+                             "monitoring, models)")
         return value
 
     @property
