@@ -14,7 +14,7 @@ server match the spec:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from tfsctl.live.sources import SourceKey, SourceObservation
 from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, VersionState
@@ -35,19 +35,11 @@ from tfsctl.plan.model import (
     VersionChange,
 )
 from tfsctl.plan.versions import plan_versions
-from tfsctl.runtimes.desired import DesiredRuntime, desired_runtime
+from tfsctl.runtimes.desired import desired_runtime
 from tfsctl.serverconfig.launch import side_files
-from tfsctl.serverconfig.model_config import ModelEntry, desired_entries, render_text
+from tfsctl.serverconfig.model_config import ModelEntry, desired_entries
 from tfsctl.spec.load import LoadedSpec
 from tfsctl.spec.model import Server
-
-#: How a runtime's stamped hash is computed from the desired runtime. Docker
-#: stamps the hash of its container spec; the local runtime the desired one's.
-RuntimeHasher = Callable[[DesiredRuntime], str]
-
-
-def _default_hasher(desired: DesiredRuntime) -> str:
-    return desired.config_hash()
 
 
 def _file_changes(server: Server, live: LiveServer, destroy: bool) -> tuple[FileChange, ...]:
@@ -169,8 +161,7 @@ def _report_drift(server: Server, live: LiveServer) -> list[Drift]:
 
 def diff_server(server: Server, live: LiveServer, *,
                 sources: Mapping[SourceKey, SourceObservation],
-                secrets: Mapping[str, str | None], hasher: RuntimeHasher = _default_hasher,
-                destroy: bool = False) -> ServerPlan:
+                secrets: Mapping[str, str | None], destroy: bool = False) -> ServerPlan:
     hazards: list[Hazard] = []
     versions: list[VersionChange] = []
     if not destroy:
@@ -184,7 +175,7 @@ def diff_server(server: Server, live: LiveServer, *,
         hazards.append(Hazard(HazardKind.SECRET_MISSING, Severity.ERROR,
                               f"secret_env needs ${name} in tfsctl's environment; it is not set"))
     desired = desired_runtime(server, {k: v for k, v in secrets.items() if v is not None})
-    wanted_hash = hasher(desired)
+    wanted_hash = desired.config_hash()
     entries = () if destroy else desired_entries(server)
     live_entries = live.model_config.entries
     if live.model_config.exists and live.model_config.error:
@@ -219,7 +210,6 @@ def diff_server(server: Server, live: LiveServer, *,
 def build_plan(loaded: LoadedSpec, live: LiveState, *,
                sources: Mapping[SourceKey, SourceObservation],
                secrets: Mapping[str, str | None], servers: Iterable[str] | None = None,
-               hashers: Mapping[str, RuntimeHasher] | None = None,
                destroy: bool = False) -> Plan:
     """The plan for the selected servers (all by default), in spec order."""
     selected = set(servers) if servers is not None else None
@@ -230,13 +220,9 @@ def build_plan(loaded: LoadedSpec, live: LiveState, *,
         live_server = live.server(server.name)
         if live_server is None:
             raise ValueError(f"live state has no server {server.name!r}; observe it first")
-        hasher = (hashers or {}).get(server.runtime.value, _default_hasher)
         plans.append(diff_server(server, live_server, sources=sources, secrets=secrets,
-                                 hasher=hasher, destroy=destroy))
+                                 destroy=destroy))
     return Plan(servers=tuple(plans), spec_file=str(loaded.file), spec_digest=loaded.digest,
                 environment=loaded.environment, live_fingerprint=live.fingerprint(),
                 destroy=destroy)
 
-
-def desired_model_config_text(plan: ServerPlan) -> str:
-    return render_text(plan.desired_entries)
