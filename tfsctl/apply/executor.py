@@ -1,0 +1,265 @@
+"""Carry out one server's plan, and put the last good state back if anything fails.
+
+The order of steps is chosen so that a process killed at any point leaves a
+server that still serves, and a state the next plan converges from:
+
+1. exports: each version is built beside its target and renamed into place;
+2. batching/monitoring files (only read at start) are written atomically;
+3. the server action:
+   * reload: the new config goes to the server over gRPC *first* and is
+     written to model.config only after the server took it, so a kill in
+     between leaves an old file that the next plan sees as a change;
+   * create/replace/restart/start: model.config is written first (the server
+     reads it at start), then the runtime acts; a replacement keeps the old
+     container until the new one serves;
+4. labels whose version was not AVAILABLE are set in a second reload, once it is;
+5. wait until every selected version is AVAILABLE and removed ones are gone;
+6. smoke requests; then the replacement is committed, pruned versions deleted,
+   and the outcome recorded in the history.
+
+On failure the previous model.config and side files are restored, versions
+this apply exported are removed again (they are reproducible from their
+sources), the runtime is rolled back (old container back, or a reload with
+the previous config), and the error says what failed and what was restored.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tfsctl.apply.atomic import remove_file, write_atomic
+from tfsctl.apply.smoke import Predict, run_smoke
+from tfsctl.apply.wait import Expectation, ServingFailed, StatusProbe, wait_until_serving
+from tfsctl.errors import TfsctlError
+from tfsctl.live.state import LiveServer
+from tfsctl.plan.model import Change, ServerAction, ServerPlan
+from tfsctl.runtimes.desired import DesiredRuntime
+from tfsctl.serverconfig.launch import host_side_file_path, side_files
+from tfsctl.serverconfig.model_config import ModelEntry, host_model_config_path, render_text
+from tfsctl.spec.model import Server, VersionSpec
+
+
+class Undo(Protocol):
+    """A runtime change that can still be taken back (see DockerRuntime's Replacement)."""
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class RuntimeOps(Protocol):
+    """What apply asks of a runtime (docker or local) for one server."""
+
+    def create(self, desired: DesiredRuntime) -> Undo: ...
+
+    def replace(self, desired: DesiredRuntime) -> Undo: ...
+
+    def restart(self, desired: DesiredRuntime) -> Undo: ...
+
+    def destroy(self) -> None: ...
+
+
+Reload = Callable[[tuple[ModelEntry, ...]], None]
+Export = Callable[[VersionSpec, Path, Callable[[str], None]], Any]
+
+
+@dataclass
+class ApplyContext:
+    """The effects apply may use, injected so the sequence itself is testable."""
+
+    ops: RuntimeOps
+    probe: StatusProbe
+    reload: Reload
+    export: Export
+    predict: Predict
+    progress: Callable[[str], None] = lambda _: None
+    timeout: float = 300.0
+
+
+class ApplyFailed(TfsctlError):
+    """Apply failed; `restored` says what was put back."""
+
+    def __init__(self, message: str, restored: list[str]):
+        hint = ("restored: " + "; ".join(restored)) if restored else "nothing needed restoring"
+        super().__init__(message, hint)
+        self.restored = restored
+
+
+@dataclass
+class ApplyReport:
+    server: str
+    action: ServerAction
+    exported: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    smoke: list[str] = field(default_factory=list)
+    seconds_to_serve: float = 0.0
+    model_config_text: str = ""
+
+
+def _entries_before_labels(plan: ServerPlan, live_entries: tuple[ModelEntry, ...] | None
+                           ) -> tuple[ModelEntry, ...]:
+    """The desired entries, with each pending label left where it is now (or unset)."""
+    pending = {(s.model, s.label) for s in plan.label_steps}
+    live_labels = {e.name: e.label_map for e in live_entries or ()}
+    entries = []
+    for entry in plan.desired_entries:
+        labels = []
+        for label, version in entry.labels:
+            if (entry.name, label) in pending:
+                old = live_labels.get(entry.name, {}).get(label)
+                if old is not None and old != version:
+                    labels.append((label, old))
+            else:
+                labels.append((label, version))
+        entries.append(ModelEntry(entry.name, entry.base_path, entry.platform, entry.policy,
+                                  tuple(labels)))
+    return tuple(entries)
+
+
+def expectation(server: Server, plan: ServerPlan, live: LiveServer) -> Expectation:
+    """Which versions must be AVAILABLE once the plan is applied."""
+    serve: dict[str, frozenset[int]] = {}
+    for model in server.models:
+        model_dir = live.model_dir(model.name)
+        on_disk = {v.version for v in model_dir.versions if v.complete} if model_dir else set()
+        on_disk |= {v.version for v in plan.exports if v.model == model.name}
+        on_disk -= {v.version for v in plan.prunes if v.model == model.name}
+        serve[model.name] = frozenset(model.policy.select(on_disk))
+    for change in plan.models:
+        if change.change is Change.DELETE:
+            serve[change.name] = frozenset()
+    return Expectation(serve)
+
+
+class _Transaction:
+    """Remembers what apply changed, so that a failure can put it back."""
+
+    def __init__(self, server: Server, live: LiveServer, ctx: ApplyContext):
+        self.server, self.live, self.ctx = server, live, ctx
+        self.exported: list[Path] = []
+        self.files_written: dict[Path, str | None] = {}  # path -> previous text (None: absent)
+        self.undo: Undo | None = None
+        self.reloaded = False
+
+    def write(self, path: Path, text: str, previous: str | None) -> None:
+        self.files_written.setdefault(path, previous)
+        write_atomic(path, text)
+
+    def rollback(self) -> list[str]:
+        restored: list[str] = []
+        for path, previous in self.files_written.items():
+            if previous is None:
+                remove_file(path)
+                restored.append(f"removed {path.name}")
+            else:
+                write_atomic(path, previous)
+                restored.append(f"previous {path.name}")
+        for target in reversed(self.exported):
+            shutil.rmtree(target, ignore_errors=True)
+            restored.append(f"removed new version dir {target}")
+        if self.undo is not None:
+            self.undo.rollback()
+            restored.append("previous server")
+        elif self.reloaded and self.live.model_config.entries is not None:
+            self.ctx.reload(self.live.model_config.entries)
+            restored.append("previous model config (reloaded)")
+        return restored
+
+
+def _clean_leftovers(server: Server, live: LiveServer, progress: Callable[[str], None]) -> None:
+    for model in server.models:
+        model_dir = live.model_dir(model.name)
+        for name in model_dir.temporary if model_dir else ():
+            progress(f"removing leftover {name} of an interrupted export")
+            shutil.rmtree(server.base_path(model) / name, ignore_errors=True)
+
+
+def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: DesiredRuntime,
+                 ctx: ApplyContext) -> ApplyReport:
+    """Apply `plan` to one server; raises ApplyFailed after rolling back."""
+    if plan.errors:
+        raise TfsctlError(f"the plan for {server.name!r} has errors; nothing was changed",
+                          "; ".join(h.message for h in plan.errors))
+    report = ApplyReport(server.name, plan.action)
+    if plan.action is ServerAction.DESTROY:
+        _destroy(server, plan, live, ctx)
+        return report
+    tx = _Transaction(server, live, ctx)
+    final_text = render_text(plan.desired_entries)
+    first_entries = _entries_before_labels(plan, live.model_config.entries)
+    config_path = host_model_config_path(server)
+    previous_config = live.model_config.text if live.model_config.exists else None
+    try:
+        _clean_leftovers(server, live, ctx.progress)
+        models = {m.name: m for m in server.models}
+        for change in plan.exports:
+            target = Path(change.target)
+            ctx.progress(f"exporting {change.model}/{change.version} from {change.source.kind}")
+            ctx.export(models[change.model].versions[change.version], target, ctx.progress)
+            tx.exported.append(target)
+            report.exported.append(f"{change.model}/{change.version}")
+        for side in side_files(server):
+            live_file = live.side_file(side.name)
+            previous = live_file.text if live_file and live_file.exists else None
+            if previous != side.content:
+                tx.write(host_side_file_path(server, side.name), side.content, previous)
+        action = plan.action
+        if action is ServerAction.RELOAD or (action is ServerAction.NONE and plan.label_steps):
+            ctx.progress("reloading the model config (hot, no downtime)")
+            tx.reloaded = True
+            ctx.reload(first_entries)
+        elif action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
+                        ServerAction.START):
+            tx.write(config_path, render_text(first_entries), previous_config)
+            ctx.progress(f"{action.value}: {plan.reasons[0] if plan.reasons else ''}")
+            operation = {ServerAction.CREATE: ctx.ops.create, ServerAction.REPLACE: ctx.ops.replace,
+                         ServerAction.RESTART: ctx.ops.restart,
+                         ServerAction.START: ctx.ops.restart}[action]
+            tx.undo = operation(desired)
+        expect = expectation(server, plan, live)
+        report.seconds_to_serve = wait_until_serving(expect, ctx.probe, timeout=ctx.timeout,
+                                                     progress=ctx.progress)
+        if plan.label_steps:
+            ctx.progress("moving labels: " + ", ".join(
+                f"{s.model}.{s.label} -> {s.version}" for s in plan.label_steps))
+            tx.reloaded = True
+            ctx.reload(plan.desired_entries)
+        tx.write(config_path, final_text, previous_config)
+        failures = []
+        for model in server.models:
+            for result in run_smoke(model, ctx.predict):
+                report.smoke.append(f"{'ok' if result.ok else 'FAILED'} {model.name}: {result.name}")
+                if not result.ok:
+                    failures.append(f"smoke test {result.name!r} of {model.name}: {result.detail}")
+        if failures:
+            raise ServingFailed("; ".join(failures))
+    except (TfsctlError, OSError, RuntimeError, KeyboardInterrupt) as exc:
+        ctx.progress(f"failed: {getattr(exc, 'message', exc)}; rolling back")
+        restored = tx.rollback()
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        raise ApplyFailed(f"apply of server {server.name!r} failed: {message}", restored) from None
+    if tx.undo is not None:
+        tx.undo.commit()
+    for change in plan.prunes:
+        ctx.progress(f"pruning {change.model}/{change.version}")
+        shutil.rmtree(change.target, ignore_errors=True)
+        report.pruned.append(f"{change.model}/{change.version}")
+    report.model_config_text = final_text
+    return report
+
+
+def _destroy(server: Server, plan: ServerPlan, live: LiveServer, ctx: ApplyContext) -> None:
+    if plan.action is ServerAction.DESTROY:
+        ctx.progress(f"removing the server {server.name!r}")
+        ctx.ops.destroy()
+    for change in plan.files:
+        remove_file(host_side_file_path(server, change.name))
+    remove_file(host_model_config_path(server))
+    for change in plan.prunes:  # destroy --purge
+        ctx.progress(f"deleting {change.model}/{change.version}")
+        shutil.rmtree(change.target, ignore_errors=True)
+

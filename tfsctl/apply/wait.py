@@ -1,0 +1,89 @@
+"""Waiting until the server serves what the spec asks for.
+
+Apply is done when every version the policy selects is AVAILABLE and every
+version or model that should be gone is gone. A version that fails to load
+(state END with an error) fails the wait at once instead of running out the
+clock, with the server's own error message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tfsctl.errors import TfsctlError
+from tfsctl.live.state import ServedModel, VersionState
+
+#: Asks the server about one model; None when the server is unreachable.
+StatusProbe = Callable[[str], ServedModel | None]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Per model, the versions that must be AVAILABLE; models mapped to () must be gone."""
+
+    serve: Mapping[str, frozenset[int]]
+
+    def describe(self) -> str:
+        return ", ".join(f"{m} {sorted(v)}" if v else f"{m} (removed)"
+                         for m, v in sorted(self.serve.items()))
+
+
+class ServingFailed(TfsctlError):
+    """The server did not reach the expected state."""
+
+
+def _pending(expect: Expectation, probe: StatusProbe) -> tuple[list[str], list[str]]:
+    """(what is still pending, hard failures)."""
+    pending: list[str] = []
+    failures: list[str] = []
+    for model, versions in sorted(expect.serve.items()):
+        status = probe(model)
+        if status is None:
+            pending.append(f"{model}: server not answering")
+            continue
+        if not versions:
+            live = [v.version for v in status.versions if v.state is not VersionState.END]
+            if live:
+                pending.append(f"{model}: still serving {live}")
+            continue
+        for version in sorted(versions):
+            found = next((v for v in status.versions if v.version == version), None)
+            if found is None:
+                pending.append(f"{model}/{version}: not loaded yet")
+            elif found.state is VersionState.AVAILABLE:
+                continue
+            elif found.state is VersionState.END and found.error_code not in ("OK", "", "0"):
+                failures.append(f"{model}/{version} failed to load: {found.error_message or found.error_code}")
+            else:
+                pending.append(f"{model}/{version}: {found.state.value}")
+        extra = [v.version for v in status.versions if v.version not in versions
+                 and v.state is VersionState.AVAILABLE]
+        if extra:
+            pending.append(f"{model}: still serving {extra}")
+    return pending, failures
+
+
+def wait_until_serving(expect: Expectation, probe: StatusProbe, *, timeout: float,
+                       progress: Callable[[str], None] = lambda _: None,
+                       interval: float = 0.25) -> float:
+    """Poll until `expect` holds; returns the seconds it took. Raises ServingFailed."""
+    start = time.monotonic()
+    last = ""
+    while True:
+        pending, failures = _pending(expect, probe)
+        if failures:
+            raise ServingFailed("; ".join(failures),
+                                "check the version's files (tfsctl plan shows incomplete dirs) "
+                                "and the server log")
+        if not pending:
+            return time.monotonic() - start
+        summary = "; ".join(pending[:3]) + (f" (+{len(pending) - 3} more)" if len(pending) > 3 else "")
+        if summary != last:
+            progress(f"waiting: {summary}")
+            last = summary
+        if time.monotonic() - start > timeout:
+            raise ServingFailed(f"not serving after {timeout:.0f}s: {summary}",
+                                "raise --timeout if the models are large, or check the server log")
+        time.sleep(interval)
