@@ -55,7 +55,8 @@ def _pending(expect: Expectation, probe: StatusProbe) -> tuple[list[str], list[s
             elif found.state is VersionState.AVAILABLE:
                 continue
             elif found.state is VersionState.END and found.error_code not in ("OK", "", "0"):
-                failures.append(f"{model}/{version} failed to load: {found.error_message or found.error_code}")
+                why = found.error_message or found.error_code
+                failures.append(f"{model}/{version} failed to load: {why}")
             else:
                 pending.append(f"{model}/{version}: {found.state.value}")
         extra = [v.version for v in status.versions if v.version not in versions
