@@ -28,7 +28,7 @@ def test_plan_case(case_file: Path, tmp_path: Path) -> None:
     secrets = case.get("secrets") or {}
     live = live_state(loaded.spec, case.get("live") or {}, secrets)
     plan = build_plan(loaded, live, sources=sources(case), secrets=secrets,
-                      destroy=case.get("destroy", False))
+                      destroy=case.get("destroy", False), purge=case.get("purge", False))
     for server_plan in plan.servers:
         expected = dict.fromkeys(("versions", "models", "files", "label_steps", "hazards",
                                   "drift"), [])

@@ -58,6 +58,14 @@ def _file_changes(server: Server, live: LiveServer, destroy: bool) -> tuple[File
     return tuple(changes)
 
 
+def _purge(server: Server, live: LiveServer) -> list[VersionChange]:
+    """destroy --purge: every version dir of the spec's models goes too."""
+    return [VersionChange(model.name, found.version, Change.DELETE, "destroy --purge",
+                          target=str(server.base_path(model) / found.name))
+            for model in server.models
+            for found in (live.model_dir(model.name).versions if live.model_dir(model.name) else ())]
+
+
 def _drift(live: LiveServer) -> list[Drift]:
     drift: list[Drift] = []
     last = live.last_applied
@@ -161,9 +169,10 @@ def _report_drift(server: Server, live: LiveServer) -> list[Drift]:
 
 def diff_server(server: Server, live: LiveServer, *,
                 sources: Mapping[SourceKey, SourceObservation],
-                secrets: Mapping[str, str | None], destroy: bool = False) -> ServerPlan:
+                secrets: Mapping[str, str | None], destroy: bool = False,
+                purge: bool = False) -> ServerPlan:
     hazards: list[Hazard] = []
-    versions: list[VersionChange] = []
+    versions: list[VersionChange] = _purge(server, live) if destroy and purge else []
     if not destroy:
         for model in server.models:
             found_versions, found_hazards = plan_versions(server, model,
@@ -210,7 +219,7 @@ def diff_server(server: Server, live: LiveServer, *,
 def build_plan(loaded: LoadedSpec, live: LiveState, *,
                sources: Mapping[SourceKey, SourceObservation],
                secrets: Mapping[str, str | None], servers: Iterable[str] | None = None,
-               destroy: bool = False) -> Plan:
+               destroy: bool = False, purge: bool = False) -> Plan:
     """The plan for the selected servers (all by default), in spec order."""
     selected = set(servers) if servers is not None else None
     plans = []
@@ -221,7 +230,7 @@ def build_plan(loaded: LoadedSpec, live: LiveState, *,
         if live_server is None:
             raise ValueError(f"live state has no server {server.name!r}; observe it first")
         plans.append(diff_server(server, live_server, sources=sources, secrets=secrets,
-                                 destroy=destroy))
+                                 destroy=destroy, purge=purge))
     return Plan(servers=tuple(plans), spec_file=str(loaded.file), spec_digest=loaded.digest,
                 environment=loaded.environment, live_fingerprint=live.fingerprint(),
                 destroy=destroy)
