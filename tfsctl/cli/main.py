@@ -50,9 +50,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from tfsctl.cli import spec_commands
+    from tfsctl.cli import apply_commands, plan_command, spec_commands
 
-    for command in spec_commands.COMMANDS:
+    for command in (*spec_commands.COMMANDS, plan_command.plan, *apply_commands.COMMANDS):
         cli.add_command(command)
 
 

@@ -1,0 +1,121 @@
+"""One apply, end to end, in pyinfra's order: lock, plan, show, confirm, apply, record.
+
+Locks are taken before the live state is read, so the plan that is shown and
+confirmed is the plan that runs: no other apply can change the servers in
+between. Each server's outcome is written to its history, success or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+
+from tfsctl.apply.context import context_for
+from tfsctl.apply.executor import ApplyFailed, ApplyReport, apply_server
+from tfsctl.apply.lock import ServerLock
+from tfsctl.errors import TfsctlError
+from tfsctl.live.history import HistoryEntry, append_history
+from tfsctl.plan.compute import PlanResult, compute_plan, secret_values
+from tfsctl.plan.model import Plan
+from tfsctl.runtimes.desired import desired_runtime
+from tfsctl.spec.load import LoadedSpec
+
+
+@dataclass
+class ApplyOptions:
+    servers: list[str]
+    timeout: float = 300.0
+    lock_timeout: float = 0.0
+    destroy: bool = False
+    purge: bool = False
+    expected_fingerprint: str | None = None  # a saved plan's; refuse if the world moved
+    message: str = ""
+
+
+@dataclass
+class ApplyOutcome:
+    plan: Plan
+    reports: list[ApplyReport] = field(default_factory=list)
+    failure: ApplyFailed | None = None
+
+
+@contextlib.contextmanager
+def _locks(loaded: LoadedSpec, names: list[str], wait: float) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for name in sorted(names):  # a fixed order: two applies never deadlock
+            server = loaded.spec.server(name)
+            assert server is not None
+            stack.enter_context(ServerLock(server.resolved_state_dir, name, wait))
+        yield
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled) takes the same rollback path as Ctrl-C."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _record(loaded: LoadedSpec, name: str, plan: Plan, outcome: str, message: str,
+            model_config_text: str, runtime_hash: str | None) -> None:
+    from tfsctl.plan.render.json import plan_to_dict
+
+    server = loaded.spec.server(name)
+    assert server is not None
+    append_history(server.resolved_state_dir, HistoryEntry(
+        sequence=0, applied_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        outcome=outcome, user=getpass.getuser(), spec_file=str(loaded.file),
+        spec_digest=loaded.digest, spec=loaded.spec.model_dump(mode="json", by_alias=True),
+        model_config_text=model_config_text, runtime_config_hash=runtime_hash,
+        plan=plan_to_dict(plan), message=message))
+
+
+def run_apply(loaded: LoadedSpec, options: ApplyOptions,
+              confirm: Callable[[PlanResult], bool],
+              progress: Callable[[str], None]) -> ApplyOutcome:
+    """Plan and, if confirmed, apply; the caller shows the plan inside `confirm`."""
+    with _locks(loaded, options.servers, options.lock_timeout), _sigterm_as_interrupt():
+        result = compute_plan(loaded, options.servers, destroy=options.destroy,
+                              purge=options.purge)
+        plan = result.plan
+        if options.expected_fingerprint and options.expected_fingerprint != plan.live_fingerprint:
+            raise TfsctlError("the live state changed since this plan was made",
+                              "run `tfsctl plan --out PLANFILE` again and review the new plan")
+        if plan.errors:
+            raise TfsctlError("the plan has errors; nothing was changed",
+                              "fix the errors listed above and run plan again")
+        outcome = ApplyOutcome(plan)
+        if not plan.has_changes or not confirm(result):
+            return outcome
+        secrets = {k: v for k, v in secret_values(loaded).items() if v is not None}
+        for server_plan in plan.servers:
+            if not server_plan.has_changes:
+                continue
+            server = loaded.spec.server(server_plan.name)
+            live = result.live.server(server_plan.name)
+            assert server is not None and live is not None
+            desired = desired_runtime(server, secrets)
+            try:
+                report = apply_server(server, server_plan, live, desired,
+                                      context_for(server, progress, options.timeout))
+            except ApplyFailed as failure:
+                _record(loaded, server.name, plan, "rolled-back", failure.message,
+                        live.model_config.text or "", live.runtime.config_hash)
+                outcome.failure = failure
+                return outcome
+            outcome.reports.append(report)
+            _record(loaded, server.name, plan, "destroyed" if options.destroy else "success",
+                    options.message, report.model_config_text,
+                    None if options.destroy else desired.config_hash())
+        return outcome
