@@ -1,0 +1,59 @@
+"""The plan for a terminal, Terraform-style.
+
+Colour comes only from rich styles on `Text` (never markup, so a `[` in a
+model name stays a `[`), and every line starts with its symbol, so with
+NO_COLOR or in a CI log the plan reads the same.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from tfsctl.plan.model import Plan
+from tfsctl.plan.render.lines import Depth, Line, Tone, legend, server_lines, summary_sentence
+
+_STYLE = {
+    Tone.CREATE: "green",
+    Tone.UPDATE: "yellow",
+    Tone.DELETE: "red",
+    Tone.REPLACE: "magenta",
+    Tone.ERROR: "bold red",
+    Tone.WARNING: "yellow",
+    Tone.DRIFT: "cyan",
+    Tone.HEADING: "bold",
+    Tone.PLAIN: "",
+}
+
+#: Columns of indentation per depth: fields line up under their item's name.
+_INDENT = {Depth.SERVER: 0, Depth.SECTION: 4, Depth.ITEM: 6, Depth.FIELD: 10}
+
+
+def styled(line: Line) -> Text:
+    marker = f"{line.marker} " if line.marker else ""
+    text = Text(" " * _INDENT[line.depth])
+    text.append(marker + line.text, style=_STYLE[line.tone])
+    return text
+
+
+def plan_texts(plan: Plan) -> list[Text]:
+    """The whole plan as styled lines; blank `Text`s separate servers."""
+    texts: list[Text] = []
+    symbols = legend(plan)
+    if symbols:
+        texts += [Text(symbols, style="dim"), Text()]
+    for server in plan.servers:
+        texts += [styled(line) for line in server_lines(server)] + [Text()]
+    texts += [Text(f"Note: {note}", style="dim") for note in plan.notes]
+    errors = len(plan.errors)
+    if errors:
+        texts.append(Text(f"Error: the plan has {errors} error{'s' * (errors != 1)}; "
+                          "apply refuses until they are fixed.", style="bold red"))
+    texts.append(Text(summary_sentence(plan), style="bold"))
+    return texts
+
+
+def render_text(plan: Plan, console: Console) -> None:
+    """Print the plan to `console` (stdout's console in the CLI)."""
+    for text in plan_texts(plan):
+        console.print(text)
