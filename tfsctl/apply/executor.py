@@ -198,7 +198,8 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
         models = {m.name: m for m in server.models}
         for change in plan.exports:
             target = Path(change.target)
-            ctx.progress(f"exporting {change.model}/{change.version} from {change.source.kind}")
+            kind = change.source.kind if change.source else "?"
+            ctx.progress(f"exporting {change.model}/{change.version} from {kind}")
             ctx.export(models[change.model].versions[change.version], target, ctx.progress)
             tx.exported.append(target)
             report.exported.append(f"{change.model}/{change.version}")
@@ -256,10 +257,10 @@ def _destroy(server: Server, plan: ServerPlan, live: LiveServer, ctx: ApplyConte
     if plan.action is ServerAction.DESTROY:
         ctx.progress(f"removing the server {server.name!r}")
         ctx.ops.destroy()
-    for change in plan.files:
-        remove_file(host_side_file_path(server, change.name))
+    for file_change in plan.files:
+        remove_file(host_side_file_path(server, file_change.name))
     remove_file(host_model_config_path(server))
-    for change in plan.prunes:  # destroy --purge
-        ctx.progress(f"deleting {change.model}/{change.version}")
-        shutil.rmtree(change.target, ignore_errors=True)
+    for prune in plan.prunes:  # destroy --purge
+        ctx.progress(f"deleting {prune.model}/{prune.version}")
+        shutil.rmtree(prune.target, ignore_errors=True)
 

@@ -60,10 +60,14 @@ def _file_changes(server: Server, live: LiveServer, destroy: bool) -> tuple[File
 
 def _purge(server: Server, live: LiveServer) -> list[VersionChange]:
     """destroy --purge: every version dir of the spec's models goes too."""
-    return [VersionChange(model.name, found.version, Change.DELETE, "destroy --purge",
-                          target=str(server.base_path(model) / found.name))
-            for model in server.models
-            for found in (live.model_dir(model.name).versions if live.model_dir(model.name) else ())]
+    changes = []
+    for model in server.models:
+        model_dir = live.model_dir(model.name)
+        for found in model_dir.versions if model_dir else ():
+            changes.append(VersionChange(model.name, found.version, Change.DELETE,
+                                         "destroy --purge",
+                                         target=str(server.base_path(model) / found.name)))
+    return changes
 
 
 def _drift(live: LiveServer) -> list[Drift]:

@@ -208,12 +208,14 @@ class Plan:
         """Terraform-style summary: things to add, change, destroy."""
         add = change = destroy = 0
         for server in self.servers:
-            for item in (*server.versions, *server.models, *server.files):
-                if item.change is Change.CREATE:
+            changes = [i.change for i in server.versions] + [i.change for i in server.models] + [
+                i.change for i in server.files]
+            for item_change in changes:
+                if item_change is Change.CREATE:
                     add += 1
-                elif item.change is Change.DELETE:
+                elif item_change is Change.DELETE:
                     destroy += 1
-                elif item.change in (Change.UPDATE, Change.REPLACE):
+                elif item_change in (Change.UPDATE, Change.REPLACE):
                     change += 1
             if server.action is ServerAction.CREATE:
                 add += 1

@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Iterable
 from enum import StrEnum
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -379,7 +380,7 @@ class Server(Strict):
                              "Docker engine; local: a `tfsctl serve` process on this machine.")
     image: str = Field(default=DEFAULT_IMAGE, min_length=1, description="Docker image "
                        "(docker runtime).")
-    bind_address: IPvAnyAddress = Field(default="127.0.0.1", description="Address the ports are "
+    bind_address: IPvAnyAddress = Field(default=IPv4Address("127.0.0.1"), description="Address the ports are "
                                         "published on; loopback unless you mean otherwise.")
     ports: Ports = Field(default_factory=Ports)
     model_root: Path = Field(default=Path("models"), description="Host directory holding the "
