@@ -1,0 +1,127 @@
+"""The apply sequence and its rollback, with the world replaced by recording fakes.
+
+The real thing is exercised end to end in tests/e2e; these pin down the order
+of effects (reload before writing model.config, load before label) and what
+a failure puts back, which are hard to observe from outside.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.plan_fixtures import live_state
+from tfsctl.apply.executor import ApplyContext, ApplyFailed, apply_server
+from tfsctl.apply.wait import ServingFailed
+from tfsctl.live.state import ServedModel, ServedVersion, VersionState
+from tfsctl.plan.diff import build_plan
+from tfsctl.runtimes.desired import desired_runtime
+from tfsctl.serverconfig.model_config import parse_text
+from tfsctl.spec.load import load_spec
+
+SPEC = """\
+apiVersion: tfsctl/v1
+servers:
+  - name: default
+    model_root: {root}
+    models:
+      - name: m
+        policy: {{specific: [1, 2]}}
+        versions:
+          1: {{}}
+          2: {{source: {{saved_model: {root}/../src}}}}
+        labels: {{stable: 2}}
+"""
+LIVE_CONFIG = """model_config_list { config { name: "m" base_path: "/models/m"
+  model_platform: "tensorflow" model_version_policy { specific { versions: 1 } }
+  version_labels { key: "stable" value: 1 } } }"""
+
+
+class World:
+    """Records every effect in order; `fail_at` makes one of them fail."""
+
+    def __init__(self, root: Path, fail_at: str | None = None):
+        self.root, self.fail_at, self.log = root, fail_at, []
+        self.available: set[int] = {1}
+
+    def _step(self, name: str) -> None:
+        self.log.append(name)
+        if name == self.fail_at:
+            raise ServingFailed(f"{name} failed")
+
+    def reload(self, entries: Any) -> None:
+        labels = dict(entries[0].labels) if entries else {}
+        self._step(f"reload stable={labels.get('stable')}")
+        self.available = set(entries[0].policy.specific) if entries else set()
+
+    def export(self, version: Any, target: Path, progress: Any) -> None:
+        self._step(f"export {target.name}")
+        target.mkdir(parents=True)
+        (target / "saved_model.pb").write_text("x")
+
+    def probe(self, model: str) -> ServedModel:
+        self._step("probe")
+        return ServedModel(model, tuple(ServedVersion(v, VersionState.AVAILABLE)
+                                        for v in sorted(self.available)))
+
+    def predict(self, *args: Any) -> dict[str, Any]:
+        return {}
+
+    def context(self) -> ApplyContext:
+        return ApplyContext(ops=None, probe=self.probe, reload=self.reload,  # type: ignore[arg-type]
+                            export=self.export, predict=self.predict, timeout=5)
+
+
+def _setup(tmp_path: Path):
+    root = tmp_path / "models"
+    (root / "m" / "1").mkdir(parents=True)
+    (root / "model.config").write_text(LIVE_CONFIG)
+    spec_file = tmp_path / "tfsctl.yaml"
+    spec_file.write_text(SPEC.format(root=root))
+    loaded = load_spec(spec_file)
+    server = loaded.spec.servers[0]
+    live = live_state(loaded.spec, {"default": {
+        "runtime": {"status": "running", "config_hash": "<desired>"},
+        "model_config": LIVE_CONFIG, "model_dirs": {"m": {"versions": [1]}},
+        "report": {"m": {1: "AVAILABLE"}}}}, {})
+    plan = build_plan(loaded, live, sources={}, secrets={})
+    return server, plan.servers[0], live.servers[0], desired_runtime(server, {}), root
+
+
+def test_load_first_then_label_then_write_config(tmp_path: Path) -> None:
+    server, plan, live, desired, root = _setup(tmp_path)
+    world = World(root)
+    report = apply_server(server, plan, live, desired, world.context())
+    steps = [s for s in world.log if s != "probe"]
+    assert steps == ["export 2", "reload stable=1", "reload stable=2"]
+    written = parse_text((root / "model.config").read_text())
+    assert written[0].label_map == {"stable": 2}
+    assert report.exported == ["m/2"]
+
+
+def test_failure_restores_config_and_removes_exported_versions(tmp_path: Path) -> None:
+    server, plan, live, desired, root = _setup(tmp_path)
+    world = World(root, fail_at="reload stable=2")
+    with pytest.raises(ApplyFailed) as caught:
+        apply_server(server, plan, live, desired, world.context())
+    assert not (root / "m" / "2").exists(), "the version this apply exported is gone again"
+    assert (root / "m" / "1").exists(), "existing versions are never touched"
+    assert (root / "model.config").read_text() == LIVE_CONFIG
+    assert world.log[-1] == "reload stable=1", "the previous config was reloaded"
+    assert "removed new version dir" in caught.value.hint
+
+
+def test_a_plan_with_errors_changes_nothing(tmp_path: Path) -> None:
+    server, plan, live, desired, root = _setup(tmp_path)
+    import dataclasses
+
+    from tfsctl.plan.model import Hazard, HazardKind, Severity
+
+    broken = dataclasses.replace(plan, hazards=(Hazard(HazardKind.VERSION_MISSING,
+                                                       Severity.ERROR, "missing"),))
+    world = World(root)
+    with pytest.raises(Exception, match="has errors"):
+        apply_server(server, broken, live, desired, world.context())
+    assert world.log == []
