@@ -40,10 +40,9 @@ def assert_golden(name: str, actual: str) -> None:
 
 def text_of(plan: Plan, *, color: bool = False) -> str:
     """The text plan as a terminal of fixed width would show it (no colour unless asked)."""
-    console = Console(file=StringIO(), width=WIDTH, highlight=False, soft_wrap=True,
+    buffer = StringIO()
+    console = Console(file=buffer, width=WIDTH, highlight=False, soft_wrap=True,
                       no_color=not color, force_terminal=color,
                       color_system="standard" if color else None)
     render_text(plan, console)
-    output = console.file.getvalue()
-    assert isinstance(output, str)
-    return output
+    return buffer.getvalue()

@@ -57,10 +57,6 @@ class Line:
     tone: Tone = Tone.PLAIN
     marker: str = ""  # Change.symbol for changes; "" for headings, hazards and drift
 
-    @property
-    def is_change(self) -> bool:
-        return bool(self.marker)
-
 
 #: How a server action reads as a change of the server itself.
 ACTION_CHANGE = {
