@@ -102,6 +102,7 @@ SCENARIOS: dict[str, Plan] = {
     "no_changes": plan(server()),
     "reload": plan(reload_server()),
     "replace": plan(replace_server()),
+    "prune_only": plan(server(versions=(prune("half_plus_two", 1),))),
     "create": plan(server(ServerAction.CREATE, reasons=("no container is running for this server",),
                           versions=(export("half_plus_two", 1),),
                           models=(ModelChange("half_plus_two", Change.CREATE),),

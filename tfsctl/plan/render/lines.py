@@ -121,8 +121,7 @@ def server_header(server: ServerPlan) -> Line:
     """`~ server "default" will be reloaded (why)`, or that nothing happens to it."""
     name = f'server "{server.name}"'
     if server.action is ServerAction.NONE:
-        text = f"{name}: versions only, no reload or restart" if server.has_changes \
-            else f"{name}: no changes"
+        text = f"{name}: no reload or restart" if server.has_changes else f"{name}: no changes"
     else:
         text = f"{name} will be {_ACTION_VERB[server.action]}"
         if server.action.downtime and server.action is not ServerAction.DESTROY:
@@ -163,7 +162,9 @@ def field_change(change: FieldChange) -> Change:
 
 
 def field_text(change: FieldChange) -> str:
-    return f"{change.field}: {change.before or NONE_TEXT} -> {change.after or NONE_TEXT}"
+    before = NONE_TEXT if change.before is None else change.before
+    after = NONE_TEXT if change.after is None else change.after
+    return f"{change.field}: {before} -> {after}"
 
 
 def hazard_subject(hazard: Hazard) -> str:
