@@ -121,14 +121,14 @@ def _template() -> jinja2.Template:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("tfsctl.plan.render", "templates"),
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True,
-        lstrip_blocks=True, keep_trailing_newline=True)
+        lstrip_blocks=True)
     environment.filters["md"] = escape_markdown
     environment.filters["html"] = lambda text: html.escape(str(text), quote=False)
     return environment.get_template("plan.md.j2")
 
 
 def render_markdown(plan: Plan) -> str:
-    """The pull-request comment for `plan`."""
+    """The pull-request comment for `plan`, without a final newline (like `render_json`)."""
     errors = [f"server {s.name}: {hazard_text(h)}" for s in plan.servers for h in s.errors]
     downtime = [f"server {s.name}: {h.message}" for s in plan.servers for h in s.hazards
                 if h.kind is HazardKind.DOWNTIME]
