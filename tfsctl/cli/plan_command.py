@@ -66,7 +66,7 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
     if out is not None:
         from tfsctl.plan.planfile import save_plan
 
-        save_plan(out, result.plan, spec_text=loaded.file.read_text(), spec_file=str(loaded.file))
+        save_plan(out, result.plan, spec_text=loaded.text, spec_file=str(loaded.file))
         console.err().print(f"saved the plan to {out}; apply it with `tfsctl apply {out}`",
                             markup=False)
     if result.plan.errors:

@@ -37,6 +37,7 @@ class LoadedSpec:
     environment: str | None
     variables: Mapping[str, Any] = field(default_factory=dict)
     digest: str = ""
+    text: str = ""  # the exact text validated (saved plans store it)
 
 
 @cache
@@ -190,4 +191,4 @@ def load_spec(file: Path, *, environment: str | None = None,
         raise SpecError([SpecIssue(doc.locate(f.path, key=f.on_key), f.message, f.hint)
                          for f in findings], doc.source_lines)
     return LoadedSpec(spec=spec, file=file, environment=environment, variables=variables,
-                      digest=hashlib.sha256(raw).hexdigest())
+                      digest=hashlib.sha256(raw).hexdigest(), text=raw.decode("utf-8-sig"))
