@@ -1,0 +1,34 @@
+"""Read the files a server reads (model.config and the side files), as they are on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfsctl.live.state import ConfigFile
+from tfsctl.serverconfig.launch import BATCHING_FILE, MONITORING_FILE
+from tfsctl.serverconfig.model_config import ModelConfigError, host_model_config_path, parse_text
+from tfsctl.spec.model import Server
+
+
+def read_file(path: Path) -> ConfigFile:
+    try:
+        return ConfigFile(path, True, path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ConfigFile(path, False)
+    except (OSError, UnicodeDecodeError) as exc:
+        return ConfigFile(path, True, None, None, f"cannot read it: {exc}")
+
+
+def read_model_config(server: Server) -> ConfigFile:
+    found = read_file(host_model_config_path(server))
+    if found.text is None:
+        return found
+    try:
+        return ConfigFile(found.path, True, found.text, parse_text(found.text))
+    except ModelConfigError as exc:
+        return ConfigFile(found.path, True, found.text, None, str(exc))
+
+
+def read_side_files(server: Server) -> tuple[tuple[str, ConfigFile], ...]:
+    return tuple((name, read_file(server.model_root / name))
+                 for name in (BATCHING_FILE, MONITORING_FILE))

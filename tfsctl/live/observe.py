@@ -1,0 +1,57 @@
+"""Read all live state once, for the selected servers (SQLMesh's ContextDiff idea).
+
+Everything plan needs is gathered here, read-only, before the pure diff runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from tfsctl.live.configfiles import read_model_config, read_side_files
+from tfsctl.live.history import last_applied
+from tfsctl.live.modeldir import observe_model_dir
+from tfsctl.live.report import observe_report
+from tfsctl.live.runtime import observe_runtime
+from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, ServerReport
+from tfsctl.spec.load import LoadedSpec
+from tfsctl.spec.model import Server
+
+
+def _unmanaged(server: Server) -> tuple[str, ...]:
+    named = {server.base_path(m) for m in server.models}
+    try:
+        entries = [e for e in os.scandir(server.model_root) if e.is_dir() and e.name != ".tfsctl"]
+    except OSError:
+        return ()
+    return tuple(sorted(e.name for e in entries if server.model_root / e.name not in named))
+
+
+def observe_server(server: Server, *, report: bool = True) -> LiveServer:
+    model_config = read_model_config(server)
+    runtime = observe_runtime(server)
+    server_report = ServerReport(False, error="not asked")
+    if report and runtime.status is RuntimeStatus.RUNNING:
+        from tfsctl.apply.server_client import reachable_host
+
+        host = reachable_host(str(server.bind_address))
+        names = [m.name for m in server.models] + [e.name for e in model_config.entries or ()]
+        server_report = observe_report(f"http://{host}:{server.ports.rest}", names)
+    return LiveServer(
+        name=server.name,
+        model_dirs=tuple((m.name, observe_model_dir(server.base_path(m), server.model_root))
+                         for m in server.models),
+        model_config=model_config,
+        side_files=read_side_files(server),
+        runtime=runtime,
+        report=server_report,
+        last_applied=last_applied(server.resolved_state_dir),
+        unmanaged_models=_unmanaged(server),
+    )
+
+
+def observe(loaded: LoadedSpec, *, servers: Iterable[str] | None = None,
+            report: bool = True) -> LiveState:
+    selected = set(servers) if servers is not None else None
+    return LiveState(tuple(observe_server(s, report=report) for s in loaded.spec.servers
+                           if selected is None or s.name in selected))
