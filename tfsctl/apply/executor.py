@@ -238,7 +238,7 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
                     failures.append(f"smoke test {result.name!r} of {model.name}: {result.detail}")
         if failures:
             raise ServingFailed("; ".join(failures))
-    except (TfsctlError, OSError, RuntimeError, KeyboardInterrupt) as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure rolls back
         ctx.progress(f"failed: {getattr(exc, 'message', exc)}; rolling back")
         restored = tx.rollback()
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"

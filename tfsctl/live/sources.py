@@ -30,7 +30,7 @@ def source_path(source: SavedModelSource | CheckpointSource | KerasSource) -> Pa
         return source.saved_model
     if isinstance(source, KerasSource):
         return source.keras
-    return source.meta_graph or Path(f"{source.checkpoint}.meta")
+    return source.checkpoint
 
 
 def source_kind(source: SavedModelSource | CheckpointSource | KerasSource) -> str:
