@@ -1,0 +1,5 @@
+import sys
+
+from tfsctl.serve import main
+
+sys.exit(main())
