@@ -17,6 +17,7 @@ import requests
 
 from tfsctl.errors import TfsctlError
 from tfsctl.serverconfig.model_config import ModelEntry, to_proto
+from tfsctl.tfenv import import_tensorflow
 
 
 class ReloadRefused(TfsctlError):
@@ -46,6 +47,8 @@ def reachable_host(bind_address: str) -> str:
 def reload_config(endpoint: Endpoint, entries: Iterable[ModelEntry], timeout: float = 120.0) -> None:
     """Replace the server's whole model config; returns when the server accepted it."""
     import grpc
+
+    import_tensorflow()  # the serving protos import TensorFlow's; keep its banner quiet
     from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 
     request = model_management_pb2.ReloadConfigRequest(config=to_proto(entries))

@@ -21,6 +21,7 @@ from tfsctl import __version__
 from tfsctl.cli import console
 from tfsctl.errors import TfsctlError
 from tfsctl.spec.errors import SpecError
+from tfsctl.tfenv import quiet_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -54,6 +55,25 @@ def _register() -> None:
 
     for command in (*spec_commands.COMMANDS, plan_command.plan, *apply_commands.COMMANDS):
         cli.add_command(command)
+    cli.add_command(serve)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                 "help_option_names": []})
+@click.argument("flags", nargs=-1, type=click.UNPROCESSED)
+def serve(flags: tuple[str, ...]) -> None:
+    """Run a TensorFlow Serving-compatible server (tensorflow_model_server's flags).
+
+    \b
+    Example:
+      tfsctl serve --port=8500 --rest_api_port=8501 \\
+          --model_name=half_plus_two --model_base_path=/models/half_plus_two
+    """
+    from tfsctl.serve import main as serve_main
+
+    code = serve_main(list(flags))
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 def _report_spec_error(error: SpecError) -> None:
@@ -64,6 +84,7 @@ def _report_spec_error(error: SpecError) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
+    quiet_tensorflow()
     _register()
     try:
         code = cli.main(args=argv, prog_name="tfsctl", standalone_mode=False)

@@ -30,6 +30,7 @@ from tfsctl.export.fingerprint import checkpoint_files, fingerprint_source
 from tfsctl.live.modeldir import RECORDS_DIR
 from tfsctl.live.sources import source_kind, source_path
 from tfsctl.spec.model import CheckpointSource, KerasSource, SavedModelSource
+from tfsctl.tfenv import import_tensorflow
 
 Source = SavedModelSource | CheckpointSource | KerasSource
 Progress = Callable[[str], None]
@@ -50,10 +51,7 @@ class ExportResult:
 
 
 def _quiet_tensorflow() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    return tf
+    return import_tensorflow()
 
 
 def load_signatures(path: Path) -> tuple[str, ...]:

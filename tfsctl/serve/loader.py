@@ -9,16 +9,14 @@ one loaded version serves concurrent requests.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorflow.core.protobuf import meta_graph_pb2  # noqa: E402
+from tfsctl.tfenv import import_tensorflow
 
-tf.get_logger().setLevel("ERROR")
+tf = import_tensorflow()
+import numpy as np  # noqa: E402
+from tensorflow.core.protobuf import meta_graph_pb2  # noqa: E402
 
 DEFAULT_SIGNATURE = "serving_default"
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tfsctl.serve.flags import FlagError, ServerFlags, parse_flags
 from tfsctl.serverconfig.model_config import ModelConfigError, ModelEntry, parse_text
+from tfsctl.tfenv import import_tensorflow
 
 log = logging.getLogger("tfsctl.serve")
 
@@ -99,6 +100,7 @@ def run(argv: list[str] | None = None) -> int:
         print(f"tfsctl serve: {exc}", file=sys.stderr)
         return 1
 
+    import_tensorflow()
     import grpc
     from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
