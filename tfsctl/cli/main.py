@@ -51,9 +51,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from tfsctl.cli import apply_commands, plan_command, spec_commands
+    from tfsctl.cli import apply_commands, plan_command, spec_commands, status_command
 
-    for command in (*spec_commands.COMMANDS, plan_command.plan, *apply_commands.COMMANDS):
+    for command in (*spec_commands.COMMANDS, plan_command.plan, status_command.status,
+                    *apply_commands.COMMANDS):
         cli.add_command(command)
     cli.add_command(serve)
 
