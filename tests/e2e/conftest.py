@@ -109,6 +109,9 @@ class Deployment:
         response = requests.get(f"http://127.0.0.1:{self.rest}/v1/models/{model}", timeout=10)
         return {s["version"]: s["state"] for s in response.json().get("model_version_status", [])}
 
+    def available(self, model: str) -> set[str]:
+        return {v for v, state in self.status(model).items() if state == "AVAILABLE"}
+
     def server_identity(self) -> str:
         """The container id or the local process id: unchanged by a hot reload."""
         status = self.tfsctl("status", "-f", str(self.spec_file), "--json", check=True)

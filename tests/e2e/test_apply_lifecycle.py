@@ -25,7 +25,7 @@ def _hpt(sources: Path, *, labels: dict[str, int] | None = None, policy: object 
          versions: dict[int, str] | None = None) -> dict:
     versions = versions or {123: "saved_model_half_plus_two_cpu/00000123"}
     model = {"name": "half_plus_two",
-             "versions": {v: {"source": {"saved_model": str(sources / p)}}
+             "versions": {v: {"source": {"saved_model": str(sources / p)}} if p else {}
                           for v, p in versions.items()},
              "smoke": [{"request": {"instances": [1.0, 2.0, 5.0]},
                         "expect": {"predictions": HPT}, "label": "stable"} if labels else
@@ -68,12 +68,12 @@ def test_lifecycle(deployment: Deployment, tfs_models: Path, tmp_path: Path) -> 
     d.write([_hpt(tfs_models, versions=both, policy={"specific": [123, 124]},
                   labels={"stable": 124}), adder])
     d.apply()
-    assert d.status("half_plus_two") == {"123": "AVAILABLE", "124": "AVAILABLE"}
+    assert d.available("half_plus_two") == {"123", "124"}
     assert d.predict("half_plus_two", [1.0, 2.0, 5.0], "/labels/stable") == HPT
     assert d.plan_exit_code() == 0
     good_spec = d.spec_file.read_text()
 
-    # 5a. a broken (corrupt) version rolls back; the server keeps answering
+    # 5a. a corrupt source is caught by the export's own load check: nothing reaches the server
     broken = tmp_path / "broken"
     shutil.copytree(tfs_models / "saved_model_half_plus_two_cpu/00000123", broken)
     (broken / "saved_model.pb").write_bytes(b"this is not a SavedModel")
@@ -81,11 +81,22 @@ def test_lifecycle(deployment: Deployment, tfs_models: Path, tmp_path: Path) -> 
                   policy={"specific": [123, 124, 125]}, labels={"stable": 124}), adder])
     failed = d.apply(check=False)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "restored" in failed.stderr
+    assert "does not load as a SavedModel" in failed.stderr
     assert d.predict("half_plus_two", [1.0, 2.0, 5.0], "/labels/stable") == HPT
-    assert not (d.root / "models/half_plus_two/125").exists(), "no partial or rolled-back version"
+    assert not (d.root / "models/half_plus_two/125").exists(), "no partial version dir"
+    assert not list((d.root / "models/half_plus_two").glob(".tfsctl-tmp-*"))
 
-    # 5b. a failing smoke request rolls back too
+    # 5b. a corrupt version dir that only the server finds broken: rolled back, still serving
+    shutil.copytree(broken, d.root / "models/half_plus_two/126")
+    d.write([_hpt(tfs_models, versions={**both, 126: ""}, policy={"specific": [123, 124, 126]},
+                  labels={"stable": 124}), adder])
+    failed = d.apply(check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "126 failed to load" in failed.stderr and "restored" in failed.stderr
+    assert d.predict("half_plus_two", [1.0, 2.0, 5.0], "/labels/stable") == HPT
+    shutil.rmtree(d.root / "models/half_plus_two/126")
+
+    # 5c. a failing smoke request rolls back too
     d.spec_file.write_text(good_spec)
     wrong = _hpt(tfs_models, versions=both, policy={"specific": [123, 124]},
                  labels={"stable": 124})
@@ -94,7 +105,7 @@ def test_lifecycle(deployment: Deployment, tfs_models: Path, tmp_path: Path) -> 
     d.write([wrong, adder])
     failed = d.apply(check=False)
     assert failed.returncode == 1 and "smoke" in failed.stderr
-    assert d.status("half_plus_two") == {"123": "AVAILABLE", "124": "AVAILABLE"}
+    assert d.available("half_plus_two") == {"123", "124"}
 
     # 4. a port change replaces (docker) / restarts (local) the server
     d.spec_file.write_text(good_spec)

@@ -84,7 +84,8 @@ class ApplyFailed(TfsctlError):
     """Apply failed; `restored` says what was put back."""
 
     def __init__(self, message: str, restored: list[str]):
-        hint = ("restored: " + "; ".join(restored)) if restored else "nothing needed restoring"
+        hint = ("restored: " + "; ".join(restored)) if restored else \
+            "nothing had been changed yet: the server was not touched"
         super().__init__(message, hint)
         self.restored = restored
 
