@@ -1,0 +1,116 @@
+"""plan against real model directories and a real Docker engine.
+
+Containers are created by hand here, standing for "already deployed" (by
+tfsctl or by someone else), to check what plan reads from the world: no
+server needs to answer for these.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tfsctl.runtimes.desired import desired_runtime
+from tfsctl.runtimes.docker import CONFIG_HASH_LABEL, MANAGED_LABEL, SERVER_LABEL
+from tfsctl.spec.load import load_spec
+
+BASE_IMAGE = "tfsctl/base:bookworm"
+
+
+def _plan(spec: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tfsctl.cli.main", "plan", "-f", str(spec), *args],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NO_COLOR": "1", **(env or {})})
+
+
+def _spec(tmp_path: Path, tfs_testdata: Path, name: str, **server: object) -> Path:
+    root = tmp_path / "models"
+    shutil.copytree(tfs_testdata / "saved_model_half_plus_two_2_versions", root / "hpt")
+    spec = tmp_path / "tfsctl.yaml"
+    spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [{
+        "name": name, "model_root": str(root), "image": BASE_IMAGE, **server,
+        "models": [{"name": "hpt", "policy": {"specific": [123, 124]},
+                    "versions": {123: {}, 124: {}}, "labels": {"stable": 124}}]}]}))
+    return spec
+
+
+def test_plan_reads_real_zero_padded_version_dirs(tmp_path: Path, tfs_testdata: Path) -> None:
+    spec = _spec(tmp_path, tfs_testdata, "dirs", runtime="local")
+    result = _plan(spec, "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    server = plan["servers"][0]
+    assert server["versions"] == []  # 00000123 and 00000124 are versions 123 and 124
+    assert server["action"] == "create"
+    assert not plan["errors"]
+    # an incomplete version dir is an error to fix, not something to serve
+    (tmp_path / "models/hpt/00000124/saved_model.pb").unlink()
+    broken = _plan(spec, "--json")
+    assert broken.returncode == 1
+    assert any(e["kind"] == "version-incomplete" for e in json.loads(broken.stdout)["errors"])
+
+
+@pytest.mark.docker
+def test_plan_against_containers_created_by_hand(tmp_path: Path, tfs_testdata: Path) -> None:
+    import docker
+
+    client = docker.from_env()
+    name = f"plan-it-{os.getpid()}"
+    spec = _spec(tmp_path, tfs_testdata, name)
+    loaded = load_spec(spec)
+    wanted = desired_runtime(loaded.spec.servers[0], {}).config_hash()
+    labels = {MANAGED_LABEL: "true", SERVER_LABEL: name, CONFIG_HASH_LABEL: wanted}
+    container = client.containers.run(BASE_IMAGE, ["sleep", "600"], name=name, detach=True,
+                                      labels=labels)
+    try:
+        from tfsctl.serverconfig.model_config import desired_entries, render_text
+
+        (tmp_path / "models/model.config").write_text(render_text(desired_entries(
+            loaded.spec.servers[0])))
+        in_sync = _plan(spec, "--detailed-exitcode")
+        assert in_sync.returncode == 0, in_sync.stdout + in_sync.stderr
+
+        # hand-edited model.config: a config change, hot reload
+        (tmp_path / "models/model.config").write_text(
+            'model_config_list { config { name: "hpt" base_path: "/models/hpt" '
+            'model_platform: "tensorflow" model_version_policy { all {} } } }')
+        edited = _plan(spec, "--detailed-exitcode")
+        assert edited.returncode == 2
+        assert "reloaded" in edited.stdout and "policy: all -> specific [123, 124]" in edited.stdout
+
+        # a container recreated by hand with other settings: replace
+        container.remove(force=True)
+        container = client.containers.run(BASE_IMAGE, ["sleep", "600"], name=name, detach=True,
+                                          labels={**labels, CONFIG_HASH_LABEL: "by-hand"})
+        replaced = _plan(spec, "--json")
+        assert json.loads(replaced.stdout)["servers"][0]["action"] == "replace"
+
+        # stopped by hand: started again as it is; removed by hand: created again
+        container.remove(force=True)
+        container = client.containers.run(BASE_IMAGE, ["sleep", "600"], name=name, detach=True,
+                                          labels=labels)
+        container.stop(timeout=1)
+        stopped = _plan(spec, "--json")
+        assert json.loads(stopped.stdout)["servers"][0]["action"] == "start"
+        container.remove(force=True)
+        gone = _plan(spec, "--json")
+        assert json.loads(gone.stdout)["servers"][0]["action"] == "create"
+    finally:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def test_unreachable_engine_is_a_state_not_a_crash(tmp_path: Path, tfs_testdata: Path) -> None:
+    spec = _spec(tmp_path, tfs_testdata, "nodocker")
+    result = _plan(spec, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert result.returncode == 1
+    assert "engine-unreachable" in result.stdout and "Traceback" not in result.stderr
