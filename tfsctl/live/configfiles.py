@@ -6,7 +6,13 @@ from pathlib import Path
 
 from tfsctl.live.state import ConfigFile
 from tfsctl.serverconfig.launch import BATCHING_FILE, MONITORING_FILE
-from tfsctl.serverconfig.model_config import ModelConfigError, host_model_config_path, parse_text
+from tfsctl.serverconfig.model_config import (
+    ModelConfigError,
+    desired_entries,
+    host_model_config_path,
+    parse_text,
+    render_text,
+)
 from tfsctl.spec.model import Server
 
 
@@ -20,9 +26,15 @@ def read_file(path: Path) -> ConfigFile:
 
 
 def read_model_config(server: Server) -> ConfigFile:
+    """model.config, parsed. protobuf's text parser is pure Python and slow on big
+    configs, so the common case — the file is exactly what the spec renders — is
+    recognised by comparing text, which gives the same entries without parsing."""
     found = read_file(host_model_config_path(server))
     if found.text is None:
         return found
+    desired = desired_entries(server)
+    if found.text == render_text(desired):
+        return ConfigFile(found.path, True, found.text, desired)
     try:
         return ConfigFile(found.path, True, found.text, parse_text(found.text))
     except ModelConfigError as exc:

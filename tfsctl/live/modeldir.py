@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from tfsctl.live.state import ExportRecord, ModelDir, VersionDir
@@ -26,36 +27,43 @@ def parse_version(name: str) -> int | None:
     return int(name) if name.isdigit() and len(name) <= 19 else None
 
 
-def _walk_stats(path: str, digest: hashlib._Hash, prefix: str = "") -> set[str]:
-    """Feed name/size/mtime of every file below `path` into `digest`; returns the top names."""
-    names: set[str] = set()
-    try:
-        entries = sorted(os.scandir(path), key=lambda e: e.name)
-    except OSError:
-        return names
-    for entry in entries:
-        names.add(entry.name)
-        rel = f"{prefix}{entry.name}"
+def _scan_version(path: str) -> tuple[hashlib._Hash, set[str], set[str]]:
+    """Names, sizes and mtimes of a version dir's files (two levels, like a SavedModel):
+    the digest, the top-level names and the names in variables/."""
+    digest = hashlib.sha256()
+    top: set[str] = set()
+    variables: set[str] = set()
+    stack = [(path, "")]
+    while stack:
+        folder, prefix = stack.pop()
         try:
-            if entry.is_dir(follow_symlinks=False):
-                digest.update(f"d {rel}\n".encode())
-                _walk_stats(entry.path, digest, rel + "/")
-            else:
-                stat = entry.stat(follow_symlinks=False)
-                digest.update(f"f {rel} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             continue
-    return names
+        for entry in entries:
+            rel = prefix + entry.name
+            if not prefix:
+                top.add(entry.name)
+            elif prefix == "variables/":
+                variables.add(entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    digest.update(f"d {rel}\n".encode())
+                    stack.append((entry.path, rel + "/"))
+                else:
+                    stat = entry.stat(follow_symlinks=False)
+                    digest.update(f"f {rel} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+            except OSError:
+                continue
+    return digest, top, variables
 
 
-def inspect_version(path: Path, version: int, name: str) -> VersionDir:
-    digest = hashlib.sha256()
-    top = _walk_stats(str(path), digest)
+def inspect_version(path: str, version: int, name: str) -> VersionDir:
+    digest, top, variables = _scan_version(path)
     problem = None
     if "saved_model.pb" not in top and "saved_model.pbtxt" not in top:
         problem = "no saved_model.pb"
-    elif "variables" in top and not any(
-            n.startswith("variables.index") for n in _names(path / "variables")):
+    elif "variables" in top and not any(n.startswith("variables.index") for n in variables):
         problem = "variables/ has no variables.index"
     return VersionDir(version, name, problem is None, problem, digest.hexdigest()[:16])
 
@@ -67,14 +75,15 @@ def _names(path: Path) -> list[str]:
         return []
 
 
-def _escape(path: Path, model_root: Path) -> str | None:
+@lru_cache(maxsize=64)
+def _real_root(model_root: str) -> str:
+    return os.path.realpath(model_root)
+
+
+def _escape(path: str, model_root: Path) -> str | None:
     """A symlink anywhere on the way that leads outside the model root."""
-    try:
-        real = path.resolve()
-        root = model_root.resolve()
-    except OSError:
-        return None
-    if real != root and root not in real.parents:
+    real, root = os.path.realpath(path), _real_root(str(model_root))
+    if real != root and not real.startswith(root.rstrip("/") + "/"):
         return f"{path} resolves to {real}, outside the model root {root}"
     return None
 
@@ -94,14 +103,17 @@ def _export_records(base_path: Path) -> tuple[ExportRecord, ...]:
 
 
 def observe_model_dir(base_path: Path, model_root: Path) -> ModelDir:
-    if not base_path.is_dir():
-        return ModelDir(base_path, False, escapes_root=_escape(base_path, model_root)
-                        if base_path.is_symlink() else None)
+    base = str(base_path)
+    escapes = _escape(base, model_root)
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except OSError:
+        return ModelDir(base_path, False, escapes_root=escapes)
     versions: list[VersionDir] = []
     ignored: list[str] = []
     temporary: list[str] = []
     seen: dict[int, str] = {}
-    for entry in sorted(os.scandir(base_path), key=lambda e: e.name):
+    for entry in entries:
         number = parse_version(entry.name)
         if entry.name.startswith(TEMP_PREFIX):
             temporary.append(entry.name)
@@ -112,12 +124,10 @@ def observe_model_dir(base_path: Path, model_root: Path) -> ModelDir:
                                            "TF Serving would pick one arbitrarily"))
                 continue
             seen[number] = entry.name
-            versions.append(inspect_version(Path(entry.path), number, entry.name))
+            if entry.is_symlink() and escapes is None:
+                escapes = _escape(entry.path, model_root)
+            versions.append(inspect_version(entry.path, number, entry.name))
         elif entry.name != ".tfsctl":
             ignored.append(entry.name)
-    escapes = _escape(base_path, model_root)
-    for version in versions:
-        escapes = escapes or (_escape(base_path / version.name, model_root)
-                              if (base_path / version.name).is_symlink() else None)
     return ModelDir(base_path, True, tuple(sorted(versions, key=lambda v: v.version)),
                     tuple(ignored), tuple(temporary), _export_records(base_path), escapes)

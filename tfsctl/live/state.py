@@ -10,9 +10,9 @@ answer.
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 from tfsctl.serverconfig.model_config import ModelEntry
@@ -152,8 +152,12 @@ class LiveServer:
     last_applied: LastApplied | None = None
     unmanaged_models: tuple[str, ...] = ()  # dirs in the model root the spec does not name
 
+    @cached_property
+    def _model_dirs_by_name(self) -> dict[str, ModelDir]:
+        return dict(self.model_dirs)
+
     def model_dir(self, name: str) -> ModelDir | None:
-        return dict(self.model_dirs).get(name)
+        return self._model_dirs_by_name.get(name)
 
     def side_file(self, name: str) -> ConfigFile | None:
         return dict(self.side_files).get(name)
@@ -172,11 +176,6 @@ class LiveState:
         Server-reported load states are left out: they change as a server
         loads, without anything a plan decided being different.
         """
-        def without_report(server: LiveServer) -> dict[str, object]:
-            data = asdict(server)
-            data.pop("report")
-            return data
-
-        payload = json.dumps([without_report(s) for s in self.servers], sort_keys=True,
-                             default=str)
+        # repr of frozen dataclasses is deterministic and much cheaper than asdict + JSON
+        payload = repr([replace(s, report=ServerReport(False)) for s in self.servers])
         return hashlib.sha256(payload.encode()).hexdigest()

@@ -67,6 +67,19 @@ class _Composer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
         _Resolver.__init__(self)
 
 
+if yaml.__with_libyaml__:
+    class _FastComposer(yaml.cyaml.CParser, _Resolver):  # type: ignore[misc,name-defined]
+        """libyaml's C parser with the same resolver: about ten times faster on big specs."""
+
+        def __init__(self, stream: str):
+            yaml.cyaml.CParser.__init__(self, stream)  # type: ignore[attr-defined]
+            _Resolver.__init__(self)
+
+    _COMPOSER: type = _FastComposer
+else:  # pragma: no cover - PyYAML built without libyaml
+    _COMPOSER = _Composer
+
+
 @dataclass
 class YamlDocument:
     """Plain Python data from one YAML file plus where each part of it stands."""
@@ -230,7 +243,7 @@ def load_yaml(file: Path, raw: bytes | None = None) -> tuple[YamlDocument, list[
     doc = YamlDocument(file, None, text.splitlines() if text else [])
     if text is None:
         return doc, issues
-    composer = _Composer(text)
+    composer = _COMPOSER(text)
     try:
         node = composer.get_single_node()
     except yaml.MarkedYAMLError as exc:
