@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tfsctl.apply.atomic import remove_file, write_atomic
+from tfsctl.apply.failpoints import failpoint
 from tfsctl.apply.smoke import Predict, run_smoke
 from tfsctl.apply.wait import Expectation, ServingFailed, StatusProbe, wait_until_serving
 from tfsctl.errors import TfsctlError
@@ -204,16 +205,19 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
             ctx.export(models[change.model].versions[change.version], target, ctx.progress)
             tx.exported.append(target)
             report.exported.append(f"{change.model}/{change.version}")
+        failpoint("after-export")
         for side in side_files(server):
             live_file = live.side_file(side.name)
             previous = live_file.text if live_file and live_file.exists else None
             if previous != side.content:
                 tx.write(host_side_file_path(server, side.name), side.content, previous)
+        failpoint("after-side-files")
         action = plan.action
         if action is ServerAction.RELOAD or (action is ServerAction.NONE and plan.label_steps):
             ctx.progress("reloading the model config (hot, no downtime)")
             tx.reloaded = True
             ctx.reload(first_entries)
+            failpoint("after-reload")
         elif action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
                         ServerAction.START):
             tx.write(config_path, render_text(first_entries), previous_config)
@@ -222,15 +226,18 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
                          ServerAction.RESTART: ctx.ops.restart,
                          ServerAction.START: ctx.ops.restart}[action]
             tx.undo = operation(desired)
+            failpoint("after-runtime")
         expect = expectation(server, plan, live)
         report.seconds_to_serve = wait_until_serving(expect, ctx.probe, timeout=ctx.timeout,
                                                      progress=ctx.progress)
+        failpoint("before-labels")
         if plan.label_steps:
             ctx.progress("moving labels: " + ", ".join(
                 f"{s.model}.{s.label} -> {s.version}" for s in plan.label_steps))
             tx.reloaded = True
             ctx.reload(plan.desired_entries)
         tx.write(config_path, final_text, previous_config)
+        failpoint("after-config-write")
         failures = []
         for model in server.models:
             for result in run_smoke(model, ctx.predict):

@@ -25,6 +25,7 @@ from typing import Any
 
 from tfsctl import __version__
 from tfsctl.apply.atomic import TEMP_PREFIX, fsync_dir, write_atomic
+from tfsctl.apply.failpoints import failpoint
 from tfsctl.errors import TfsctlError
 from tfsctl.export.fingerprint import checkpoint_files, fingerprint_source
 from tfsctl.live.modeldir import RECORDS_DIR
@@ -179,6 +180,7 @@ def export_version(source: Source, target: Path, *, progress: Progress | None = 
         say("verifying the export loads as TF Serving loads it")
         signatures = load_signatures(build)
         _fsync_tree(build)
+        failpoint("export-before-rename")
         os.rename(build, target)
         fsync_dir(target.parent)
     finally:

@@ -108,27 +108,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"Malformed request: POST {self.path}")
             return
         started = time.monotonic()
-        status = 200
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                body = json.loads(self.rfile.read(length) or b"null")
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise FormatError(f"JSON Parse error: {exc}") from None
-            if not isinstance(body, dict):
-                raise FormatError("JSON Value: is not an object")
-            target = Target(target.model, target.version, target.label,
-                            str(body.get("signature_name", "")))
-            self._send(200, self._infer(target, rest, body))
+            status, payload = 200, self._handle_post(target, rest)
         except NotFound as exc:
-            status = 404
-            self._error(404, str(exc))
+            status, payload = 404, {"error": str(exc)}
         except (FormatError, RunError) as exc:
-            status = 400
-            self._error(400, str(exc))
-        finally:
-            self.server.metrics.observe_request(target.model, rest[1:], status,
-                                                time.monotonic() - started)
+            status, payload = 400, {"error": str(exc)}
+        # counted before answering, so a client that reads the metrics next sees it
+        self.server.metrics.observe_request(target.model, rest[1:], status,
+                                            time.monotonic() - started)
+        self._send(status, payload)
+
+    def _handle_post(self, target: Target, rest: str) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FormatError(f"JSON Parse error: {exc}") from None
+        if not isinstance(body, dict):
+            raise FormatError("JSON Value: is not an object")
+        target = Target(target.model, target.version, target.label,
+                        str(body.get("signature_name", "")))
+        return self._infer(target, rest, body)
 
     def _infer(self, target: Target, method: str, body: dict[str, Any]) -> dict[str, Any]:
         core = self.server.core

@@ -1,0 +1,106 @@
+"""An apply killed at each of its steps (SIGKILL, no cleanup) must leave a serving server,
+no partial version visible to it, and a state the next apply converges from."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Deployment, free_port
+from tfsctl.apply.failpoints import ENV, POINTS
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = REPO / "examples/models/half_plus_two/1"
+
+
+def _model(versions: list[int], stable: int) -> dict:
+    return {"name": "hpt", "policy": {"specific": versions},
+            "versions": {v: {"source": {"saved_model": str(MODEL)}} for v in versions},
+            "labels": {"stable": stable},
+            "smoke": [{"request": {"instances": [1.0]}, "expect": {"predictions": [2.5]},
+                       "label": "stable"}]}
+
+
+def _serving(d: Deployment, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            response = requests.post(f"http://127.0.0.1:{d.rest}/v1/models/hpt/labels/stable:predict",
+                                     json={"instances": [1.0]}, timeout=2)
+            if response.status_code == 200 and response.json()["predictions"] == [2.5]:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _killed_apply(d: Deployment, point: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tfsctl.cli.main", "apply", "-f",
+                           str(d.spec_file), "--auto-approve"], capture_output=True, text=True,
+                          cwd=d.root, timeout=600, env={**os.environ, ENV: point})
+
+
+def test_kill_at_every_step(tmp_path: Path) -> None:
+    d = Deployment(root=tmp_path / "project", runtime="local")
+    d.root.mkdir()
+    base = {"batching": {"max_batch_size": 8}}
+    try:
+        d.write([_model([1], 1)], **base)
+        d.apply()
+        tried = []
+        for point in POINTS:
+            # a reload-only change, or one that needs a restart (new batching, new port)
+            restart = point in ("after-side-files", "after-runtime")
+            target = {"batching": {"max_batch_size": 16}} if restart else base
+            d.write([_model([1, 2], 2)], **target)
+            killed = _killed_apply(d, point)
+            assert killed.returncode == -9, (point, killed.stdout, killed.stderr)
+            tried.append(point)
+            assert _serving(d), f"not serving after a kill at {point}"
+            version_dirs = sorted(p.name for p in (d.root / "models/hpt").iterdir()
+                                  if p.name.isdigit())
+            for name in version_dirs:
+                assert (d.root / "models/hpt" / name / "saved_model.pb").exists(), (point, name)
+            # the next apply converges, with no manual repair
+            d.apply()
+            assert d.plan_exit_code() == 0, point
+            assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
+            # back to the starting point for the next kill
+            d.write([_model([1], 1)], **base)
+            d.apply()
+        assert tried == list(POINTS)
+    finally:
+        d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")
+
+
+def test_concurrent_applies_one_proceeds(tmp_path: Path) -> None:
+    d = Deployment(root=tmp_path / "project", runtime="local", rest=free_port())
+    d.root.mkdir()
+    try:
+        d.write([_model([1], 1)])
+        d.apply()
+        d.write([_model([1, 2], 2)])
+        env = {**os.environ, "NO_COLOR": "1"}
+        command = [sys.executable, "-m", "tfsctl.cli.main", "apply", "-f", str(d.spec_file),
+                   "--auto-approve"]
+        first = subprocess.Popen(command, cwd=d.root, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # the first holds the lock while it exports
+        second = subprocess.run(command, cwd=d.root, env=env, capture_output=True, text=True,
+                                timeout=300)
+        first_out = first.communicate(timeout=300)
+        assert first.returncode == 0, first_out
+        assert second.returncode == 1 and "is being changed by pid" in second.stderr
+        assert d.plan_exit_code() == 0
+        assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
+    finally:
+        d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")

@@ -1,0 +1,31 @@
+"""Named points in apply where a test can kill the process, to prove it is safe to.
+
+`TFSCTL_FAILPOINT=<name>` makes the process SIGKILL itself when it reaches
+that point: no cleanup, no rollback, as if the machine died. The reliability
+tests walk through every point and check that the server still answers, that
+no partial version is visible, and that the next apply converges. Unset (the
+normal case), a failpoint costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "TFSCTL_FAILPOINT"
+
+POINTS = (
+    "export-before-rename",  # a version is half built, beside its target
+    "after-export",  # versions in place, nothing else changed
+    "after-side-files",  # batching/monitoring written, server untouched
+    "after-reload",  # the server took the new config, model.config not yet written
+    "after-runtime",  # a container/process was created or replaced
+    "before-labels",  # new versions AVAILABLE, labels not moved yet
+    "after-config-write",  # model.config written, smoke tests not run
+)
+
+
+def failpoint(name: str) -> None:
+    assert name in POINTS, name
+    if os.environ.get(ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
