@@ -33,7 +33,8 @@ from tfsctl.live.observe import observe  # noqa: E402
 from tfsctl.live.sources import observe_sources  # noqa: E402
 from tfsctl.plan.diff import build_plan  # noqa: E402
 from tfsctl.plan.render.text import render_text  # noqa: E402
-from tfsctl.serverconfig.model_config import desired_entries, render_text as config_text  # noqa: E402
+from tfsctl.serverconfig.model_config import desired_entries  # noqa: E402
+from tfsctl.serverconfig.model_config import render_text as config_text
 from tfsctl.spec.load import load_spec  # noqa: E402
 
 VERSIONS = 5
