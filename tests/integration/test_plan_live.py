@@ -7,6 +7,7 @@ server needs to answer for these.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -103,10 +104,8 @@ def test_plan_against_containers_created_by_hand(tmp_path: Path, tfs_testdata: P
         gone = _plan(spec, "--json")
         assert json.loads(gone.stdout)["servers"][0]["action"] == "create"
     finally:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
 
 def test_unreachable_engine_is_a_state_not_a_crash(tmp_path: Path, tfs_testdata: Path) -> None:
