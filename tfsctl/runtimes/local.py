@@ -1,10 +1,13 @@
 """The local runtime: `tfsctl serve` as a managed background process.
 
 For laptops and machines without Docker. The process is started detached (its
-own session, so it outlives the tfsctl command), with a record in the
-server's state dir: pid, arguments, the config hash it was started from, the
-log file. Observation is read-only and checks that the pid still belongs to a
-tfsctl server, so a stale pid file after a reboot reads as "stopped".
+own session, so it outlives the tfsctl command) with three files in the
+server's state dir: `server.pid`, `server.log` (its stdout and stderr) and
+`server.json` (pid, arguments, config hash, start time). Observation is
+read-only, imports neither TensorFlow nor grpc, and checks that the pid
+still belongs to a tfsctl server, so a stale record after a reboot or a
+recycled pid reads as "not running" instead of failing or killing a
+stranger.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +28,25 @@ from pathlib import Path
 from tfsctl.errors import TfsctlError
 
 RECORD = "server.json"
+PID = "server.pid"
 LOG = "server.log"
 
 
 @dataclass(frozen=True)
+class LocalProcess:
+    """A server this runtime started."""
+
+    pid: int
+    args: tuple[str, ...]
+    started_at: str
+    log_file: Path
+    state_dir: Path
+
+
+@dataclass(frozen=True)
 class LocalProcessState:
+    """What the state dir says about the server, checked against the live process table."""
+
     pid: int
     alive: bool
     args: tuple[str, ...]
@@ -37,7 +56,7 @@ class LocalProcessState:
 
 
 def _alive(pid: int) -> bool:
-    """True if `pid` runs and is a tfsctl server (not a recycled pid)."""
+    """True if `pid` runs and is a tfsctl server (not a recycled pid, not a zombie)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -48,58 +67,124 @@ def _alive(pid: int) -> bool:
 
 
 def observe(state_dir: Path) -> LocalProcessState | None:
+    """The recorded server, or None when there is no (readable) record. Never raises."""
     try:
         data = json.loads((state_dir / RECORD).read_text())
         pid = int(data["pid"])
+        args = tuple(str(a) for a in data.get("args", ()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return LocalProcessState(pid, _alive(pid), tuple(data.get("args", ())), data.get("config_hash"),
+    return LocalProcessState(pid, _alive(pid), args, data.get("config_hash"),
                              str(data.get("started_at", "")), str(state_dir / LOG))
 
 
-def start(state_dir: Path, args: tuple[str, ...], env: dict[str, str], config_hash: str
-          ) -> LocalProcessState:
+def start(state_dir: Path, args: tuple[str, ...] | list[str], env: dict[str, str] | None = None,
+          config_hash: str = "") -> LocalProcess:
+    """Start `python -m tfsctl.serve ARGS` detached; raises if it exits at once."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    log = open(state_dir / LOG, "ab")  # noqa: SIM115 - handed to the child, closed below
+    log_path = state_dir / LOG
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "tfsctl.serve", *args], stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **env}, close_fds=True)
+            env={**os.environ, **(env or {})}, close_fds=True)
     finally:
         log.close()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     record = {"pid": process.pid, "args": list(args), "config_hash": config_hash,
-              "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+              "started_at": started_at}
     from tfsctl.apply.atomic import write_atomic
 
+    write_atomic(state_dir / PID, f"{process.pid}\n")
     write_atomic(state_dir / RECORD, json.dumps(record, indent=2) + "\n")
     time.sleep(0.2)
     if process.poll() is not None:
         raise TfsctlError(f"the local server exited at once (code {process.returncode})",
-                          f"see {state_dir / LOG}: " + tail(state_dir, 5))
-    state = observe(state_dir)
-    assert state is not None
-    return state
+                          f"see {log_path}: " + tail(state_dir, 5))
+    return LocalProcess(process.pid, tuple(args), started_at, log_path, state_dir)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the server is our own child (no zombie left behind)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _forget(state_dir: Path) -> None:
+    for name in (RECORD, PID):
+        with contextlib.suppress(FileNotFoundError):
+            (state_dir / name).unlink()
 
 
 def stop(state_dir: Path, timeout: float = 15.0) -> bool:
-    """SIGTERM, then SIGKILL after `timeout`; True if a process was stopped."""
+    """SIGTERM, then SIGKILL after `timeout`; True if a running server was stopped."""
     state = observe(state_dir)
     if state is None or not state.alive:
-        with contextlib.suppress(FileNotFoundError):
-            (state_dir / RECORD).unlink()
+        _forget(state_dir)
         return False
-    os.kill(state.pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(state.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(state.pid):
-        os.kill(state.pid, signal.SIGKILL)
+    while time.monotonic() < deadline:
+        _reap(state.pid)
+        if not _alive(state.pid):
+            break
+        time.sleep(0.05)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGKILL)
         while _alive(state.pid):
+            _reap(state.pid)
             time.sleep(0.05)
-    with contextlib.suppress(FileNotFoundError):
-        (state_dir / RECORD).unlink()
+    _forget(state_dir)
     return True
+
+
+def _rest_up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/v1/models/tfsctl-ready-probe", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # an answer (404 for the probe model) means the REST API is serving
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _grpc_up(address: str, timeout: float) -> bool:
+    import grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+            return True
+        except grpc.FutureTimeoutError:
+            return False
+
+
+def wait_ready(target: str, timeout: float, state_dir: Path | None = None) -> float:
+    """Wait until the server answers at `target` (an http:// REST URL or a gRPC host:port);
+    the seconds it took. Like TF Serving, the server opens its ports only once its models
+    are loaded, so answering means serving. With `state_dir`, a server that exits while
+    starting is reported at once, with its log."""
+    started = time.monotonic()
+    while True:
+        waited = time.monotonic() - started
+        left = timeout - waited
+        if left <= 0:
+            raise TfsctlError(f"the server at {target} was not ready within {timeout:g}s",
+                              tail(state_dir, 5) if state_dir else "")
+        up = (_rest_up(target) if target.startswith(("http://", "https://"))
+              else _grpc_up(target, min(1.0, left)))
+        if up:
+            return time.monotonic() - started
+        if state_dir is not None:
+            state = observe(state_dir)
+            if state is not None and not state.alive:
+                _reap(state.pid)
+                raise TfsctlError("the local server exited while starting",
+                                  f"see {state_dir / LOG}: " + tail(state_dir, 5))
+        time.sleep(0.1)
 
 
 def tail(state_dir: Path, lines: int = 20) -> str:

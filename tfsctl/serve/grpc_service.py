@@ -1,7 +1,14 @@
-"""TF Serving's gRPC API with the official protos: PredictionService and ModelService."""
+"""TF Serving's gRPC API with the official protos: PredictionService and ModelService.
+
+Failures are gRPC statuses with TF Serving's canonical code and message (cut
+at 1024 characters, as its ToGRPCStatus does). HandleReloadConfigRequest
+answers as TF Serving does: the outcome is both the response's `status` and
+the call's own gRPC status, so a refused config is an RpcError on the client.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,144 +18,146 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
 )
 
-from tfsctl.serve.core import Core, Target
-from tfsctl.serve.loader import RunError, make_ndarray, make_tensor_proto
-from tfsctl.serve.manager import FailedPrecondition, NotFound
-from tfsctl.serverconfig.model_config import ModelConfigError, from_proto
+from tfsctl.serve.configfiles import entries_from_proto
+from tfsctl.serve.core import Core, Target, serialized_examples
+from tfsctl.serve.loader import make_ndarray, make_tensor_proto
+from tfsctl.serve.metrics import Metrics
+from tfsctl.serve.status import Code, ServingError, invalid
 
-_STATE_CODES = {"UNKNOWN": 0, "START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40,
-                "END": 50}
+_MESSAGE_LIMIT = 1024
 
 
-def _target(spec: Any) -> Target:
+def _target(request: Any) -> Target:
+    if not request.HasField("model_spec"):
+        raise invalid("Missing ModelSpec")
+    spec = request.model_spec
     which = spec.WhichOneof("version_choice")
     return Target(spec.name, spec.version.value if which == "version" else None,
-                  spec.version_label if which == "version_label" else None,
-                  spec.signature_name)
+                  spec.version_label if which == "version_label" else None, spec.signature_name)
 
 
-def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Map tfsctl's errors to gRPC status codes, as TF Serving does."""
-    def wrapped(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(self, request, context)
-        except NotFound as exc:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-        except (RunError, ValueError) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except FailedPrecondition as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-    wrapped.__name__ = method.__name__
-    return wrapped
+def _model_spec(name: str, version: int, signature_name: str) -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=name, signature_name=signature_name)
+    spec.version.value = version
+    return spec
 
 
-def _examples(request_input: Any) -> list[bytes]:
-    kind = request_input.WhichOneof("kind")
-    if kind == "example_list":
-        return [e.SerializeToString() for e in request_input.example_list.examples]
-    if kind == "example_list_with_context":
-        context = request_input.example_list_with_context.context
-        out = []
-        for example in request_input.example_list_with_context.examples:
-            merged = type(example)()
-            merged.CopyFrom(context)
-            merged.MergeFrom(example)
-            out.append(merged.SerializeToString())
-        return out
-    raise RunError("Input is empty")
+def _abort(context: grpc.ServicerContext, error: ServingError) -> None:
+    message = error.message
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[:_MESSAGE_LIMIT] + "...TRUNCATED"
+    context.abort(getattr(grpc.StatusCode, error.code.name), message)
+
+
+def _rpc(api: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Answer ServingError with its gRPC status; with `api`, count the request in the metrics."""
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.monotonic()
+            code = Code.OK
+            try:
+                return method(self, request, context)
+            except ServingError as exc:
+                code = exc.code
+                _abort(context, exc)
+            finally:
+                if api is not None:
+                    self.metrics.observe_request(request.model_spec.name, api, "GRPC", code,
+                                                 time.monotonic() - started)
+        wrapped.__name__ = method.__name__
+        return wrapped
+    return decorate
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, core: Core):
+    def __init__(self, core: Core, metrics: Metrics):
         self.core = core
+        self.metrics = metrics
 
-    def _spec(self, target: Target, version: int) -> Any:
-        from tensorflow_serving.apis import model_pb2
-
-        spec = model_pb2.ModelSpec(name=target.model, signature_name=target.signature_name
-                                   or "serving_default")
-        spec.version.value = version
-        return spec
-
-    @_guard
+    @_rpc("Predict")
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        target = _target(request.model_spec)
+        target = _target(request)
         inputs = {k: make_ndarray(v) for k, v in request.inputs.items()}
-        version, outputs = self.core.predict(target, inputs, list(request.output_filter) or None)
-        response = predict_pb2.PredictResponse(model_spec=self._spec(target, version))
+        result, outputs = self.core.predict(target, inputs, list(request.output_filter) or None)
+        response = predict_pb2.PredictResponse(
+            model_spec=_model_spec(target.model, result.version, result.signature_name))
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(make_tensor_proto(value))
         return response
 
-    @_guard
+    @_rpc("GetModelMetadata")
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        if list(request.metadata_field) != ["signature_def"]:
-            raise RunError("Metadata field signature_def is the only one supported")
-        target = _target(request.model_spec)
-        version, signatures = self.core.metadata(target)
+        target = _target(request)
+        if not request.metadata_field:
+            raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
+        for field in request.metadata_field:
+            if field != "signature_def":
+                raise invalid(f"Metadata field {field} is not supported")
+        result, signatures = self.core.metadata(target)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         for name, signature in signatures.items():
             signature_map.signature_def[name].CopyFrom(signature)
         response = get_model_metadata_pb2.GetModelMetadataResponse(
-            model_spec=self._spec(Target(target.model, signature_name=""), version))
-        response.model_spec.signature_name = ""
+            model_spec=_model_spec(target.model, result.version, ""))
         response.metadata["signature_def"].Pack(signature_map)
         return response
 
-    @_guard
+    @_rpc("Classify")
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        target = _target(request.model_spec)
-        version, rows = self.core.classify(target, _examples(request.input))
-        response = classification_pb2.ClassificationResponse(model_spec=self._spec(target, version))
+        target = _target(request)
+        result, rows = self.core.classify(target, serialized_examples(request.input))
+        response = classification_pb2.ClassificationResponse(
+            model_spec=_model_spec(target.model, result.version, target.signature_name))
         for row in rows:
             classifications = response.result.classifications.add()
             for label, score in row:
                 classifications.classes.add(label=label, score=score)
         return response
 
-    @_guard
+    @_rpc("Regress")
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        target = _target(request.model_spec)
-        version, values = self.core.regress(target, _examples(request.input))
-        response = regression_pb2.RegressionResponse(model_spec=self._spec(target, version))
+        target = _target(request)
+        result, values = self.core.regress(target, serialized_examples(request.input))
+        response = regression_pb2.RegressionResponse(
+            model_spec=_model_spec(target.model, result.version, target.signature_name))
         for value in values:
             response.result.regressions.add(value=value)
         return response
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, core: Core, on_reload: Callable[[], None] = lambda: None):
+    def __init__(self, core: Core):
         self.core = core
-        self.on_reload = on_reload
 
-    @_guard
+    @_rpc(None)
     def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        spec = request.model_spec
-        version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
+        target = _target(request)
         response = get_model_status_pb2.GetModelStatusResponse()
-        for slot in self.core.manager.status(spec.name, version):
-            status = response.model_version_status.add(version=slot.version,
-                                                       state=_STATE_CODES[slot.state.value])
-            status.status.error_code = 2 if slot.error else 0
-            status.status.error_message = slot.error
+        for version, state, code, message in self.core.manager.status(target.model, target.version):
+            status = response.model_version_status.add(
+                version=version, state=get_model_status_pb2.ModelVersionStatus.State.Value(state))
+            status.status.error_code = Code[code].value
+            status.status.error_message = message
         return response
 
     def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext  # noqa: N802
                                   ) -> Any:
         response = model_management_pb2.ReloadConfigResponse()
         try:
-            self.core.manager.set_config(from_proto(request.config))
-            self.on_reload()
-        except FailedPrecondition as exc:
-            response.status.error_code = 9  # FAILED_PRECONDITION
-            response.status.error_message = str(exc)
-        except (ModelConfigError, ValueError) as exc:
-            response.status.error_code = 3  # INVALID_ARGUMENT
-            response.status.error_message = str(exc)
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise invalid("ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                              "Only ModelConfigList is currently supported")
+            self.core.manager.set_config(entries_from_proto(request.config))
+        except ServingError as exc:
+            response.status.error_code = exc.code.value
+            response.status.error_message = exc.message
+            _abort(context, exc)
         return response
+

@@ -1,39 +1,40 @@
-"""Which versions are loaded: TF Serving's model manager, in small.
+"""Which versions are loaded: TF Serving's ServerCore and model manager, in small.
 
 Each model's base path is polled for integer-named version dirs; its version
-policy picks the aspired versions; aspired versions are loaded, and the others
-unloaded *after* an aspired one is AVAILABLE (TF Serving's availability-
-preserving policy: a version change never leaves a model with nothing to
-serve). A version that fails to load ends in state END with its error and is
-not retried until its directory changes; it does not affect the others.
+policy picks the aspired versions; aspired versions are loaded (newest first,
+retried `max_load_retries` times as TF Serving does), and the others unloaded
+*after* an aspired one is AVAILABLE (the availability-preserving policy: a
+version change never leaves a model with nothing to serve). A version that
+fails to load ends in state END with its error and is not retried until its
+directory changes; it does not affect the others. An unloaded version's
+session is closed only once the requests using it have finished.
 
-A new config (`set_config`, from a reload) replaces the whole model list:
-models no longer listed are unloaded, labels are validated against the
-versions AVAILABLE right now (unless the server allows labels on unavailable
-versions), and a rejected config changes nothing.
+A new config (`set_config`, from start-up, a reload or the polled config
+file) replaces the whole model list, as ServerCore::ReloadConfig does: it is
+validated, its labels are checked against the versions AVAILABLE right now
+(a rejected config changes nothing), models no longer listed are unloaded,
+and the call returns once every *new* model's newest version has loaded or
+failed — a failure is reported as TF Serving reports it, while the rest of
+the config stays applied.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from tfsctl.live.state import VersionState
+from tfsctl.serve.status import Code, ServingError, invalid
 from tfsctl.serverconfig.model_config import ModelEntry, PolicyKind, VersionPolicy
 
 log = logging.getLogger("tfsctl.serve")
 
-
-class NotFound(LookupError):
-    pass
-
-
-class FailedPrecondition(RuntimeError):
-    pass
+SUPPORTED_PLATFORM = "tensorflow"
 
 
 @dataclass
@@ -41,13 +42,18 @@ class VersionSlot:
     version: int
     path: str
     state: VersionState = VersionState.START
-    error: str = ""
+    error: ServingError | None = None
     loaded: Any = None
     stamp: float = 0.0  # the dir's mtime when the load was tried
+    users: int = 0  # requests running on `loaded`
 
     @property
     def error_code(self) -> str:
-        return "UNKNOWN" if self.error else "OK"
+        return self.error.code.name if self.error else "OK"
+
+    @property
+    def error_message(self) -> str:
+        return self.error.message if self.error else ""
 
 
 @dataclass
@@ -74,7 +80,7 @@ def select(policy: VersionPolicy, found: list[int]) -> set[int]:
 
 
 def scan(base_path: str) -> dict[int, tuple[str, float]]:
-    """Version dirs under `base_path`: number -> (path, mtime)."""
+    """Version dirs under `base_path`: number -> (path, mtime). Other names are ignored."""
     found: dict[int, tuple[str, float]] = {}
     try:
         entries = list(os.scandir(base_path))
@@ -88,49 +94,108 @@ def scan(base_path: str) -> dict[int, tuple[str, float]]:
     return found
 
 
+def validate(entries: tuple[ModelEntry, ...], current: dict[str, ModelSlot]) -> None:
+    """ServerCore's checks on a model_config_list (INVALID_ARGUMENT)."""
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.name in seen:
+            raise invalid(f"Illegal to list model {entry.name} multiple times in config list")
+        seen.add(entry.name)
+        if "://" not in entry.base_path and not os.path.isabs(entry.base_path):
+            raise invalid(f"Expected model {entry.name} to have an absolute path or URI; got "
+                          f"base_path()={entry.base_path}")
+    for entry in entries:
+        old = current.get(entry.name)
+        if old is not None and not old.removed and old.entry.platform != entry.platform:
+            raise invalid(f"Illegal to change a model's platform. For model {entry.name} platform "
+                          f"was {old.entry.platform} and new platform requested is {entry.platform}")
+        if entry.platform != SUPPORTED_PLATFORM:
+            raise invalid(f"Model {entry.name} requests unsupported platform {entry.platform}")
+
+
 class ModelManager:
-    def __init__(self, load: Callable[[str], Any], *, allow_unavailable_labels: bool = False):
+    def __init__(self, load: Callable[[str], Any], *, allow_unavailable_labels: bool = False,
+                 max_load_retries: int = 5, load_retry_interval: float = 60.0):
         self._load = load
         self._allow_unavailable_labels = allow_unavailable_labels
+        self._max_load_retries = max(0, max_load_retries)
+        self._retry_interval = max(0.0, load_retry_interval)
         self._lock = threading.RLock()
-        self._poll_lock = threading.Lock()
+        self._released = threading.Condition(self._lock)
+        self._converging = threading.Lock()
+        self._config_lock = threading.Lock()
         self._models: dict[str, ModelSlot] = {}
+        self._labels: dict[str, dict[str, int]] = {}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ config
 
     def set_config(self, entries: tuple[ModelEntry, ...]) -> None:
-        names = [e.name for e in entries]
-        if len(set(names)) != len(names):
-            raise ValueError("Illegal to list model " + next(
-                n for n in names if names.count(n) > 1) + " multiple times in config list")
-        with self._lock:
-            if not self._allow_unavailable_labels:
+        """Apply a whole new model list; raises ServingError as ServerCore::ReloadConfig does."""
+        with self._config_lock:
+            with self._lock:
+                validate(entries, self._models)
+                self._labels = self._checked_labels(entries)
+                new = [e.name for e in entries if e.name not in self._models
+                       or self._models[e.name].removed]
+                names = {e.name for e in entries}
                 for entry in entries:
-                    slot = self._models.get(entry.name)
-                    ready = {v.version for v in slot.available()} if slot else set()
-                    for _label, version in entry.labels:
-                        if version not in ready:
-                            raise FailedPrecondition(
-                                f"Request to assign label to version {version} of model "
-                                f"{entry.name}, which is not currently available for inference")
-            for entry in entries:
-                slot = self._models.get(entry.name)
-                if slot is None:
-                    self._models[entry.name] = ModelSlot(entry)
-                else:
+                    slot = self._models.setdefault(entry.name, ModelSlot(entry))
                     slot.entry, slot.removed = entry, False
-            for name, slot in self._models.items():
-                if name not in names:
-                    slot.removed = True
-        self.poll()
+                for name, slot in self._models.items():
+                    slot.removed = name not in names
+            self.poll()
+            self._await_models(new)
+
+    def _checked_labels(self, entries: tuple[ModelEntry, ...]) -> dict[str, dict[str, int]]:
+        labels: dict[str, dict[str, int]] = {}
+        for entry in entries:
+            slot = self._models.get(entry.name)
+            ready = {v.version for v in slot.available()} if slot else set()
+            for label, version in entry.labels:
+                # With the flag, a label may name an unavailable version unless that moves an
+                # existing label to a different version (TF Serving's rule).
+                moved = self._labels.get(entry.name, {}).get(label, version) != version
+                allowed = self._allow_unavailable_labels and not moved
+                if version not in ready and not allowed:
+                    raise ServingError(Code.FAILED_PRECONDITION,
+                                       f"Request to assign label to version {version} of model "
+                                       f"{entry.name}, which is not currently available for "
+                                       "inference")
+                labels.setdefault(entry.name, {})[label] = version
+        return labels
+
+    def _await_models(self, names: list[str]) -> None:
+        """Wait until each model's newest version is AVAILABLE or END (forever if it has none,
+        as TF Serving does); raise UNKNOWN listing the ones that did not become available."""
+        failed = []
+        for name in names:
+            while not self._stop.is_set():
+                with self._lock:
+                    slot = self._models[name]
+                    newest = max(slot.versions.values(), key=lambda v: v.version, default=None)
+                if newest is not None and newest.state in (VersionState.AVAILABLE, VersionState.END):
+                    break
+                if newest is None:
+                    log.warning("No versions of servable %s found under base path %s. Did you "
+                                "forget to name your leaf directory as a number (eg. '/1/')?",
+                                name, slot.entry.base_path)
+                self._stop.wait(1.0)
+                self.poll()
+            else:
+                return
+            if newest.state is not VersionState.AVAILABLE:
+                detail = f" due to error: {newest.error.with_code()}" if newest.error else ""
+                failed.append(f"{{name: {name} version: {newest.version}{detail}}}, ")
+        if failed:
+            raise ServingError(Code.UNKNOWN, f"{len(failed)} model(s) did not become available: "
+                                             f"{{{''.join(failed)}}}")
 
     # ------------------------------------------------------------ polling
 
     def poll(self) -> None:
         """One pass: load aspired versions, then unload the ones no longer aspired."""
-        with self._poll_lock:
+        with self._converging:
             with self._lock:
                 slots = list(self._models.values())
             for slot in slots:
@@ -149,17 +214,7 @@ class ModelManager:
                     continue  # failed before and unchanged since: do not retry
                 current = VersionSlot(version, path, VersionState.LOADING, stamp=mtime)
                 slot.versions[version] = current
-            log.info("loading %s version %d from %s", slot.name, version, path)
-            try:
-                loaded = self._load(path)
-            except Exception as exc:  # noqa: BLE001 - a bad version must not stop the server
-                log.error("%s version %d failed to load: %s", slot.name, version, exc)
-                with self._lock:
-                    current.state, current.error = VersionState.END, str(exc)
-                continue
-            with self._lock:
-                current.loaded, current.state = loaded, VersionState.AVAILABLE
-            log.info("%s version %d is AVAILABLE", slot.name, version)
+            self._load_version(slot, current)
         with self._lock:
             serving_aspired = any(slot.versions.get(v) and slot.versions[v].state is
                                   VersionState.AVAILABLE for v in aspired)
@@ -169,13 +224,44 @@ class ModelManager:
             for version in retire:
                 version.state = VersionState.UNLOADING
         for version in retire:
-            log.info("unloading %s version %d", slot.name, version.version)
-            if version.loaded is not None:
-                version.loaded.close()
+            self._unload(slot, version)
+
+    def _load_version(self, slot: ModelSlot, current: VersionSlot) -> None:
+        log.info("Loading servable version {name: %s version: %d} from %s", slot.name,
+                 current.version, current.path)
+        for attempt in range(self._max_load_retries + 1):
+            if attempt and (self._stop.wait(self._retry_interval) or slot.removed
+                            or not os.path.isdir(current.path)):
+                break
+            try:
+                loaded = self._load(current.path)
+            except ServingError as exc:
+                log.error("Loading servable {name: %s version: %d} failed: %s", slot.name,
+                          current.version, exc.with_code())
+                with self._lock:
+                    current.error = exc
+                continue
             with self._lock:
-                version.loaded, version.state = None, VersionState.END
+                current.loaded, current.state, current.error = loaded, VersionState.AVAILABLE, None
+            log.info("Successfully loaded servable version {name: %s version: %d}", slot.name,
+                     current.version)
+            return
+        with self._lock:
+            current.state = VersionState.END
+
+    def _unload(self, slot: ModelSlot, version: VersionSlot) -> None:
+        with self._lock:
+            while version.users:
+                self._released.wait()
+            loaded, version.loaded = version.loaded, None
+        if loaded is not None:
+            loaded.close()
+        with self._lock:
+            version.state = VersionState.END
+        log.info("Unloaded servable version {name: %s version: %d}", slot.name, version.version)
 
     def start_polling(self, interval: float) -> None:
+        """Poll every `interval` seconds; TF Serving polls only once when it is 0 or less."""
         if interval <= 0:
             return
 
@@ -183,12 +269,11 @@ class ModelManager:
             while not self._stop.wait(interval):
                 self.poll()
 
-        self._thread = threading.Thread(target=loop, name="fs-poll", daemon=True)
-        self._thread.start()
+        threading.Thread(target=loop, name="fs-poll", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
-        with self._lock:
+        with self._converging, self._lock:
             for slot in self._models.values():
                 for version in slot.versions.values():
                     if version.loaded is not None:
@@ -201,35 +286,49 @@ class ModelManager:
         with self._lock:
             return list(self._models.values())
 
-    def status(self, name: str, version: int | None = None) -> list[VersionSlot]:
+    def status(self, name: str, version: int | None = None) -> list[tuple[int, str, str, str]]:
+        """(version, state, error code, message) rows, newest first, as GetModelStatus reports."""
         with self._lock:
             slot = self._models.get(name)
-            if slot is None or not slot.versions:
-                raise NotFound(f"Could not find any versions of model {name}")
-            if version is None:
-                return sorted(slot.versions.values(), key=lambda v: -v.version)
-            if version not in slot.versions:
-                raise NotFound(f"Could not find version {version} of model {name}")
-            return [slot.versions[version]]
+            versions = slot.versions if slot else {}
+            if version is not None:
+                if version not in versions:
+                    raise ServingError(Code.NOT_FOUND,
+                                       f"Could not find version {version} of model {name}")
+                chosen = [versions[version]]
+            else:
+                if not versions:
+                    raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {name}")
+                chosen = sorted(versions.values(), key=lambda v: -v.version)
+            return [(v.version, v.state.value, v.error_code, v.error_message) for v in chosen]
 
-    def resolve(self, name: str, version: int | None = None, label: str | None = None
-                ) -> tuple[ModelSlot, VersionSlot]:
-        """The version a request means: explicit, by label, or the newest AVAILABLE."""
+    @contextlib.contextmanager
+    def serving(self, name: str, version: int | None = None, label: str | None = None
+                ) -> Iterator[VersionSlot]:
+        """The version a request means (explicit, by label, or the newest AVAILABLE), held so
+        that it is not unloaded while the request uses it."""
         with self._lock:
-            slot = self._models.get(name)
-            if slot is None or slot.removed:
-                raise NotFound(f"Servable not found for request: Latest({name})")
             if label is not None:
-                labels = slot.entry.label_map
+                labels = self._labels.get(name, {})
                 if label not in labels:
-                    raise NotFound(f"Unrecognized servable version label: {label}")
+                    raise invalid(f"Unrecognized servable version label: {label}")
                 version = labels[label]
-            if version is None:
-                available = slot.available()
-                if not available:
-                    raise NotFound(f"Servable not found for request: Latest({name})")
-                return slot, available[-1]
-            found = slot.versions.get(version)
-            if found is None or found.state is not VersionState.AVAILABLE:
-                raise NotFound(f"Servable not found for request: Specific({name}, {version})")
-            return slot, found
+            slot = self._models.get(name)
+            chosen = None
+            if slot is not None and not slot.removed:
+                if version is None:
+                    available = slot.available()
+                    chosen = available[-1] if available else None
+                else:
+                    found = slot.versions.get(version)
+                    chosen = found if found and found.state is VersionState.AVAILABLE else None
+            if chosen is None:
+                request = f"Latest({name})" if version is None else f"Specific({name}, {version})"
+                raise ServingError(Code.NOT_FOUND, f"Servable not found for request: {request}")
+            chosen.users += 1
+        try:
+            yield chosen
+        finally:
+            with self._lock:
+                chosen.users -= 1
+                self._released.notify_all()

@@ -1,47 +1,80 @@
 """Prometheus metrics (text format 0.0.4), served on the REST port when monitoring is on.
 
-Names follow TF Serving's `:tensorflow:serving:` family where one exists,
-rewritten to Prometheus' character set as TF Serving does.
+The request metrics are TF Serving's own, with its names, labels and units:
+`:tensorflow:serving:request_count{model_name,status}` counts every request
+by canonical status code, and `:tensorflow:serving:request_latency` is a
+histogram in microseconds over TF Serving's buckets (10 * 1.8^i, 33 of
+them) by `{model_name,API,entrypoint}`, recorded for successful requests
+only, as TF Serving does. TF Serving exports no metric for version states;
+`:tensorflow:serving:servable_state` (1 for the state a version is in) is
+this server's addition for the same purpose.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import defaultdict
+from typing import Any
 
 from tfsctl.live.state import VersionState
+from tfsctl.serve.status import Code
+
+BUCKETS = [10 * 1.8 ** i for i in range(33)]
+_STATES = [VersionState.START, VersionState.LOADING, VersionState.AVAILABLE, VersionState.UNLOADING,
+           VersionState.END]
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _labels(**labels: str) -> str:
+    return ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
 
 
 class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self._latency_sum: dict[tuple[str, str], float] = defaultdict(float)
-        self._latency_count: dict[tuple[str, str], int] = defaultdict(int)
+        self._counts: dict[tuple[str, str], int] = defaultdict(int)
+        self._latency: dict[tuple[str, str, str], list[int]] = {}
+        self._latency_sum: dict[tuple[str, str, str], float] = defaultdict(float)
 
-    def observe_request(self, model: str, method: str, status: int, seconds: float) -> None:
+    def observe_request(self, model: str, api: str, entrypoint: str, code: Code,
+                        seconds: float) -> None:
         with self._lock:
-            self._requests[(model, method, status)] += 1
-            self._latency_sum[(model, method)] += seconds
-            self._latency_count[(model, method)] += 1
+            self._counts[(model, code.name)] += 1
+            if code is not Code.OK:
+                return
+            key = (model, api, entrypoint)
+            micros = seconds * 1e6
+            buckets = self._latency.setdefault(key, [0] * (len(BUCKETS) + 1))
+            buckets[bisect.bisect_left(BUCKETS, micros)] += 1
+            self._latency_sum[key] += micros
 
-    def render(self, manager: object) -> str:
-        lines = ["# TYPE :tensorflow:serving:request_count counter"]
+    def render(self, manager: Any) -> str:
+        name = ":tensorflow:serving:request_count"
+        lines = [f"# TYPE {name} counter"]
         with self._lock:
-            for (model, method, status), count in sorted(self._requests.items()):
-                lines.append(f':tensorflow:serving:request_count{{model_name="{model}",'
-                             f'entrypoint="REST",method="{method}",status="{status}"}} {count}')
-            lines.append("# TYPE :tensorflow:serving:request_latency_seconds summary")
-            for (model, method), total in sorted(self._latency_sum.items()):
-                labels = f'model_name="{model}",method="{method}"'
-                lines.append(f":tensorflow:serving:request_latency_seconds_sum{{{labels}}} {total:.6f}")
-                lines.append(f":tensorflow:serving:request_latency_seconds_count{{{labels}}} "
-                             f"{self._latency_count[(model, method)]}")
-        lines.append("# TYPE :tensorflow:core:servable_state gauge")
-        for slot in manager.models():  # type: ignore[attr-defined]
-            for version in slot.versions.values():
-                for state in (VersionState.AVAILABLE, VersionState.END):
-                    value = int(version.state is state)
-                    lines.append(f':tensorflow:core:servable_state{{model_name="{slot.name}",'
-                                 f'version="{version.version}",state="{state.value}"}} {value}')
+            for (model, status), count in sorted(self._counts.items()):
+                lines.append(f"{name}{{{_labels(model_name=model, status=status)}}} {count}")
+            name = ":tensorflow:serving:request_latency"
+            lines.append(f"# TYPE {name} histogram")
+            for (model, api, entrypoint), buckets in sorted(self._latency.items()):
+                labels = _labels(model_name=model, API=api, entrypoint=entrypoint)
+                total = 0
+                for bound, count in zip([*BUCKETS, float("inf")], buckets, strict=True):
+                    total += count
+                    le = "+Inf" if bound == float("inf") else f"{bound:g}"
+                    lines.append(f'{name}_bucket{{{labels},le="{le}"}} {total}')
+                lines.append(f"{name}_sum{{{labels}}} {self._latency_sum[(model, api, entrypoint)]:g}")
+                lines.append(f"{name}_count{{{labels}}} {total}")
+        name = ":tensorflow:serving:servable_state"
+        lines.append(f"# TYPE {name} gauge")
+        for slot in manager.models():
+            for version in sorted(slot.versions.values(), key=lambda v: v.version):
+                for state in _STATES:
+                    labels = _labels(model_name=slot.name, version=str(version.version),
+                                     state=state.value)
+                    lines.append(f"{name}{{{labels}}} {int(version.state is state)}")
         return "\n".join(lines) + "\n"

@@ -1,105 +1,122 @@
-"""Start-up and shut-down of `tfsctl serve`, in TF Serving's order.
+"""Start-up and shut-down of `tfsctl serve`, in TF Serving's order (server.cc, main.cc).
 
-Models in the initial config are loaded before the ports open (as TF
-Serving does), labels are applied once their versions are AVAILABLE, then
-gRPC and REST start. SIGTERM or SIGINT stops accepting requests, lets
-in-flight ones finish, unloads the models and exits 0.
+The flags are checked, the model config is read, and every model's newest
+version is loaded (or has failed: then the server does not start, exactly
+as TF Serving's "N model(s) did not become available") *before* the ports
+open, so a server that answers is a server that serves. Then the config
+file poller, gRPC and REST start. SIGTERM or SIGINT stops accepting
+requests, lets in-flight ones finish, unloads the models and exits 0.
+Start-up failures print TF Serving's "Failed to start server. Error: ..."
+and exit 255 (main returns -1).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
 import threading
 from concurrent import futures
-from pathlib import Path
+from typing import Any
 
-from tfsctl.serve.flags import FlagError, ServerFlags, parse_flags
-from tfsctl.serverconfig.model_config import ModelConfigError, ModelEntry, parse_text
+from tfsctl.serve.configfiles import (
+    entries_from_proto,
+    metrics_path,
+    read_batching,
+    read_model_server_config,
+)
+from tfsctl.serve.flags import ACCEPTED_NO_EFFECT, USAGE, FlagError, ServerFlags, parse_flags
+from tfsctl.serve.status import ServingError, invalid
+from tfsctl.serverconfig.model_config import ModelEntry
 from tfsctl.tfenv import import_tensorflow
 
 log = logging.getLogger("tfsctl.serve")
 
+EXIT_FAILURE = 255
+DRAIN_SECONDS = 30.0
+VERSION = "tfsctl-serve (TensorFlow Serving-compatible)"
 
-class StartError(Exception):
-    pass
 
-
-def _read(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise StartError(f"cannot read the {what} {path}: {exc.strerror}") from None
+class _Interrupted(Exception):
+    """SIGTERM/SIGINT before the server was up: nothing to drain, exit 0."""
 
 
 def model_entries(flags: ServerFlags) -> tuple[ModelEntry, ...]:
     if not flags.model_config_file:
         return (ModelEntry(flags.model_name, flags.model_base_path),)
-    try:
-        return parse_text(_read(flags.model_config_file, "model config file"))
-    except ModelConfigError as exc:
-        raise StartError(f"{flags.model_config_file}: {exc}") from None
+    return entries_from_proto(read_model_server_config(flags.model_config_file))
 
 
-def check_batching(flags: ServerFlags) -> None:
-    """Validate the batching parameters (BatchingParameters text format).
-
-    The file is checked like TF Serving checks it, but requests are not
-    batched across callers: each request runs as its own batch.
-    """
-    if not flags.batching_parameters_file:
-        return
-    text = _read(flags.batching_parameters_file, "batching parameters file")
-    known = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
-             "num_batch_threads", "allowed_batch_sizes", "pad_variable_length_inputs",
-             "thread_pool_name", "enable_large_batch_splitting", "max_execution_batch_size"}
-    for name in re.findall(r"^\s*([a-z_]+)\s*[:{]", text, flags=re.MULTILINE):
-        if name not in known:
-            raise StartError(f"{flags.batching_parameters_file}: unknown field {name!r}")
-
-
-def metrics_path(flags: ServerFlags) -> str | None:
-    if not flags.monitoring_config_file:
-        return None
-    text = _read(flags.monitoring_config_file, "monitoring config file")
-    if not re.search(r"enable\s*:\s*true", text):
-        return None
-    found = re.search(r'path\s*:\s*"([^"]*)"', text)
-    return found.group(1) if found else "/monitoring/prometheus/metrics"
+def check_options(flags: ServerFlags) -> None:
+    """Server::BuildAndStart's checks, before anything is loaded (INVALID_ARGUMENT)."""
+    if flags.port == 0 and not flags.grpc_socket_path:
+        raise invalid("At least one of server_options.grpc_port or server_options.grpc_socket_path "
+                      "must be set.")
+    if not flags.model_base_path and not flags.model_config_file:
+        raise invalid("Both server_options.model_base_path and server_options.model_config_file "
+                      "are empty!")
+    if flags.batching_parameters_file and not flags.enable_batching:
+        raise invalid("server_options.batching_parameters_file is set without setting "
+                      "server_options.enable_batching to true.")
+    if flags.enable_batching:
+        if flags.batching_parameters_file:
+            log.info("Batching parameters: %s", read_batching(flags.batching_parameters_file))
+        log.warning("--enable_batching: the parameters are validated, but requests are not "
+                    "batched together; each request runs as its own batch")
+    defaults = ServerFlags()
+    for name in sorted(ACCEPTED_NO_EFFECT):
+        if getattr(flags, name) != getattr(defaults, name):
+            log.info("--%s is accepted for compatibility and has no effect here", name)
 
 
-def _watch_config(flags: ServerFlags, manager: object, stop: threading.Event) -> None:
-    """--model_config_file_poll_wait_seconds: re-read the file and apply it when it changes."""
-    last = model_entries(flags)
-
+def _poll_config_file(flags: ServerFlags, manager: Any, stop: threading.Event) -> None:
+    """--model_config_file_poll_wait_seconds: re-read the file and reload it every period, as
+    TF Serving does (so a reload refused earlier, e.g. for a label, is retried)."""
     def loop() -> None:
-        nonlocal last
         while not stop.wait(flags.model_config_file_poll_wait_seconds):
             try:
-                entries = model_entries(flags)
-                if entries != last:
-                    manager.set_config(entries)  # type: ignore[attr-defined]
-                    last = entries
-            except Exception as exc:  # noqa: BLE001 - keep serving the last good config
-                log.error("model config file not applied: %s", exc)
+                manager.set_config(model_entries(flags))
+            except ServingError as exc:
+                log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", exc)
 
     threading.Thread(target=loop, name="config-poll", daemon=True).start()
 
 
 def run(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname).1s tfsctl-serve] %(message)s")
+                        format="%(asctime)s.%(msecs)03d %(levelname).1s tfsctl-serve] %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S")
     try:
         flags = parse_flags(list(sys.argv[1:] if argv is None else argv))
-        entries = model_entries(flags)
-        check_batching(flags)
-        path = metrics_path(flags)
-    except (FlagError, StartError) as exc:
-        print(f"tfsctl serve: {exc}", file=sys.stderr)
-        return 1
+    except FlagError as exc:
+        print(f"tfsctl serve: {exc}\n{USAGE}", file=sys.stderr)
+        return EXIT_FAILURE
+    if flags.version:
+        print(f"TensorFlow ModelServer: {VERSION}")
+        return 0
+    stop = threading.Event()
+    serving = threading.Event()
 
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("Received signal %d, shutting down", signum)
+        stop.set()
+        if not serving.is_set():
+            raise _Interrupted
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        return _serve(flags, stop, serving)
+    except _Interrupted:
+        return 0
+    except ServingError as exc:
+        print(f"Failed to start server. Error: {exc.with_code()}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) -> int:
+    check_options(flags)
+    entries = model_entries(flags)
     import_tensorflow()
     import grpc
     from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
@@ -107,58 +124,64 @@ def run(argv: list[str] | None = None) -> int:
     from tfsctl.serve.core import Core
     from tfsctl.serve.grpc_service import ModelServicer, PredictionServicer
     from tfsctl.serve.loader import load_version
-    from tfsctl.serve.manager import FailedPrecondition, ModelManager
+    from tfsctl.serve.manager import ModelManager
     from tfsctl.serve.metrics import Metrics
     from tfsctl.serve.rest import RestServer
 
-    manager = ModelManager(load_version, allow_unavailable_labels=flags
-                           .allow_version_labels_for_unavailable_models)
-    try:
-        manager.set_config(tuple(ModelEntry(e.name, e.base_path, e.platform, e.policy)
-                                 for e in entries))
-        manager.set_config(entries)
-    except (FailedPrecondition, ValueError) as exc:
-        print(f"tfsctl serve: the model config cannot be applied: {exc}", file=sys.stderr)
-        return 1
-    stop = threading.Event()
+    tags = flags.tags
+    manager = ModelManager(lambda path: load_version(path, tags),
+                           allow_unavailable_labels=flags.allow_version_labels_for_unavailable_models,
+                           max_load_retries=flags.max_num_load_retries,
+                           load_retry_interval=flags.load_retry_interval_micros / 1e6)
+    # Labels are checked before anything loads, so a first config with labels fails unless
+    # --allow_version_labels_for_unavailable_models, as in TF Serving (tensorflow/serving#1230).
+    manager.set_config(entries)
     manager.start_polling(flags.file_system_poll_wait_seconds)
     if flags.model_config_file and flags.model_config_file_poll_wait_seconds > 0:
-        _watch_config(flags, manager, stop)
+        _poll_config_file(flags, manager, stop)
 
-    core = Core(manager)
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"))
+    core, metrics = Core(manager), Metrics()
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
+                              options=[("grpc.max_receive_message_length", 2 ** 31 - 1),
+                                       ("grpc.max_send_message_length", 2 ** 31 - 1)])
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(core), grpc_server)
+        PredictionServicer(core, metrics), grpc_server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), grpc_server)
     host = f"[{flags.host}]" if ":" in flags.host else flags.host
-    if grpc_server.add_insecure_port(f"{host}:{flags.port}") == 0:
-        print(f"tfsctl serve: cannot listen on {host}:{flags.port} (gRPC)", file=sys.stderr)
-        return 1
-    grpc_server.start()
-    log.info("Running gRPC ModelServer at %s:%d ...", flags.host, flags.port)
-    rest = None
-    if flags.rest_api_port:
+    addresses = ([f"{host}:{flags.port}"] if flags.port else []) + (
+        [f"unix:{flags.grpc_socket_path}"] if flags.grpc_socket_path else [])
+    for address in addresses:
         try:
-            rest = RestServer((flags.host, flags.rest_api_port), core, Metrics(), path)
+            bound = grpc_server.add_insecure_port(address)
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            raise invalid(f"Failed to BuildAndStart gRPC server: cannot listen on {address}")
+    grpc_server.start()
+    for address in addresses:
+        log.info("Running gRPC ModelServer at %s ...", address)
+
+    rest = None
+    if flags.rest_api_port and flags.rest_api_port == flags.port:
+        log.error("server_options.http_port cannot be same as grpc_port. Please use a different "
+                  "port for HTTP/REST API. Skipped exporting HTTP/REST API.")
+    elif flags.rest_api_port:
+        path = metrics_path(flags.monitoring_config_file) if flags.monitoring_config_file else None
+        try:
+            rest = RestServer((flags.host, flags.rest_api_port), core, metrics, path,
+                              flags.rest_api_enable_cors_support)
         except OSError as exc:
-            print(f"tfsctl serve: cannot listen on {flags.host}:{flags.rest_api_port} (REST): "
-                  f"{exc.strerror}", file=sys.stderr)
             grpc_server.stop(0)
-            return 1
+            raise invalid(f"Failed to start HTTP Server at {flags.host}:{flags.rest_api_port}: "
+                          f"{exc.strerror}") from None
         threading.Thread(target=rest.serve_forever, name="rest", daemon=True).start()
         log.info("Exporting HTTP/REST API at:%s:%d ...", flags.host, flags.rest_api_port)
 
-    def on_signal(signum: int, frame: object) -> None:
-        log.info("received signal %d, shutting down", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    serving.set()
     stop.wait()
     if rest is not None:
-        rest.shutdown()
-        rest.server_close()
-    grpc_server.stop(grace=5).wait()
+        rest.drain(DRAIN_SECONDS)
+    grpc_server.stop(grace=DRAIN_SECONDS).wait()
     manager.stop()
-    log.info("stopped")
+    log.info("Server stopped")
     return 0

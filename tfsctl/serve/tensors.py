@@ -1,102 +1,395 @@
-"""TF Serving's JSON tensor formats for REST predict: row (`instances`) and columnar (`inputs`).
+"""TF Serving's JSON formats for the REST API, with its strictness and its messages.
 
-Row format: a list with one entry per example; with several inputs each entry
-is an object keyed by input name. Columnar: one value per input (or the bare
-value when the signature has one input). Answers mirror the request format:
-`predictions` for rows, `outputs` for columns. Binary strings travel as
-{"b64": "..."}.
+Predict takes the row format (`instances`: one entry per example, objects
+keyed by input name when the signature has several inputs) or the columnar
+format (`inputs`); answers mirror it (`predictions` / `outputs`). Values are
+checked against the signature's dtype the way TF Serving's json_tensor.cc
+checks them: no coercion (a string is not a float, a bool is not a number),
+dense lists only, every instance of the same shape. Binary strings travel as
+{"b64": "..."}; an output is base64-encoded only when its alias ends in
+`_bytes`. Floats are written as TF Serving writes them (shortest form that
+reads back as the same float32, `NaN`/`Infinity` bare), so float32 noise
+digits never appear. Classify and regress take `examples` (and an optional
+`context`), turned into tf.Example protos by JSON type.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import json
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from tfsctl.serve.loader import RunError
+from tfsctl.serve.status import Code, ServingError, invalid
+
+# DataType enum values (tensorflow/core/framework/types.proto) -> (TF's name, numpy dtype)
+DTYPES: dict[int, tuple[str, Any]] = {
+    1: ("float", np.float32), 2: ("double", np.float64), 3: ("int32", np.int32),
+    4: ("uint8", np.uint8), 5: ("int16", np.int16), 6: ("int8", np.int8),
+    7: ("string", object), 9: ("int64", np.int64), 10: ("bool", np.bool_),
+    22: ("uint32", np.uint32), 23: ("uint64", np.uint64),
+}
+_INT32 = (-(2 ** 31), 2 ** 31 - 1)
+_RANGES = {3: _INT32, 4: _INT32, 5: _INT32, 6: _INT32, 9: (-(2 ** 63), 2 ** 63 - 1),
+           22: (0, 2 ** 32 - 1), 23: (0, 2 ** 64 - 1)}
 
 
-class FormatError(ValueError):
-    """The body is not in TF Serving's format (HTTP 400)."""
+def dtype_name(dtype: int) -> str:
+    return DTYPES.get(dtype, (f"type {dtype}", None))[0]
 
 
-def _decode_strings(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"b64"}:
-        return base64.b64decode(value["b64"])
-    if isinstance(value, list):
-        return [_decode_strings(v) for v in value]
-    return value.encode() if isinstance(value, str) else value
+# ------------------------------------------------------------------ JSON values
 
 
-def to_array(value: Any, dtype: np.dtype, name: str) -> np.ndarray:
+def _debug(value: Any) -> str:
+    """The JSON text of a value as TF Serving quotes it in errors (cut at 256 bytes)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)[:256]
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "Null"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
+
+
+def _format_error(doc: Any, message: str) -> ServingError:
+    return invalid(f"JSON Value: {_debug(doc)} {message}")
+
+
+def _is_b64(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def _b64decode(value: Any) -> bytes:
+    if not _is_b64(value):
+        raise invalid(f"JSON Value: {_debug(value)} not formatted correctly for base64 data")
     try:
-        if dtype == np.object_:
-            return np.array(_decode_strings(value), dtype=object)
-        return np.array(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise RunError(f"input {name}: {exc}") from None
+        return base64.b64decode(value["b64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("Unable to base64 decode") from None
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value] if value.ndim else _jsonable(value.item())
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return {"b64": base64.b64encode(value).decode()}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value).replace("inf", "Infinity").replace("nan", "NaN")
+def parse_json(body: bytes) -> dict[str, Any]:
+    if not body:
+        raise invalid("JSON Parse error: The document is empty")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"JSON Parse error: {exc}") from None
+    if not isinstance(doc, dict):
+        raise _format_error(doc, "Is not object")
+    return doc
+
+
+def signature_name(doc: dict[str, Any]) -> str:
+    value = doc.get("signature_name", "")
+    if not isinstance(value, str):
+        raise invalid(f"JSON Value: {_debug(doc)} not formatted correctly. 'signature_name' key "
+                      "must be a string value.")
     return value
 
 
-def parse_request(body: dict[str, Any], input_dtypes: dict[str, np.dtype]
-                  ) -> tuple[dict[str, np.ndarray], bool]:
-    """(inputs by name, whether the row format was used)."""
-    if "instances" in body and "inputs" in body:
-        raise FormatError("Not formatted correctly expecting only one of 'inputs' or "
-                          "'instances' keys exists")
-    single = next(iter(input_dtypes)) if len(input_dtypes) == 1 else None
-    if "instances" in body:
-        instances = body["instances"]
-        if not isinstance(instances, list) or not instances:
-            raise FormatError("Expecting 'instances' to be an list/array")
-        if all(isinstance(i, dict) for i in instances) and (single is None or set(
-                instances[0]) == {single}):
-            columns: dict[str, list[Any]] = {}
-            for instance in instances:
-                if set(instance) != set(instances[0]):
-                    raise FormatError("Expecting object to have the same keys in all instances")
-                for key, value in instance.items():
-                    columns.setdefault(key, []).append(value)
-        elif single is not None:
-            columns = {single: instances}
+# ------------------------------------------------------------------ predict requests
+
+
+def _leaf(value: Any, dtype: int) -> Any:
+    if isinstance(value, dict):
+        if dtype == 7:
+            return _b64decode(value)
+        raise _type_error(value, dtype)
+    if dtype not in DTYPES:
+        raise ServingError(Code.UNIMPLEMENTED, f"Conversion of JSON Value: {_debug(value)} to "
+                                               f"type: {dtype_name(dtype)}")
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if dtype in (1, 2):
+        ok = is_number
+    elif dtype == 7:
+        ok = isinstance(value, str)
+        value = value.encode() if ok else value
+    elif dtype == 10:
+        ok = isinstance(value, bool)
+    else:
+        low, high = _RANGES[dtype]
+        ok = is_number and isinstance(value, int) and low <= value <= high
+    if not ok:
+        raise _type_error(value, dtype)
+    return value
+
+
+def _type_error(value: Any, dtype: int) -> ServingError:
+    return invalid(f"JSON Value: {_debug(value)} Type: {_type_name(value)} is not of expected "
+                   f"type: {dtype_name(dtype)}")
+
+
+def _dense_shape(value: Any) -> list[int]:
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return shape
+
+
+def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list[Any]) -> None:
+    if not isinstance(value, list):
+        if level != len(shape):
+            raise invalid(f"JSON Value: {_debug(value)} found at incorrect level: {level + 1} in "
+                          f"the JSON DOM. Expected at level: {len(shape)}")
+        out.append(_leaf(value, dtype))
+        return
+    if level >= len(shape):
+        raise invalid(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
+    if len(value) != shape[level]:
+        raise invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} "
+                      f"expected size: {shape[level]}")
+    for item in value:
+        _fill(item, level + 1, shape, dtype, out)
+
+
+def to_tensor(value: Any, dtype: int) -> np.ndarray:
+    """One JSON value (scalar or nested dense list) as a tensor of `dtype`."""
+    shape = _dense_shape(value)
+    values: list[Any] = []
+    _fill(value, 0, shape, dtype, values)
+    array = np.empty(len(values), dtype=DTYPES[dtype][1])
+    array[:] = values
+    return array.reshape(shape)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ",".join(map(str, shape)) + "]"
+
+
+def _from_instances(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str, np.ndarray]:
+    if not isinstance(instances[0], dict) and len(dtypes) > 1:
+        raise invalid("instances is a plain list, but expecting list of objects as multiple input "
+                      "tensors required as per tensorinfo_map")
+
+    def is_object(value: Any) -> bool:
+        return isinstance(value, dict) and not _is_b64(value)
+
+    objects = is_object(instances[0])
+    rows: dict[str, list[np.ndarray]] = {}
+
+    def add(value: Any, name: str) -> None:
+        if name not in dtypes:
+            raise invalid(f"JSON object: does not have named input: {name}")
+        tensor = to_tensor(value, dtypes[name])
+        if rows.get(name):
+            first = rows[name][0]
+            if first.size != tensor.size:
+                raise invalid(f"Expecting tensor size: {first.size} but got: {tensor.size}")
+            if first.shape != tensor.shape:
+                raise invalid(f"Expecting shape {_shape_text(first.shape)} but got: "
+                              f"{_shape_text(tensor.shape)}")
+        rows.setdefault(name, []).append(tensor)
+
+    for index, item in enumerate(instances):
+        if objects:
+            if not is_object(item):
+                raise invalid(f"Expecting object but got list at item {index} of input list")
+            for name, value in item.items():
+                try:
+                    add(value, name)
+                except ServingError as exc:
+                    raise invalid(f"Failed to process element: {index} key: {name} of 'instances' "
+                                  f"list. Error: {exc.with_code()}") from None
+            if set(item) != set(dtypes):
+                raise invalid(f"Failed to process element: {index} of 'instances' list. JSON object: "
+                              f"{_debug(item)} keys must be equal to: {','.join(sorted(dtypes))}")
         else:
-            raise FormatError("Expecting object with named inputs in every instance: the "
-                              "signature has several inputs")
-        return {k: to_array(v, input_dtypes.get(k, np.float32), k) for k, v in columns.items()}, True
-    if "inputs" in body:
-        inputs = body["inputs"]
-        if isinstance(inputs, dict) and (single is None or set(inputs) == {single}):
-            return {k: to_array(v, input_dtypes.get(k, np.float32), k) for k, v in inputs.items()}, False
-        if single is None:
-            raise FormatError("Expecting 'inputs' to be an object keyed by input name")
-        return {single: to_array(inputs, input_dtypes[single], single)}, False
-    raise FormatError("Missing 'inputs' or 'instances' key")
+            if is_object(item):
+                raise invalid(f"Expecting value/list but got object at item {index} of input list")
+            try:
+                add(item, next(iter(dtypes)))
+            except ServingError as exc:
+                raise invalid(f"Failed to process element: {index} of 'instances' list. Error: "
+                              f"{exc.with_code()}") from None
+    return {name: np.stack(tensors) for name, tensors in rows.items()}
 
 
-def format_response(outputs: dict[str, np.ndarray], row: bool) -> dict[str, Any]:
+def _from_inputs(value: Any, dtypes: Mapping[str, int]) -> dict[str, np.ndarray]:
+    if not isinstance(value, dict) or _is_b64(value):
+        if len(dtypes) > 1:
+            raise invalid("inputs is a plain value/list, but expecting an object as multiple input "
+                          "tensors required as per tensorinfo_map")
+        name = next(iter(dtypes))
+        return {name: to_tensor(value, dtypes[name])}
+    tensors = {}
+    for name, dtype in dtypes.items():
+        if name not in value:
+            raise invalid(f"Missing named input: {name} in 'inputs' object.")
+        tensors[name] = to_tensor(value[name], dtype)
+    return tensors
+
+
+def parse_predict(doc: dict[str, Any], dtypes: Mapping[str, int], signature: str
+                  ) -> tuple[dict[str, np.ndarray], bool]:
+    """(inputs by alias, whether the row format was used). `dtypes`: the signature's inputs."""
+    if not dtypes:
+        raise invalid(f"Failed to get input map for signature: {signature or 'DEFAULT'}")
+    if "instances" in doc and "inputs" in doc:
+        raise _format_error(doc, "Not formatted correctly expecting only one of 'inputs' or "
+                                 "'instances' keys to exist ")
+    if "instances" in doc:
+        instances = doc["instances"]
+        if not isinstance(instances, list):
+            raise _format_error(doc, "Expecting 'instances' to be an list/array")
+        if not instances:
+            raise _format_error(doc, "No values in 'instances' array")
+        return _from_instances(instances, dtypes), True
+    if "inputs" in doc:
+        return _from_inputs(doc["inputs"], dtypes), False
+    raise invalid("Missing 'inputs' or 'instances' key")
+
+
+# ------------------------------------------------------------------ writing JSON
+
+
+def decimal(value: float, single: bool) -> str:
+    """A float as TF Serving writes it: %g, or full precision if %g does not read back."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "-Infinity" if value < 0 else "Infinity"
+    same: Callable[[str], bool] = ((lambda t: np.float32(t) == np.float32(value)) if single
+                                   else (lambda t: float(t) == value))
+    text = f"{value:g}"
+    if not same(text):
+        text = f"{value:.{9 if single else 17}g}"
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text
+
+
+def _leaf_writer(array: np.ndarray, as_bytes: bool) -> Callable[[Any], str]:
+    kind = array.dtype.kind
+    if kind == "f":
+        single = array.dtype.itemsize <= 4
+        return lambda v: decimal(float(v), single)
+    if kind == "b":
+        return lambda v: "true" if v else "false"
+    if kind in "iu":
+        return lambda v: str(int(v))
+    if as_bytes:
+        return lambda v: '{"b64": ' + json.dumps(base64.b64encode(v).decode()) + "}"
+    return lambda v: json.dumps(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v),
+                                ensure_ascii=False)
+
+
+def _write(value: Any, leaf: Callable[[Any], str]) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_write(v, leaf) for v in value) + "]"
+    return leaf(value)
+
+
+def _tensor_json(array: np.ndarray, alias: str) -> str:
+    leaf = _leaf_writer(array, array.dtype.kind == "O" and alias.endswith("_bytes"))
+    return _write(array.tolist(), leaf)
+
+
+def format_predict(outputs: Mapping[str, np.ndarray], row: bool) -> str:
+    if not outputs:
+        raise invalid("Cannot convert empty tensor map to JSON")
+    several = len(outputs) > 1
     if not row:
-        if len(outputs) == 1:
-            return {"outputs": _jsonable(next(iter(outputs.values())))}
-        return {"outputs": {k: _jsonable(v) for k, v in outputs.items()}}
-    if len(outputs) == 1:
-        return {"predictions": _jsonable(next(iter(outputs.values())))}
-    sizes = {v.shape[0] if v.ndim else None for v in outputs.values()}
-    if len(sizes) != 1 or None in sizes:
-        raise RunError("Tensor with inconsistent batch sizes cannot be returned in row format")
-    count = sizes.pop()
-    return {"predictions": [{k: _jsonable(v[i]) for k, v in outputs.items()} for i in range(count)]}
+        parts = {name: _tensor_json(np.asarray(v), name) for name, v in outputs.items()}
+        if not several:
+            return '{"outputs": ' + next(iter(parts.values())) + "}"
+        return '{"outputs": {' + ", ".join(f"{json.dumps(k)}: {v}" for k, v in parts.items()) + "}}"
+    batch = -1
+    for name, value in outputs.items():
+        if np.ndim(value) == 0:
+            raise invalid(f"Tensor name: {name} has no shape information ")
+        size = np.shape(value)[0]
+        if batch >= 0 and size != batch:
+            raise invalid(f"Tensor name: {name} has inconsistent batch size: {size} expecting: {batch}")
+        batch = size
+    items = []
+    for index in range(batch):
+        cells = {name: _tensor_json(np.array(np.asarray(v)[index], dtype=np.asarray(v).dtype), name)
+                 for name, v in outputs.items()}
+        if several:
+            items.append("{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in cells.items()) + "}")
+        else:
+            items.append(next(iter(cells.values())))
+    return '{"predictions": [' + ", ".join(items) + "]}"
+
+
+def format_classify(rows: list[list[tuple[str, float]]]) -> str:
+    if not rows:
+        raise invalid("Cannot convert empty ClassificationResults to JSON")
+    return '{"results": [' + ", ".join(
+        "[" + ", ".join(f"[{json.dumps(label, ensure_ascii=False)}, {decimal(score, True)}]"
+                        for label, score in row) + "]" for row in rows) + "]}"
+
+
+def format_regress(values: list[float]) -> str:
+    if not values:
+        raise invalid("Cannot convert empty RegressionResults to JSON")
+    return '{"results": [' + ", ".join(decimal(v, True) for v in values) + "]}"
+
+
+def error_json(message: str) -> str:
+    return json.dumps({"error": message}, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------ classify / regress requests
+
+_KINDS = {"int64_list": "int64", "float_list": "float", "bytes_list": "bytes"}
+
+
+def _add_feature_value(value: Any, name: str, feature: Any) -> None:
+    if value is None or isinstance(value, list) or (isinstance(value, dict) and not _is_b64(value)):
+        raise invalid(f"Feature: {name} has element with unexpected JSON type: {_type_name(value)}")
+    if isinstance(value, bool):
+        kind, item = "int64_list", int(value)
+    elif isinstance(value, dict):
+        kind, item = "bytes_list", _b64decode(value)
+    elif isinstance(value, str):
+        kind, item = "bytes_list", value.encode()
+    elif isinstance(value, float):
+        kind, item = "float_list", value
+    else:
+        kind, item = "int64_list", value
+        if value >= 2 ** 63:
+            raise invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+    current = feature.WhichOneof("kind")
+    if current not in (None, kind):
+        raise invalid(f"Unexpected element type in feature: {name} expecting type: "
+                      f"{_KINDS[current]}")
+    getattr(feature, kind).value.append(item)
+
+
+def _example(value: Any, example: Any) -> None:
+    if not isinstance(value, dict):
+        raise invalid(f"Example must be JSON object but got JSON {_type_name(value)}")
+    for name, content in value.items():
+        feature = example.features.feature[name]
+        feature.Clear()
+        for item in content if isinstance(content, list) else [content]:
+            _add_feature_value(item, name, feature)
+
+
+def parse_examples(doc: dict[str, Any], request_input: Any) -> None:
+    """Fill a tensorflow.serving.Input from `examples` (and `context`), as TF Serving does."""
+    with_context = "context" in doc
+    if with_context:
+        _example(doc["context"], request_input.example_list_with_context.context)
+    examples = doc.get("examples")
+    if "examples" not in doc:
+        raise _format_error(doc, "When method is classify, key 'examples' is expected and was not "
+                                 "found")
+    if not isinstance(examples, list):
+        raise _format_error(doc, "Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise _format_error(doc, "'examples' value is an empty array")
+    target = (request_input.example_list_with_context.examples if with_context
+              else request_input.example_list.examples)
+    for value in examples:
+        _example(value, target.add())
