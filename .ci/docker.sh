@@ -1,28 +1,69 @@
 #!/usr/bin/env bash
-# Make sure a Docker engine answers and the tfsctl/serve:dev image exists.
-# On a fresh Debian machine (as root): installs docker.io and mmdebstrap, starts
-# dockerd in the background (--iptables=false: published ports work on loopback).
-# Idempotent: on a machine where the engine runs and the image is built, it only checks.
+# Make sure a Docker engine answers and the serve image is built, for CI and developers.
+#
+# On a fresh Debian bookworm machine (as root): installs docker.io and mmdebstrap, starts
+# dockerd in the background (--iptables=false: no firewall changes; published ports work
+# on loopback through docker-proxy), waits for it, then runs scripts/build_image.sh.
+# Idempotent: where the engine already runs and the image is built, it only checks (the
+# build is a cache hit). Arguments are passed to scripts/build_image.sh (e.g. a tag).
+# Environment:
+#   TFSCTL_DOCKERD_LOG   dockerd's log file (default /tmp/tfsctl-dockerd.log)
+#   TFSCTL_DOCKERD_WAIT  seconds to wait for the engine to answer (default 90)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-log=${TFSCTL_DOCKERD_LOG:-/tmp/tfsctl-dockerd.log}
 
-if ! command -v dockerd >/dev/null || ! command -v mmdebstrap >/dev/null; then
-  echo "docker.sh: installing docker.io and mmdebstrap"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io mmdebstrap >/dev/null
+log=${TFSCTL_DOCKERD_LOG:-/tmp/tfsctl-dockerd.log}
+wait_s=${TFSCTL_DOCKERD_WAIT:-90}
+t0=$(date +%s)
+say() { printf 'docker.sh: %s (+%ss)\n' "$*" "$(( $(date +%s) - t0 ))"; }
+die() { printf 'docker.sh: ERROR: %s\n' "$*" >&2; exit 1; }
+engine_up() { docker info >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- packages
+missing=()
+command -v docker >/dev/null || missing+=(docker)
+command -v dockerd >/dev/null || missing+=(dockerd)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing ${missing[*]} and not root: run as root, or apt-get install docker.io mmdebstrap"
+  say "installing docker.io and mmdebstrap (missing: ${missing[*]})"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq docker.io mmdebstrap >/dev/null || die "apt-get install docker.io mmdebstrap failed"
 fi
-if ! docker info >/dev/null 2>&1; then
-  echo "docker.sh: starting dockerd (log: $log)"
-  nohup dockerd --iptables=false >"$log" 2>&1 &
-  for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && break
+
+# ---------------------------------------------------------------- engine
+if engine_up; then
+  say "Docker engine answers"
+else
+  dockerd_pid=""
+  if [ -s /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    dockerd_pid=$(cat /var/run/docker.pid)
+    say "dockerd (pid $dockerd_pid) is running but does not answer yet; waiting"
+  else
+    [ "$(id -u)" = 0 ] || die "no Docker engine answers and starting dockerd needs root"
+    say "starting dockerd --iptables=false (log: $log)"
+    # setsid + nohup: the engine outlives this script (and the CI step's process group).
+    setsid nohup dockerd --iptables=false >>"$log" 2>&1 </dev/null &
+    dockerd_pid=$!
+  fi
+  deadline=$(( $(date +%s) + wait_s ))
+  until engine_up; do
+    if ! kill -0 "$dockerd_pid" 2>/dev/null && ! { [ -s /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }; then
+      printf 'docker.sh: ERROR: dockerd exited; last lines of %s:\n' "$log" >&2
+      tail -n 30 "$log" >&2 || true
+      exit 1
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      printf 'docker.sh: ERROR: the Docker engine did not answer within %ss; last lines of %s:\n' "$wait_s" "$log" >&2
+      tail -n 30 "$log" >&2 || true
+      exit 1
+    fi
     sleep 1
   done
-  if ! docker info >/dev/null 2>&1; then
-    echo "docker.sh: the Docker engine did not start; last lines of $log:" >&2
-    tail -20 "$log" >&2
-    exit 1
-  fi
+  say "Docker engine up ($(docker version -f '{{.Server.Version}}' 2>/dev/null || echo '?'))"
 fi
-scripts/build_image.sh
+
+# ---------------------------------------------------------------- images
+scripts/build_image.sh "$@"
+say "done"

@@ -201,7 +201,9 @@ class ObservedContainer:
     ``env`` holds only the variables the container was given beyond its image's
     defaults (PATH, MODEL_NAME, ...), i.e. what a spec set; values are kept out of
     ``repr``. ``aside`` is true for an old container that a replacement renamed
-    aside and that waits for a commit or a rollback.
+    aside and that waits for a commit or a rollback. ``restart_count`` counts the
+    engine's restarts under the restart policy: a "running" container whose count
+    grows is crash-looping.
     """
 
     id: str
@@ -217,6 +219,7 @@ class ObservedContainer:
     exit_code: int | None = None
     started_at: str | None = None
     aside: bool = False
+    restart_count: int = 0
 
     @property
     def running(self) -> bool:
@@ -399,7 +402,8 @@ class DockerRuntime:
             ports=_ports(attrs.get("HostConfig") or {}), mounts=_mounts(attrs),
             exit_code=(state.get("ExitCode") if status in (ContainerStatus.EXITED, ContainerStatus.DEAD)
                        else None),
-            started_at=started, aside=_is_aside(container.name))
+            started_at=started, aside=_is_aside(container.name),
+            restart_count=int(attrs.get("RestartCount") or 0))
 
     def _defaults_of_image(self, image_id: str) -> set[str]:
         """The image's own environment (``KEY=VALUE``), to tell it from what a spec set."""

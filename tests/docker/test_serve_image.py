@@ -1,0 +1,120 @@
+"""The tfsctl/serve image end to end: what tensorflow/serving users rely on.
+
+Runs the image the way people run tensorflow/serving (MODEL_NAME + a model dir
+mounted under /models, or --model_config_file passed through), through
+DockerRuntime, with ports published on 127.0.0.1, and predicts half_plus_two.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tfsctl.runtimes.docker import ContainerSpec, DockerRuntime, Mount, ObservedContainer, PortBinding
+
+from .conftest import free_port, wait_http
+
+pytestmark = pytest.mark.docker
+
+HALF_PLUS_TWO = "saved_model_half_plus_two_cpu"
+READY_TIMEOUT = 120  # TensorFlow's import alone takes seconds on a small CI machine
+
+
+def _run(runtime: DockerRuntime, image: str, name: str, mounts: tuple[Mount, ...],
+         env: tuple[tuple[str, str], ...] = (),
+         args: tuple[str, ...] = ()) -> tuple[ObservedContainer, int, int]:
+    grpc_port, rest_port = free_port(), free_port()
+    spec = ContainerSpec(name=name, server=name, image=image, args=args, env=env,
+                         ports=(PortBinding(8500, "127.0.0.1", grpc_port),
+                                PortBinding(8501, "127.0.0.1", rest_port)),
+                         mounts=mounts)
+    return runtime.create(spec), grpc_port, rest_port
+
+
+def _wait_available(runtime: DockerRuntime, name: str, rest_port: int, model: str) -> None:
+    def alive() -> str | None:
+        observed = runtime.observe(name)
+        if observed is None or not observed.running or observed.restart_count:
+            return f"the server exited; its logs:\n{runtime.logs_tail(name, 80)}"
+        return None
+
+    def available(response: requests.Response) -> bool:
+        states = [v.get("state") for v in response.json().get("model_version_status", [])]
+        return "AVAILABLE" in states
+
+    wait_http(f"http://127.0.0.1:{rest_port}/v1/models/{model}", timeout=READY_TIMEOUT,
+              ok=available, alive=alive)
+
+
+def _predict(rest_port: int, model: str) -> list[float]:
+    response = requests.post(f"http://127.0.0.1:{rest_port}/v1/models/{model}:predict",
+                             json={"instances": [1.0, 2.0, 5.0]}, timeout=30)
+    assert response.status_code == 200, response.text
+    return [float(x) for x in response.json()["predictions"]]
+
+
+def test_image_is_tensorflow_serving_shaped(serve_image: str, docker_client: Any) -> None:
+    config = docker_client.images.get(serve_image).attrs["Config"]
+    assert set(config["ExposedPorts"]) == {"8500/tcp", "8501/tcp"}
+    env = dict(e.split("=", 1) for e in config["Env"])
+    assert env["MODEL_NAME"] == "model" and env["MODEL_BASE_PATH"] == "/models"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert config["Entrypoint"] == ["/usr/bin/tf_serving_entrypoint.sh"]
+    assert config["User"] and config["User"].split(":")[0] not in ("", "0", "root")
+    # no build leftovers: the build's CA file, pip caches, TensorFlow's C++ headers
+    uid = docker_client.containers.run(serve_image, entrypoint=["id", "-u"], remove=True)
+    assert uid.decode().strip() != "0"
+    leftovers = ["/build", "/tmp/wheels", "/etc/ssl/certs/build-ca.crt", "/root/.cache",
+                 "/opt/tfsctl/lib/python3.11/site-packages/tensorflow/include"]
+    found = docker_client.containers.run(
+        serve_image, entrypoint=["sh", "-c", 'for p in "$@"; do [ ! -e "$p" ] || echo "$p"; done', "-"],
+        command=leftovers, user="0", remove=True)
+    assert found.decode().split() == []
+
+
+def test_predict_half_plus_two_like_tensorflow_serving(runtime: DockerRuntime, serve_image: str,
+                                                       tfs_testdata: Path, unique: Callable[[str], str],
+                                                       docker_client: Any) -> None:
+    import grpc
+
+    name = unique("hpt")
+    model_dir = tfs_testdata / HALF_PLUS_TWO
+    _, grpc_port, rest_port = _run(runtime, serve_image, name,
+                                   (Mount(str(model_dir), "/models/half_plus_two", read_only=True),),
+                                   env=(("MODEL_NAME", "half_plus_two"),))
+    _wait_available(runtime, name, rest_port, "half_plus_two")
+    assert _predict(rest_port, "half_plus_two") == pytest.approx([2.5, 3.0, 4.5])
+
+    # the gRPC port answers HTTP/2 (a full gRPC predict is covered by tests/serve)
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=30)
+
+    # docker stop sends SIGTERM to the server itself (exec'd as PID 1): a clean, quick exit
+    container = docker_client.containers.get(name)
+    assert container.top()["Processes"][0][-1].startswith(("python3", "/opt/tfsctl/bin/python"))
+    started = time.monotonic()
+    container.stop(timeout=30)
+    assert time.monotonic() - started < 15
+    container.reload()
+    assert container.attrs["State"]["ExitCode"] == 0, runtime.logs_tail(name)
+
+
+def test_model_config_file_is_passed_through(runtime: DockerRuntime, serve_image: str, tfs_testdata: Path,
+                                             unique: Callable[[str], str], tmp_path: Path) -> None:
+    name = unique("config")
+    config = tmp_path / "model.config"
+    config.write_text('model_config_list {\n  config {\n    name: "hpt"\n'
+                      '    base_path: "/models/half_plus_two"\n    model_platform: "tensorflow"\n  }\n}\n')
+    mounts = (Mount(str(tfs_testdata / HALF_PLUS_TWO), "/models/half_plus_two", read_only=True),
+              Mount(str(config), "/models/model.config", read_only=True))
+    _, _, rest_port = _run(runtime, serve_image, name, mounts,
+                           args=("--model_config_file=/models/model.config",))
+    _wait_available(runtime, name, rest_port, "hpt")
+    assert _predict(rest_port, "hpt") == pytest.approx([2.5, 3.0, 4.5])
+    # the entrypoint's default model (/models/model) is not served when a config file is given
+    assert requests.get(f"http://127.0.0.1:{rest_port}/v1/models/model", timeout=10).status_code == 404
