@@ -186,7 +186,7 @@ class ModelManager:
                 return
             if newest.state is not VersionState.AVAILABLE:
                 detail = f" due to error: {newest.error.with_code()}" if newest.error else ""
-                failed.append(f"{{name: {name} version: {newest.version}{detail}}}, ")
+                failed.append(f"{{{{name: {name} version: {newest.version}}}{detail}}}, ")
         if failed:
             raise ServingError(Code.UNKNOWN, f"{len(failed)} model(s) did not become available: "
                                              f"{{{''.join(failed)}}}")
