@@ -14,10 +14,21 @@ cd "$(dirname "$0")/.."
 
 log=${TFSCTL_DOCKERD_LOG:-/tmp/tfsctl-dockerd.log}
 wait_s=${TFSCTL_DOCKERD_WAIT:-90}
+pidfile=${TFSCTL_DOCKERD_PIDFILE:-/var/run/docker.pid}  # dockerd's default
 t0=$(date +%s)
 say() { printf 'docker.sh: %s (+%ss)\n' "$*" "$(( $(date +%s) - t0 ))"; }
 die() { printf 'docker.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 engine_up() { docker info >/dev/null 2>&1; }
+explain() {  # why the engine is not usable: docker info's own words, then dockerd's log
+  printf 'docker.sh: ERROR: %s\n' "$1" >&2
+  printf '  DOCKER_HOST=%s; docker info says:\n' "${DOCKER_HOST:-(default socket)}" >&2
+  docker info 2>&1 >/dev/null | tail -n 5 | sed 's/^/    /' >&2 || true
+  if [ -s "$log" ]; then
+    printf '  last lines of %s:\n' "$log" >&2
+    tail -n 30 "$log" | sed 's/^/    /' >&2
+  fi
+  exit 1
+}
 
 # ---------------------------------------------------------------- packages
 missing=()
@@ -37,8 +48,8 @@ if engine_up; then
   say "Docker engine answers"
 else
   dockerd_pid=""
-  if [ -s /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-    dockerd_pid=$(cat /var/run/docker.pid)
+  if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    dockerd_pid=$(cat "$pidfile")
     say "dockerd (pid $dockerd_pid) is running but does not answer yet; waiting"
   else
     [ "$(id -u)" = 0 ] || die "no Docker engine answers and starting dockerd needs root"
@@ -49,15 +60,11 @@ else
   fi
   deadline=$(( $(date +%s) + wait_s ))
   until engine_up; do
-    if ! kill -0 "$dockerd_pid" 2>/dev/null && ! { [ -s /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }; then
-      printf 'docker.sh: ERROR: dockerd exited; last lines of %s:\n' "$log" >&2
-      tail -n 30 "$log" >&2 || true
-      exit 1
+    if ! kill -0 "$dockerd_pid" 2>/dev/null; then
+      explain "dockerd (pid $dockerd_pid) exited before the engine answered"
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      printf 'docker.sh: ERROR: the Docker engine did not answer within %ss; last lines of %s:\n' "$wait_s" "$log" >&2
-      tail -n 30 "$log" >&2 || true
-      exit 1
+      explain "the Docker engine did not answer within ${wait_s}s"
     fi
     sleep 1
   done
