@@ -184,3 +184,23 @@ def test_metrics_when_monitoring_is_enabled(serve, models: Path, tfs_testdata: P
 
 def test_no_metrics_path_without_monitoring(hpt) -> None:  # noqa: ANN001
     assert hpt.get("/monitoring/prometheus/metrics").status_code == 404
+
+
+def test_batching_serves_concurrent_requests(serve, models: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 16 } batch_timeout_micros { value: 5000 } "
+                      "num_batch_threads { value: 2 } allowed_batch_sizes: 8 "
+                      "allowed_batch_sizes: 16")
+    server = serve(HPT, f"--model_base_path={models / 'saved_model_half_plus_two_cpu'}",
+                   "--enable_batching", f"--batching_parameters_file={params}")
+
+    def one(i: int) -> list[float]:
+        response = server.post("/v1/models/half_plus_two:predict", {"instances": [float(i), 1.0]})
+        assert response.status_code == 200, response.text
+        return response.json()["predictions"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(one, range(100))) == [[0.5 * i + 2, 2.5] for i in range(100)]
+    too_big = server.post("/v1/models/half_plus_two:predict", {"instances": [1.0] * 17})
+    assert too_big.status_code == 400 and too_big.json() == {
+        "error": "Task size 17 is larger than maximum input batch size 16"}

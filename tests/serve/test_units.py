@@ -217,3 +217,45 @@ def test_observe_never_crashes_on_stale_or_broken_records(tmp_path: Path) -> Non
     (tmp_path / local.RECORD).write_text(json.dumps({"pid": os.getpid()}))
     assert not local.observe(tmp_path).alive
     assert local.stop(tmp_path) is False and not (tmp_path / local.RECORD).exists()
+
+
+# ------------------------------------------------------------------ batching
+
+
+def _batcher(**params: object):  # noqa: ANN202
+    from tfsctl.serve.batching import Batcher
+    from tfsctl.serve.configfiles import Batching
+
+    return Batcher(Batching(**{"num_batch_threads": 2, **params}))
+
+
+def test_concurrent_requests_are_merged_padded_and_split_back() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    batcher = _batcher(max_batch_size=8, batch_timeout_micros=200_000, allowed_batch_sizes=(4, 8))
+    seen: list[int] = []
+
+    def double(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        seen.append(inputs["x"].shape[0])
+        return {"y": inputs["x"] * 2}
+
+    def one(i: int) -> list[float]:
+        return batcher.run("k", double, {"x": np.array([[float(i)]])})["y"].ravel().tolist()
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(one, range(6)))
+    assert results == [[2.0 * i] for i in range(6)]
+    assert sum(seen) in (8, 12) and all(size in (4, 8) for size in seen) and len(seen) < 6
+
+
+def test_batching_refusals() -> None:
+    batcher = _batcher(max_batch_size=2)
+
+    def identity(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return inputs
+
+    with pytest.raises(ServingError, match="Task size 3 is larger than maximum input batch size 2"):
+        batcher.run("k", identity, {"x": np.zeros(3)})
+    with pytest.raises(ServingError, match="must have at least one dimension"):
+        batcher.run("k", identity, {"x": np.float32(1.0)})
+    assert batcher.run("k", identity, {"x": np.ones(2)})["x"].tolist() == [1.0, 1.0]

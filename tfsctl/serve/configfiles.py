@@ -10,7 +10,8 @@ would, with its "Error parsing text-format" wording.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +100,27 @@ def metrics_path(path: str) -> str | None:
 
 @dataclass(frozen=True)
 class Batching:
-    max_batch_size: int
-    batch_timeout_micros: int
-    allowed_batch_sizes: tuple[int, ...]
+    """BatchingParameters with TF Serving's defaults filled in."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    allowed_batch_sizes: tuple[int, ...] = ()
 
 
-def read_batching(path: str) -> Batching:
-    """BatchingParameters, with the checks TF Serving's batching session makes."""
-    params = parse_text_file(path, _CLASSES["BatchingParameters"]())
-    max_batch = params.max_batch_size.value if params.HasField("max_batch_size") else 1000
+def read_batching(path: str | None) -> Batching:
+    """BatchingParameters (defaults when no file), with the checks TF Serving's batching
+    session makes."""
+    params = _CLASSES["BatchingParameters"]()
+    if path:
+        parse_text_file(path, params)
+    defaults = Batching()
+
+    def value(name: str) -> int:
+        return getattr(params, name).value if params.HasField(name) else getattr(defaults, name)
+
+    max_batch = value("max_batch_size")
     allowed = tuple(params.allowed_batch_sizes)
     if max_batch <= 0:
         raise invalid("max_batch_size must be positive")
@@ -119,8 +132,8 @@ def read_batching(path: str) -> Batching:
     if allowed and allowed[-1] != limit:
         raise invalid("final entry in allowed_batch_sizes must equal max_batch_size when "
                       "enable_large_batch_splitting is False")
-    timeout = params.batch_timeout_micros.value if params.HasField("batch_timeout_micros") else 0
-    return Batching(max_batch, timeout, allowed)
+    return Batching(max_batch, value("batch_timeout_micros"), max(1, value("max_enqueued_batches")),
+                    max(1, value("num_batch_threads")), allowed)
 
 
 def entries_from_proto(config: Any) -> tuple[ModelEntry, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tfsctl.serve.batching import Batcher
 from tfsctl.serve.loader import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
@@ -68,8 +69,17 @@ def serialized_examples(request_input: Any) -> list[bytes]:
 
 
 class Core:
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager, batcher: Batcher | None = None):
         self.manager = manager
+        self.batcher = batcher
+
+    def _run(self, loaded: LoadedVersion, signature: Any, inputs: dict[str, np.ndarray],
+             aliases: list[str]) -> dict[str, np.ndarray]:
+        """One session run, merged with concurrent ones of the same signature when batching."""
+        if self.batcher is None:
+            return loaded.run(signature, inputs, aliases)
+        key = (id(loaded), signature.SerializeToString(deterministic=True), tuple(aliases))
+        return self.batcher.run(key, lambda merged: loaded.run(signature, merged, aliases), inputs)
 
     @contextlib.contextmanager
     def _servable(self, target: Target) -> Iterator[tuple[int, LoadedVersion]]:
@@ -118,7 +128,7 @@ class Core:
             if alias in aliases:
                 raise invalid(f"duplicate output tensor alias: {alias}")
             aliases.append(alias)
-        outputs = loaded.run(signature, dict(inputs), aliases or sorted(signature.outputs))
+        outputs = self._run(loaded, signature, dict(inputs), aliases or sorted(signature.outputs))
         return Result(version, key), outputs
 
     @staticmethod
@@ -141,13 +151,12 @@ class Core:
             signature = self._examples_signature(target, loaded, REGRESS_METHOD, "regression")
             return Result(version, target.signature_key), self._regress(loaded, signature, examples)
 
-    @staticmethod
-    def _regress(loaded: LoadedVersion, signature: Any, examples: list[bytes]) -> list[float]:
+    def _regress(self, loaded: LoadedVersion, signature: Any, examples: list[bytes]) -> list[float]:
         if len(signature.outputs) != 1:
             raise invalid("Expected one output Tensor.")
         if "outputs" not in signature.outputs:
             raise invalid(f"No regression outputs found in SignatureDef: {signature}")
-        out = loaded.run(signature, {"inputs": np.array(examples, dtype=object)}, ["outputs"])
+        out = self._run(loaded, signature, {"inputs": np.array(examples, dtype=object)}, ["outputs"])
         values = out["outputs"]
         if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
             raise invalid("Expected output Tensor shape to be either [batch_size] or "
@@ -165,8 +174,7 @@ class Core:
             signature = self._examples_signature(target, loaded, CLASSIFY_METHOD, "classification")
             return Result(version, target.signature_key), self._classify(loaded, signature, examples)
 
-    @staticmethod
-    def _classify(loaded: LoadedVersion, signature: Any, examples: list[bytes]
+    def _classify(self, loaded: LoadedVersion, signature: Any, examples: list[bytes]
                   ) -> list[list[tuple[str, float]]]:
         if len(signature.outputs) not in (1, 2):
             raise invalid(f"Expected one or two output Tensors, found {len(signature.outputs)}")
@@ -174,7 +182,7 @@ class Core:
         if not wanted:
             raise invalid('Expected classification signature outputs to contain at least one of '
                           f'"classes" or "scores". Signature was: {signature}')
-        out = loaded.run(signature, {"inputs": np.array(examples, dtype=object)}, wanted)
+        out = self._run(loaded, signature, {"inputs": np.array(examples, dtype=object)}, wanted)
         classes, scores = out.get("classes"), out.get("scores")
         for name, tensor, kind in (("classes", classes, "O"), ("scores", scores, "f")):
             if tensor is None:

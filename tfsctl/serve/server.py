@@ -58,11 +58,6 @@ def check_options(flags: ServerFlags) -> None:
     if flags.batching_parameters_file and not flags.enable_batching:
         raise invalid("server_options.batching_parameters_file is set without setting "
                       "server_options.enable_batching to true.")
-    if flags.enable_batching:
-        if flags.batching_parameters_file:
-            log.info("Batching parameters: %s", read_batching(flags.batching_parameters_file))
-        log.warning("--enable_batching: the parameters are validated, but requests are not "
-                    "batched together; each request runs as its own batch")
     defaults = ServerFlags()
     for name in sorted(ACCEPTED_NO_EFFECT):
         if getattr(flags, name) != getattr(defaults, name):
@@ -117,10 +112,12 @@ def run(argv: list[str] | None = None) -> int:
 def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) -> int:
     check_options(flags)
     entries = model_entries(flags)
+    batching = read_batching(flags.batching_parameters_file) if flags.enable_batching else None
     import_tensorflow()
     import grpc
     from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+    from tfsctl.serve.batching import Batcher
     from tfsctl.serve.core import Core
     from tfsctl.serve.grpc_service import ModelServicer, PredictionServicer
     from tfsctl.serve.loader import load_version
@@ -140,7 +137,11 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     if flags.model_config_file and flags.model_config_file_poll_wait_seconds > 0:
         _poll_config_file(flags, manager, stop)
 
-    core, metrics = Core(manager), Metrics()
+    batcher = None
+    if batching is not None:
+        log.info("Batching requests: %s", batching)
+        batcher = Batcher(batching)
+    core, metrics = Core(manager, batcher), Metrics()
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
                               options=[("grpc.max_receive_message_length", 2 ** 31 - 1),
                                        ("grpc.max_send_message_length", 2 ** 31 - 1)])
