@@ -135,3 +135,39 @@ def test_model_status(stubs) -> None:  # noqa: ANN001
     assert _code(lambda: model.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
         model_spec={"name": "nope"}), timeout=30)) == (
         grpc.StatusCode.NOT_FOUND, "Could not find any versions of model nope")
+
+
+def test_grpc_on_a_unix_socket_only(tmp_path: Path, models: Path) -> None:
+    import subprocess
+
+    import requests
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    from tests.serve.conftest import Server as Handle
+    from tests.serve.conftest import free_port, server_command, stop_server
+
+    socket_path = tmp_path / "tfs.sock"
+    rest = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(server_command(
+            "--port=0", f"--grpc_socket_path={socket_path}", "--host=127.0.0.1",
+            f"--rest_api_port={rest}", "--model_name=half_plus_two",
+            f"--model_base_path={models / 'saved_model_half_plus_two_cpu'}"), stdout=out,
+            stderr=subprocess.STDOUT)
+    server = Handle(process, 0, rest, log)
+    try:
+        server.wait_for(lambda: _answers(requests, server.url))
+        with grpc.insecure_channel(f"unix:{socket_path}") as channel:
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                _predict_request(), timeout=30)
+        assert response.model_spec.version.value == 123
+    finally:
+        assert stop_server(server) == 0
+
+
+def _answers(requests, url: str) -> bool:  # noqa: ANN001
+    try:
+        return requests.get(url + "/v1/models/half_plus_two", timeout=1).ok
+    except requests.RequestException:
+        return False

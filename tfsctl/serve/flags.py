@@ -74,9 +74,11 @@ class ServerFlags:
         return tuple(t for t in self.saved_model_tags.split(",") if t)
 
 
-# Tuning and hardware knobs with no counterpart here; accepting them changes no answer.
+# Tuning and hardware knobs with no counterpart here; accepting them changes no answer (the
+# REST timeout would only turn a run slower than it into DEADLINE_EXCEEDED).
 ACCEPTED_NO_EFFECT = frozenset({
-    "rest_api_num_threads", "num_load_threads", "num_unload_threads", "flush_filesystem_caches",
+    "rest_api_timeout_in_ms", "rest_api_num_threads", "num_load_threads", "num_unload_threads",
+    "flush_filesystem_caches",
     "tensorflow_session_parallelism", "tensorflow_intra_op_parallelism",
     "tensorflow_inter_op_parallelism", "per_process_gpu_memory_fraction", "grpc_channel_arguments",
     "grpc_max_threads", "enable_model_warmup", "num_request_iterations_for_warmup",

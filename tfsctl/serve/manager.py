@@ -229,6 +229,7 @@ class ModelManager:
     def _load_version(self, slot: ModelSlot, current: VersionSlot) -> None:
         log.info("Loading servable version {name: %s version: %d} from %s", slot.name,
                  current.version, current.path)
+        error = ServingError(Code.CANCELLED, "Load cancelled")
         for attempt in range(self._max_load_retries + 1):
             if attempt and (self._stop.wait(self._retry_interval) or slot.removed
                             or not os.path.isdir(current.path)):
@@ -238,16 +239,17 @@ class ModelManager:
             except ServingError as exc:
                 log.error("Loading servable {name: %s version: %d} failed: %s", slot.name,
                           current.version, exc.with_code())
-                with self._lock:
-                    current.error = exc
+                error = exc
                 continue
             with self._lock:
-                current.loaded, current.state, current.error = loaded, VersionState.AVAILABLE, None
+                current.loaded, current.state = loaded, VersionState.AVAILABLE
             log.info("Successfully loaded servable version {name: %s version: %d}", slot.name,
                      current.version)
             return
+        # While retrying, the version reads LOADING with an OK status, as in TF Serving; the
+        # error shows only once it has given up.
         with self._lock:
-            current.state = VersionState.END
+            current.state, current.error = VersionState.END, error
 
     def _unload(self, slot: ModelSlot, version: VersionSlot) -> None:
         with self._lock:
