@@ -301,6 +301,20 @@ def test_replace_then_rollback(runtime: DockerRuntime, base_image: str, unique: 
         replacement.commit()
 
 
+def test_rollback_keeps_a_stopped_previous_container_stopped(runtime: DockerRuntime, base_image: str,
+                                                            unique: Callable[[str], str], tmp_path: Path,
+                                                            docker_client: Any) -> None:
+    name, port = unique("stopped"), free_port()
+    old = runtime.create(http_spec(name, base_image, site(tmp_path, "old"), port))
+    docker_client.containers.get(old.id).stop(timeout=2)
+    replacement = runtime.replace(http_spec(name, base_image, site(tmp_path, "new"), port), stop_timeout=2)
+    assert who(port) == "new"
+    replacement.rollback()
+    back = runtime.observe(name)
+    assert back is not None and back.id == old.id and back.name == name
+    assert back.status is ContainerStatus.EXITED  # as it was: a rollback never starts what was stopped
+
+
 def test_replace_without_previous_container(runtime: DockerRuntime, base_image: str,
                                             unique: Callable[[str], str], tmp_path: Path) -> None:
     name, port = unique("fresh"), free_port()

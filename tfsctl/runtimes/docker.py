@@ -279,12 +279,15 @@ class Replacement:
     """
 
     def __init__(self, runtime: DockerRuntime, server: str, container: ObservedContainer,
-                 previous: ObservedContainer | None, previous_name: str | None):
+                 previous: ObservedContainer | None, previous_name: str | None,
+                 previous_was_running: bool = True):
         self._runtime = runtime
         self.server = server
         self.container = container
         self.previous = previous
         self.previous_name = previous_name
+        #: a rollback restarts the old container only if it was running before the replace
+        self.previous_was_running = previous_was_running
         self.state = "pending"
 
     def __repr__(self) -> str:
@@ -310,7 +313,7 @@ class Replacement:
             raise ReplacementError(f"replacement of {self.server!r} was already {self.state}")
         self._runtime._remove_id(self.container.id, timeout=0)
         if self.previous is not None and self.previous_name is not None:
-            self._runtime._revive(self.previous.id, self.previous_name)
+            self._runtime._revive(self.previous.id, self.previous_name, start=self.previous_was_running)
         self.state = "rolled back"
 
     restore_previous = rollback
@@ -372,7 +375,8 @@ class DockerRuntime:
     def _managed(self, server: str | None = None) -> list[Any]:
         labels = [f"{MANAGED_LABEL}=true"] + ([f"{SERVER_LABEL}={server}"] if server is not None else [])
         with self._engine("list containers"):
-            return list(self.client.containers.list(all=True, filters={"label": labels}))
+            # ignore_removed: a container deleted between the list and its inspect is just gone
+            return list(self.client.containers.list(all=True, filters={"label": labels}, ignore_removed=True))
 
     def _current(self, server: str) -> Any | None:
         """The server's container: not one renamed aside, running before stopped, newest first."""
@@ -410,10 +414,11 @@ class DockerRuntime:
         if image_id not in self._image_env:
             import docker.errors
 
-            try:
-                env = self.client.api.inspect_image(image_id).get("Config", {}).get("Env") or []
-            except docker.errors.DockerException:
-                env = []  # image deleted since: report the whole environment
+            with self._engine(f"inspect image {image_id[:19]}"):
+                try:
+                    env = self.client.api.inspect_image(image_id).get("Config", {}).get("Env") or []
+                except docker.errors.NotFound:
+                    env = []  # image deleted since: report the whole environment
             self._image_env[image_id] = set(env)
         return self._image_env[image_id]
 
@@ -506,6 +511,7 @@ class DockerRuntime:
         staged = self._create(spec, f"{spec.name}{NEXT_INFIX}{secrets.token_hex(4)}")
         previous: ObservedContainer | None = None
         old_name: str | None = None
+        was_running = old is not None and old.attrs.get("State", {}).get("Running") is True
         try:
             if old is not None:
                 old_name = old.name
@@ -521,14 +527,14 @@ class DockerRuntime:
                 self._remove_id(staged.id, timeout=0)
             if old is not None and old_name is not None:
                 try:
-                    self._revive(old.id, old_name)
+                    self._revive(old.id, old_name, start=was_running)
                 except DockerRuntimeError as revive_error:
                     raise ReplacementError(
                         f"replacing {spec.server!r} failed ({getattr(exc, 'message', exc)}) and the old "
                         f"container could not be started again: {revive_error.message}",
                         f"docker start {old.id[:12]} (it may still be named *{PREVIOUS_INFIX}*)") from exc
             raise
-        return Replacement(self, spec.server, self._refresh(staged), previous, old_name)
+        return Replacement(self, spec.server, self._refresh(staged), previous, old_name, was_running)
 
     def restore_previous(self, server: str) -> bool:
         """Undo an unfinished replacement from the engine's state alone (e.g. after a crash).
@@ -593,13 +599,14 @@ class DockerRuntime:
             except docker.errors.NotFound:
                 pass
 
-    def _revive(self, container_id: str, name: str) -> None:
-        """Give a container renamed aside its name back and start it."""
+    def _revive(self, container_id: str, name: str, start: bool = True) -> None:
+        """Give a container renamed aside its name back and (if asked) start it."""
         with self._engine(f"restore container {name}"):
             container = self.client.containers.get(container_id)
             if container.name != name:
                 container.rename(name)
-            container.start()
+            if start:
+                container.start()
 
 
 def _is_aside(name: str) -> bool:
