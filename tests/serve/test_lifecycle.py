@@ -51,8 +51,10 @@ def test_reload_adds_removes_changes_policy(serve, models: Path, tmp_path: Path)
     server = serve(f"--model_config_file={write_config(tmp_path / 'model.config', block('hpt', hpt))}")
     # replaces the whole list: "two" added (and loaded before the call returns), "hpt" removed
     assert _reload(server, block("two", two, "model_version_policy { all {} }")).status.error_code == 0
-    assert server.states("two") == {"124": "AVAILABLE", "123": "AVAILABLE"}
-    assert server.states("hpt") == {"123": "END"}
+    # only the newest version of a new model is waited for; the rest load after the call
+    assert server.states("two")["124"] == "AVAILABLE"
+    server.wait_for(lambda: server.states("two") == {"124": "AVAILABLE", "123": "AVAILABLE"})
+    server.wait_for(lambda: server.states("hpt") == {"123": "END"})
     assert server.post("/v1/models/hpt:predict", {"instances": [1.0]}).status_code == 404
     # policy change: specific [123] unloads 124
     assert _reload(server, block("two", two, "model_version_policy { specific { versions: 123 } }")
@@ -87,6 +89,8 @@ def test_labels_only_on_available_versions(serve, models: Path) -> None:  # noqa
                                              "which is not currently available for inference")
     assert server.states("two") == {"124": "AVAILABLE"}  # the refused config changed nothing
     assert _reload(server, block("two", two, every)).status.error_code == 0
+    # a reload does not wait for new versions of a model already served: label them once loaded
+    server.wait_for(lambda: server.states("two") == {"124": "AVAILABLE", "123": "AVAILABLE"})
     assert _reload(server, block("two", two, every, {"stable": 123, "canary": 124})
                    ).status.error_code == 0
     assert server.post("/v1/models/two/labels/stable:predict", {"instances": [[2.0]]}).json() == {

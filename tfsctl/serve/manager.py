@@ -15,7 +15,9 @@ validated, its labels are checked against the versions AVAILABLE right now
 (a rejected config changes nothing), models no longer listed are unloaded,
 and the call returns once every *new* model's newest version has loaded or
 failed — a failure is reported as TF Serving reports it, while the rest of
-the config stays applied.
+the config stays applied. Loads and unloads run on the manager's own thread,
+so, as in TF Serving, a reload does not wait for new versions of models it
+already had, nor for removed models to unload.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ class ModelManager:
         self._max_load_retries = max(0, max_load_retries)
         self._retry_interval = max(0.0, load_retry_interval)
         self._lock = threading.RLock()
-        self._released = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # a version's state or users changed
+        self._wake = threading.Event()
         self._converging = threading.Lock()
         self._config_lock = threading.Lock()
         self._models: dict[str, ModelSlot] = {}
@@ -144,7 +147,7 @@ class ModelManager:
                     slot.entry, slot.removed = entry, False
                 for name, slot in self._models.items():
                     slot.removed = name not in names
-            self.poll()
+            self._wake.set()  # loads and unloads happen on the manager's thread
             self._await_models(new)
 
     def _checked_labels(self, entries: tuple[ModelEntry, ...]) -> dict[str, dict[str, int]]:
@@ -170,20 +173,20 @@ class ModelManager:
         as TF Serving does); raise UNKNOWN listing the ones that did not become available."""
         failed = []
         for name in names:
-            while not self._stop.is_set():
-                with self._lock:
-                    slot = self._models[name]
+            slot = self._models[name]
+            with self._lock:
+                while not self._stop.is_set():
                     newest = max(slot.versions.values(), key=lambda v: v.version, default=None)
-                if newest is not None and newest.state in (VersionState.AVAILABLE, VersionState.END):
-                    break
-                if newest is None:
-                    log.warning("No versions of servable %s found under base path %s. Did you "
-                                "forget to name your leaf directory as a number (eg. '/1/')?",
-                                name, slot.entry.base_path)
-                self._stop.wait(1.0)
-                self.poll()
-            else:
-                return
+                    if newest is not None and newest.state in (VersionState.AVAILABLE,
+                                                               VersionState.END):
+                        break
+                    if not self._changed.wait(timeout=1.0) and newest is None:
+                        log.warning("No versions of servable %s found under base path %s. Did "
+                                    "you forget to name your leaf directory as a number (eg. "
+                                    "'/1/')?", name, slot.entry.base_path)
+                        self._wake.set()
+                else:
+                    return
             if newest.state is not VersionState.AVAILABLE:
                 detail = f" due to error: {newest.error.with_code()}" if newest.error else ""
                 failed.append(f"{{{{name: {name} version: {newest.version}}}{detail}}}, ")
@@ -214,6 +217,7 @@ class ModelManager:
                     continue  # failed before and unchanged since: do not retry
                 current = VersionSlot(version, path, VersionState.LOADING, stamp=mtime)
                 slot.versions[version] = current
+                self._changed.notify_all()
             self._load_version(slot, current)
         with self._lock:
             serving_aspired = any(slot.versions.get(v) and slot.versions[v].state is
@@ -243,6 +247,7 @@ class ModelManager:
                 continue
             with self._lock:
                 current.loaded, current.state = loaded, VersionState.AVAILABLE
+                self._changed.notify_all()
             log.info("Successfully loaded servable version {name: %s version: %d}", slot.name,
                      current.version)
             return
@@ -250,31 +255,36 @@ class ModelManager:
         # error shows only once it has given up.
         with self._lock:
             current.state, current.error = VersionState.END, error
+            self._changed.notify_all()
 
     def _unload(self, slot: ModelSlot, version: VersionSlot) -> None:
         with self._lock:
             while version.users:
-                self._released.wait()
+                self._changed.wait()
             loaded, version.loaded = version.loaded, None
         if loaded is not None:
             loaded.close()
         with self._lock:
             version.state = VersionState.END
+            self._changed.notify_all()
         log.info("Unloaded servable version {name: %s version: %d}", slot.name, version.version)
 
-    def start_polling(self, interval: float) -> None:
-        """Poll every `interval` seconds; TF Serving polls only once when it is 0 or less."""
-        if interval <= 0:
-            return
-
+    def start(self, poll_interval: float) -> None:
+        """The manager's thread: a pass whenever the config changes, and every `poll_interval`
+        seconds (TF Serving polls the file system only once when it is 0 or less)."""
         def loop() -> None:
-            while not self._stop.wait(interval):
+            while True:
+                self._wake.wait(poll_interval if poll_interval > 0 else None)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
                 self.poll()
 
-        threading.Thread(target=loop, name="fs-poll", daemon=True).start()
+        threading.Thread(target=loop, name="model-manager", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         with self._converging, self._lock:
             for slot in self._models.values():
                 for version in slot.versions.values():
@@ -333,4 +343,4 @@ class ModelManager:
         finally:
             with self._lock:
                 chosen.users -= 1
-                self._released.notify_all()
+                self._changed.notify_all()

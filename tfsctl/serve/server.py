@@ -132,8 +132,8 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
                            load_retry_interval=flags.load_retry_interval_micros / 1e6)
     # Labels are checked before anything loads, so a first config with labels fails unless
     # --allow_version_labels_for_unavailable_models, as in TF Serving (tensorflow/serving#1230).
+    manager.start(flags.file_system_poll_wait_seconds)
     manager.set_config(entries)
-    manager.start_polling(flags.file_system_poll_wait_seconds)
     if flags.model_config_file and flags.model_config_file_poll_wait_seconds > 0:
         _poll_config_file(flags, manager, stop)
 
