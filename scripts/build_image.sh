@@ -15,6 +15,8 @@
 #   TFSCTL_APT_SOURCES  a sources file (one-line or deb822) for mmdebstrap instead of its default
 #   TFSCTL_TF_VERSION   tensorflow-cpu / tensorflow-serving-api version (default 2.21.*)
 #   TFSCTL_BUILD_LOG    where the docker build output goes (default /tmp/tfsctl-build-image.log)
+# Besides TAG it tags <name>-buildcache:<version> (the build stages, sharing TAG's layers),
+# so the layer cache survives `docker image prune`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,7 +86,7 @@ only_http() { tr ' \n' '\n\n' | grep -E '^https?://' | tr '\n' ' ' | sed 's/ $//
 index=$(printf '%s' "$index" | only_http)
 extra=$(printf '%s' "$extra" | only_http)
 
-args=(--network host -f docker/serve.Dockerfile -t "$TAG"
+args=(--network host -f docker/serve.Dockerfile
       --build-arg "BASE=$BASE" --build-arg "TF_VERSION=$TF_VERSION"
       --build-arg "PIP_INDEX_URL=$index" --build-arg "PIP_EXTRA_INDEX_URL=$extra"
       --build-arg "VCS_REF=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
@@ -95,11 +97,18 @@ done
 # ---------------------------------------------------------------- 3. build
 before=$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)
 say "building $TAG (log: $BUILD_LOG)"
-if ! docker build "${args[@]}" "$ctx" >"$BUILD_LOG" 2>&1; then
+if ! docker build "${args[@]}" -t "$TAG" "$ctx" >"$BUILD_LOG" 2>&1; then
   printf 'build_image: ERROR: docker build of %s failed; last lines of %s:\n' "$TAG" "$BUILD_LOG" >&2
   tail -n 40 "$BUILD_LOG" >&2
   exit 1
 fi
+# Tag the build stages too (a cache hit, about a second): the classic builder keeps them as
+# untagged images that `docker image prune` deletes, which would make the next build
+# download and install TensorFlow again.
+name=${TAG%:*}; [ "$name" != "$TAG" ] && version=${TAG##*:} || version=latest
+cache_tag="$name-buildcache:$version"
+docker build "${args[@]}" --target wheel -t "$cache_tag" "$ctx" >>"$BUILD_LOG" 2>&1 \
+  || say "warning: could not tag the build stages as $cache_tag (the next build may be slower)"
 after=$(docker image inspect -f '{{.Id}}' "$TAG")
 if [ "$before" = "$after" ]; then
   state="unchanged (all layers cached)"
