@@ -73,9 +73,11 @@ class Deployment:
         return self.root / "tfsctl.yaml"
 
     def write(self, models: list[dict[str, Any]], **server: Any) -> Path:
+        # a broken version fails at once instead of after TF Serving's 5 retries a minute apart
         body: dict[str, Any] = {
             "name": self.name, "runtime": self.runtime, "model_root": "models",
-            "ports": {"grpc": self.grpc, "rest": self.rest}, **server, "models": models}
+            "ports": {"grpc": self.grpc, "rest": self.rest},
+            "flags": {"max_num_load_retries": 0}, **server, "models": models}
         if self.runtime == "docker":
             body.setdefault("image", SERVE_IMAGE)
         self.spec_file.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [body]},

@@ -30,10 +30,11 @@ def _model(versions: list[int], stable: int) -> dict:
 
 
 def _serving(d: Deployment, timeout: float = 60) -> bool:
+    """The version served before the interrupted apply still answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            response = requests.post(f"http://127.0.0.1:{d.rest}/v1/models/hpt/labels/stable:predict",
+            response = requests.post(f"http://127.0.0.1:{d.rest}/v1/models/hpt/versions/1:predict",
                                      json={"instances": [1.0]}, timeout=2)
             if response.status_code == 200 and response.json()["predictions"] == [2.5]:
                 return True

@@ -50,7 +50,7 @@ def context_for(server: Server, progress: Callable[[str], None], timeout: float)
     return ApplyContext(
         ops=runtime_ops(server),
         probe=partial(_probe, endpoint),
-        reload=partial(reload_config, endpoint),
+        reload=partial(reload_config, endpoint, timeout=timeout),
         export=_export,
         predict=partial(predict, endpoint),
         progress=progress,

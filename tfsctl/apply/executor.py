@@ -104,9 +104,15 @@ class ApplyReport:
 
 def _entries_before_labels(plan: ServerPlan, live_entries: tuple[ModelEntry, ...] | None
                            ) -> tuple[ModelEntry, ...]:
-    """The desired entries, with each pending label left where it is now (or unset)."""
+    """The desired entries, with each pending label left where it is now (or unset).
+
+    A server that starts afresh gets no pending label at all: at start-up it checks
+    labels against the versions it has loaded by then.
+    """
     pending = {(s.model, s.label) for s in plan.label_steps}
-    live_labels = {e.name: e.label_map for e in live_entries or ()}
+    fresh = plan.action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
+                            ServerAction.START)
+    live_labels = {} if fresh else {e.name: e.label_map for e in live_entries or ()}
     entries = []
     for entry in plan.desired_entries:
         labels = []

@@ -133,23 +133,24 @@ def _label_steps(server: Server, live: LiveServer, action: ServerAction,
 
     Apply first loads the version (config without the label), waits until it
     is AVAILABLE, then sets the label, unless the server allows labels on
-    unavailable versions. A server that (re)starts needs no second step.
+    unavailable versions.
     """
+    if server.allow_version_labels_for_unavailable_models:
+        return ()
+    # A starting server checks labels once it has loaded only each model's newest version
+    # (TF Serving's start-up), so labels on other versions need the second step too.
     fresh_server = action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
                               ServerAction.START)
-    if server.allow_version_labels_for_unavailable_models or fresh_server:
-        # a starting server loads its versions first and applies labels after: one step
-        return ()
     exporting = {(v.model, v.version) for v in versions if v.change is Change.CREATE}
     live_labels = {e.name: e.label_map for e in live_entries or ()}
     steps = []
     for model in server.models:
         for label, version in sorted(model.labels.items()):
-            if live_labels.get(model.name, {}).get(label) == version:
+            if live_labels.get(model.name, {}).get(label) == version and not fresh_server:
                 continue
             served = live.report.model(model.name) if live.report.reachable else None
             available = served is not None and served.state_of(version) is VersionState.AVAILABLE
-            if (model.name, version) in exporting or not available:
+            if fresh_server or (model.name, version) in exporting or not available:
                 steps.append(LabelStep(model.name, label, version))
     return tuple(steps)
 
