@@ -21,3 +21,6 @@ def tfs_testdata() -> Path:
     if not SHARED_TESTDATA.is_dir():
         pytest.fail(f"test data not found at {SHARED_TESTDATA}: check out the repo beside ../shared")
     return SHARED_TESTDATA
+
+
+pytest_plugins = ["tests.reliability.tally"]

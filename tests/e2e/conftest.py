@@ -84,19 +84,20 @@ class Deployment:
                                                  sort_keys=False))
         return self.spec_file
 
-    def tfsctl(self, *args: str, check: bool = False, timeout: float = 600
-               ) -> subprocess.CompletedProcess[str]:
+    def tfsctl(self, *args: str, check: bool = False, timeout: float = 600,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([sys.executable, "-m", "tfsctl.cli.main", *args],
                                 capture_output=True, text=True, cwd=self.root, timeout=timeout,
-                                env={**os.environ, "NO_COLOR": "1"})
+                                env={**os.environ, "NO_COLOR": "1", **(env or {})})
         if check and result.returncode != 0:
             raise AssertionError(f"tfsctl {' '.join(args)} exited {result.returncode}\n"
                                  f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
         return result
 
-    def apply(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(self, *extra: str, check: bool = True, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[str]:
         return self.tfsctl("apply", "-f", str(self.spec_file), "--auto-approve", *extra,
-                           check=check)
+                           check=check, env=env)
 
     def plan_exit_code(self) -> int:
         return self.tfsctl("plan", "-f", str(self.spec_file), "--detailed-exitcode").returncode

@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Deployment, free_port
-from tfsctl.apply.failpoints import ENV, POINTS
+from tests.reliability.tally import Tally
+from tfsctl.failpoints import ENV, POINTS
 
 pytestmark = pytest.mark.slow
 
@@ -50,40 +51,39 @@ def _killed_apply(d: Deployment, point: str) -> subprocess.CompletedProcess[str]
                           cwd=d.root, timeout=600, env={**os.environ, ENV: point})
 
 
-def test_kill_at_every_step(tmp_path: Path) -> None:
-    d = Deployment(root=tmp_path / "project", runtime="local")
-    d.root.mkdir()
-    base = {"batching": {"max_batch_size": 8}}
-    try:
+def test_kill_at_every_step(deployment: Deployment, tally: Tally) -> None:
+    """SIGKILL at each failpoint in turn; the guardian (or the next apply) undoes the
+    interrupted apply, so the old version answers, and the next apply converges."""
+    d = deployment
+    base = {"batching": {"max_batch_size": 8}, "env": {"ROLLOUT": "a"}}
+    d.write([_model([1], 1)], **base)
+    d.apply()
+    for point in POINTS:
+        # a reload-only change, or one that replaces the server (new batching and env)
+        restart = point in ("after-side-files", "during-replace", "after-runtime")
+        target = {"batching": {"max_batch_size": 16}, "env": {"ROLLOUT": "b"}} if restart else base
+        d.write([_model([1, 2], 2)], **target)
+        killed = _killed_apply(d, point)
+        assert killed.returncode == -9, (point, killed.stdout, killed.stderr)
+        assert _serving(d), f"not serving after a kill at {point}"
+        _assert_no_partial_version(d, point)
+        # the next apply converges, with no manual repair
+        d.apply()
+        assert d.plan_exit_code() == 0, point
+        assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
+        # back to the starting point for the next kill
         d.write([_model([1], 1)], **base)
         d.apply()
-        tried = []
-        for point in POINTS:
-            # a reload-only change, or one that needs a restart (new batching, new port)
-            restart = point in ("after-side-files", "after-runtime")
-            target = {"batching": {"max_batch_size": 16}} if restart else base
-            d.write([_model([1, 2], 2)], **target)
-            killed = _killed_apply(d, point)
-            assert killed.returncode == -9, (point, killed.stdout, killed.stderr)
-            tried.append(point)
-            assert _serving(d), f"not serving after a kill at {point}"
-            version_dirs = sorted(p.name for p in (d.root / "models/hpt").iterdir()
-                                  if p.name.isdigit())
-            for name in version_dirs:
-                assert (d.root / "models/hpt" / name / "saved_model.pb").exists(), (point, name)
-            # the next apply converges, with no manual repair
-            d.apply()
-            assert d.plan_exit_code() == 0, point
-            assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
-            # back to the starting point for the next kill
-            d.write([_model([1], 1)], **base)
-            d.apply()
-        assert tried == list(POINTS)
-    finally:
-        d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")
+        tally.add(f"apply killed (SIGKILL) at a step, {d.runtime} runtime")
 
 
-def test_concurrent_applies_one_proceeds(tmp_path: Path) -> None:
+def _assert_no_partial_version(d: Deployment, point: str) -> None:
+    for path in (d.root / "models/hpt").iterdir():
+        if path.name.isdigit():
+            assert (path / "saved_model.pb").exists(), (point, path.name)
+
+
+def test_concurrent_applies_one_proceeds(tmp_path: Path, tally: Tally) -> None:
     d = Deployment(root=tmp_path / "project", runtime="local", rest=free_port())
     d.root.mkdir()
     try:
@@ -103,5 +103,6 @@ def test_concurrent_applies_one_proceeds(tmp_path: Path) -> None:
         assert second.returncode == 1 and "is being changed by pid" in second.stderr
         assert d.plan_exit_code() == 0
         assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
+        tally.add("concurrent applies on one server")
     finally:
         d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,12 +89,18 @@ def run_to_exit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
 
 
 def stop_server(server: Server) -> int:
+    """SIGTERM, and the exit code; a server still running after its drain window fails the
+    test with every thread's stack (SIGUSR1) and the end of its log."""
     server.process.terminate()
     try:
-        return server.process.wait(timeout=30)
+        return server.process.wait(timeout=75)
     except subprocess.TimeoutExpired:
+        server.process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
         server.process.kill()
-        return -9
+        server.process.wait()
+        raise AssertionError("server did not stop on SIGTERM; threads and log:\n"
+                             + server.log.read_text()[-8000:]) from None
 
 
 def copy_version(source: Path, target: Path) -> Path:

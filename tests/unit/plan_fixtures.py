@@ -94,7 +94,8 @@ def live_server(server: Server, data: dict[str, Any], secrets: dict[str, str]) -
         last_applied=None if last is None else LastApplied(
             1, "2026-01-01T00:00:00Z", "digest",
             model_config.text if last.get("model_config") == DESIRED else last.get("model_config"),
-            last.get("runtime_config_hash")),
+            last.get("runtime_config_hash"), last.get("start_gap_seconds"),
+            "2026-01-01T00:00:00Z" if last.get("start_gap_seconds") is not None else None),
     )
 
 

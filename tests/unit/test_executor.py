@@ -14,7 +14,10 @@ import pytest
 
 from tests.unit.plan_fixtures import live_state
 from tfsctl.apply.executor import ApplyContext, ApplyFailed, apply_server
+from tfsctl.apply.journal import RuntimeUndo, RuntimeUndoKind, load_journal
+from tfsctl.apply.recovery import recover
 from tfsctl.apply.wait import ServingFailed
+from tfsctl.errors import TfsctlError
 from tfsctl.live.state import ServedModel, ServedVersion, VersionState
 from tfsctl.plan.diff import build_plan
 from tfsctl.runtimes.desired import desired_runtime
@@ -125,3 +128,85 @@ def test_a_plan_with_errors_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="has errors"):
         apply_server(server, broken, live, desired, world.context())
     assert world.log == []
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing in-process gets to roll back."""
+
+
+class Ops:
+    """A runtime whose server can be gone (`alive`), recording what it is asked."""
+
+    def __init__(self, alive: bool = True, undo_fails: bool = False):
+        self.alive, self.undo_fails, self.log = alive, undo_fails, []
+
+    def undo(self, undo: Any) -> None:
+        self.log.append(f"undo {undo.kind}")
+        if self.undo_fails:
+            raise ServingFailed("the engine is away")
+
+    def revive(self) -> bool:
+        self.log.append("revive")
+        revived, self.alive = not self.alive, True
+        return revived
+
+
+def _killed_at(tmp_path: Path, step: str) -> tuple[World, Path, Path]:
+    """An apply killed at `step`: its journal is left behind, nothing was rolled back."""
+    server, plan, live, desired, root = _setup(tmp_path)
+    world = World(root)
+
+    def kill(name: str) -> None:
+        world.log.append(name)
+        if name == step:
+            raise Killed
+
+    world._step = kill  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        apply_server(server, plan, live, desired, world.context())
+    del world._step  # the recording World again, for what runs after the kill
+    return world, root, server.resolved_state_dir
+
+
+def test_a_killed_apply_is_undone_from_its_journal(tmp_path: Path) -> None:
+    world, root, state_dir = _killed_at(tmp_path, "reload stable=2")
+    assert load_journal(state_dir) is not None
+    assert (root / "m" / "2").exists()
+    restored = recover(state_dir, Ops(), world.reload)  # type: ignore[arg-type]
+    assert restored is not None and "previous model config (reloaded)" in restored
+    assert not (root / "m" / "2").exists(), "the version the killed apply exported is gone"
+    assert (root / "model.config").read_text() == LIVE_CONFIG
+    assert world.log[-1] == "reload stable=1"
+    assert load_journal(state_dir) is None, "a finished undo deletes the journal"
+    assert recover(state_dir, Ops(), world.reload) is None  # type: ignore[arg-type]
+
+
+def test_a_server_gone_during_apply_is_started_again_with_the_previous_config(tmp_path: Path) -> None:
+    world, root, state_dir = _killed_at(tmp_path, "reload stable=2")
+    ops = Ops(alive=False)
+    world.fail_at = "reload stable=1"  # the server does not answer any more
+    restored = recover(state_dir, ops, world.reload)  # type: ignore[arg-type]
+    assert ops.log == ["revive"]
+    assert restored is not None and any("started it again" in r for r in restored)
+    assert (root / "model.config").read_text() == LIVE_CONFIG
+
+
+def test_an_undo_that_fails_keeps_the_journal_for_the_next_attempt(tmp_path: Path) -> None:
+    world, root, state_dir = _killed_at(tmp_path, "reload stable=2")
+    journal = load_journal(state_dir)
+    assert journal is not None
+    journal.runtime = RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, ("--port=1",), "abc")
+    journal.save(state_dir)
+    with pytest.raises(TfsctlError, match="could not be fully undone.*engine is away"):
+        recover(state_dir, Ops(undo_fails=True), world.reload)  # type: ignore[arg-type]
+    kept = load_journal(state_dir)
+    assert kept is not None and kept.runtime == journal.runtime
+    assert (root / "model.config").read_text() == LIVE_CONFIG, "what could be undone was"
+    assert recover(state_dir, Ops(), world.reload) is not None  # type: ignore[arg-type]
+    assert load_journal(state_dir) is None
+
+
+def test_a_successful_apply_leaves_no_journal(tmp_path: Path) -> None:
+    server, plan, live, desired, root = _setup(tmp_path)
+    apply_server(server, plan, live, desired, World(root).context())
+    assert load_journal(server.resolved_state_dir) is None

@@ -8,11 +8,11 @@ tell whether it still matches (docker-compose's config_hash).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from tfsctl.apply.journal import RuntimeUndo, RuntimeUndoKind
+from tfsctl.plan.model import ServerAction
 from tfsctl.runtimes.desired import DesiredRuntime
-from tfsctl.runtimes.docker import ContainerSpec, DockerRuntime, Mount, PortBinding, Replacement
-from tfsctl.spec.model import CONTAINER_MODEL_ROOT, Server
+from tfsctl.runtimes.docker import ContainerSpec, DockerRuntime, Mount, PortBinding
+from tfsctl.spec.model import CONTAINER_MODEL_ROOT
 
 
 def container_name(server: str) -> str:
@@ -35,41 +35,57 @@ def container_spec(desired: DesiredRuntime, grpc_port: int, rest_port: int) -> C
     )
 
 
-@dataclass
-class _Done:
-    """A change with nothing left to take back (or take back by undoing it)."""
-
-    undo: object = None
-
-    def commit(self) -> None:
-        pass
-
-    def rollback(self) -> None:
-        if callable(self.undo):
-            self.undo()
-
-
 class DockerOps:
-    def __init__(self, server: Server, grpc_port: int, rest_port: int,
+    def __init__(self, server: str, grpc_port: int, rest_port: int,
                  runtime: DockerRuntime | None = None):
         self.server = server
         self.grpc_port, self.rest_port = grpc_port, rest_port
         self.runtime = runtime or DockerRuntime()
 
-    def _spec(self, desired: DesiredRuntime) -> ContainerSpec:
-        return container_spec(desired, self.grpc_port, self.rest_port)
+    def undo_for(self, action: ServerAction) -> RuntimeUndo:
+        current = self.runtime.observe(self.server)
+        if action is ServerAction.CREATE or current is None:
+            return RuntimeUndo(RuntimeUndoKind.REMOVE)
+        kind = RuntimeUndoKind.RESTORE_PREVIOUS if action is ServerAction.REPLACE else RuntimeUndoKind.RESTART
+        return RuntimeUndo(kind, was_running=current.running)
 
-    def create(self, desired: DesiredRuntime) -> _Done:
-        self.runtime.remove(self.server.name)  # a stopped leftover of ours, if any
-        self.runtime.create(self._spec(desired))
-        return _Done(lambda: self.runtime.remove(self.server.name))
+    def create(self, desired: DesiredRuntime) -> None:
+        self.runtime.remove(self.server)  # a stopped leftover of ours, if any
+        self.runtime.create(container_spec(desired, self.grpc_port, self.rest_port))
 
-    def replace(self, desired: DesiredRuntime) -> Replacement:
-        return self.runtime.replace(self._spec(desired))
+    def replace(self, desired: DesiredRuntime) -> None:
+        """Create-first: the old container is kept aside until commit (see DockerRuntime.replace).
 
-    def restart(self, desired: DesiredRuntime) -> _Done:
-        self.runtime.restart(self.server.name)
-        return _Done(lambda: self.runtime.restart(self.server.name))
+        Containers still aside from an earlier replace are garbage by now (an interrupted one
+        was undone before this apply planned), so they go first.
+        """
+        self.runtime.discard_previous(self.server)
+        self.runtime.replace(container_spec(desired, self.grpc_port, self.rest_port))
+
+    def restart(self, desired: DesiredRuntime) -> None:
+        """Same container (its settings did not change), restarted to re-read its side files."""
+        self.runtime.restart(self.server)
+
+    def undo(self, undo: RuntimeUndo) -> None:
+        if undo.kind is RuntimeUndoKind.REMOVE:
+            self.runtime.remove(self.server)
+        elif undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS:
+            restored = self.runtime.restore_previous(self.server, start=undo.was_running)
+            if not restored and undo.was_running:
+                self.revive()  # stopped, but not yet renamed aside, when the apply ended
+        elif undo.was_running:  # restart again, to re-read the restored side files
+            self.runtime.restart(self.server)
+
+    def commit(self, undo: RuntimeUndo) -> None:
+        if undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS:
+            self.runtime.discard_previous(self.server)
+
+    def revive(self) -> bool:
+        current = self.runtime.observe(self.server)
+        if current is None or current.running:
+            return False
+        self.runtime.restart(self.server)
+        return True
 
     def destroy(self) -> None:
-        self.runtime.remove(self.server.name)
+        self.runtime.remove(self.server)

@@ -26,43 +26,26 @@ the previous config), and the error says what failed and what was restored.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tfsctl.apply.atomic import remove_file, write_atomic
-from tfsctl.apply.failpoints import failpoint
+from tfsctl.apply.journal import Journal, RuntimeUndo, delete_journal
+from tfsctl.apply.ops import RuntimeOps
+from tfsctl.apply.recovery import undo_journal
 from tfsctl.apply.smoke import Predict, run_smoke
 from tfsctl.apply.wait import Expectation, ServingFailed, StatusProbe, wait_until_serving
 from tfsctl.errors import TfsctlError
+from tfsctl.failpoints import failpoint
 from tfsctl.live.state import LiveServer
 from tfsctl.plan.model import Change, ServerAction, ServerPlan
 from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.launch import host_side_file_path, side_files
 from tfsctl.serverconfig.model_config import ModelEntry, host_model_config_path, render_text
 from tfsctl.spec.model import Server, VersionSpec
-
-
-class Undo(Protocol):
-    """A runtime change that can still be taken back (see DockerRuntime's Replacement)."""
-
-    def commit(self) -> None: ...
-
-    def rollback(self) -> None: ...
-
-
-class RuntimeOps(Protocol):
-    """What apply asks of a runtime (docker or local) for one server."""
-
-    def create(self, desired: DesiredRuntime) -> Undo: ...
-
-    def replace(self, desired: DesiredRuntime) -> Undo: ...
-
-    def restart(self, desired: DesiredRuntime) -> Undo: ...
-
-    def destroy(self) -> None: ...
-
 
 Reload = Callable[[tuple[ModelEntry, ...]], None]
 Export = Callable[[VersionSpec, Path, Callable[[str], None]], Any]
@@ -79,6 +62,9 @@ class ApplyContext:
     predict: Predict
     progress: Callable[[str], None] = lambda _: None
     timeout: float = 300.0
+    #: called once before the first change: starts the guardian that undoes this apply
+    #: from its journal should this process be killed (see guardian.py)
+    guard: Callable[[], None] = lambda: None
 
 
 class ApplyFailed(TfsctlError):
@@ -99,6 +85,8 @@ class ApplyReport:
     pruned: list[str] = field(default_factory=list)
     smoke: list[str] = field(default_factory=list)
     seconds_to_serve: float = 0.0
+    #: seconds from stopping (or lacking) a server to the new one serving; None for a reload
+    start_gap_seconds: float | None = None
     model_config_text: str = ""
 
 
@@ -144,38 +132,67 @@ def expectation(server: Server, plan: ServerPlan, live: LiveServer) -> Expectati
 
 
 class _Transaction:
-    """Remembers what apply changed, so that a failure can put it back."""
+    """Remembers what apply changed, so that a failure can put it back.
+
+    Every change is recorded in the journal *before* it is made, so a process
+    killed at any point leaves a record that recovery can undo it from.
+    """
 
     def __init__(self, server: Server, live: LiveServer, ctx: ApplyContext):
-        self.server, self.live, self.ctx = server, live, ctx
-        self.exported: list[Path] = []
-        self.files_written: dict[Path, str | None] = {}  # path -> previous text (None: absent)
-        self.undo: Undo | None = None
-        self.reloaded = False
+        self.state_dir, self.ctx = server.resolved_state_dir, ctx
+        self.journal = Journal(server.name)
+        self.live_config = live.model_config.text if live.model_config.exists else None
+        self.started = False
+
+    def record(self, change: Callable[[Journal], None]) -> None:
+        """Add one undo step to the journal and persist it (before the change is made)."""
+        if not self.started:
+            self.started = True
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.ctx.guard()
+        change(self.journal)
+        self.journal.save(self.state_dir)
 
     def write(self, path: Path, text: str, previous: str | None) -> None:
-        self.files_written.setdefault(path, previous)
+        self.record(lambda j: j.files.setdefault(str(path), previous))
         write_atomic(path, text)
 
+    def export(self, target: Path) -> None:
+        self.record(lambda j: j.exported.append(str(target)))
+
+    def reload(self, entries: tuple[ModelEntry, ...]) -> None:
+        def mark(journal: Journal) -> None:
+            journal.reloaded = True
+            journal.reload_previous = self.live_config
+
+        self.record(mark)
+        self.ctx.reload(entries)
+
+    def runtime(self, action: ServerAction) -> RuntimeUndo:
+        undo = self.ctx.ops.undo_for(action)
+        self.record(lambda j: setattr(j, "runtime", undo))
+        return undo
+
     def rollback(self) -> list[str]:
-        restored: list[str] = []
-        for path, previous in self.files_written.items():
-            if previous is None:
-                remove_file(path)
-                restored.append(f"removed {path.name}")
-            else:
-                write_atomic(path, previous)
-                restored.append(f"previous {path.name}")
-        for target in reversed(self.exported):
-            shutil.rmtree(target, ignore_errors=True)
-            restored.append(f"removed new version dir {target}")
-        if self.undo is not None:
-            self.undo.rollback()
-            restored.append("previous server")
-        elif self.reloaded and self.live.model_config.entries is not None:
-            self.ctx.reload(self.live.model_config.entries)
-            restored.append("previous model config (reloaded)")
-        return restored
+        """Undo everything; raises ApplyFailed's parts via the result (kept journal on failure)."""
+        result = undo_journal(self.journal, self.ctx.ops, self.ctx.reload)
+        if not result.failed:
+            delete_journal(self.state_dir)
+        return result.restored + [f"NOT restored: {f}" for f in result.failed]
+
+    def done(self) -> None:
+        """The apply is verified: forget how to undo it, then drop what was kept aside.
+
+        In this order, so that a failure to clean up (an engine error deleting the old
+        container) can never make a later recovery undo a verified apply.
+        """
+        delete_journal(self.state_dir)
+        if self.journal.runtime is not None:
+            try:
+                self.ctx.ops.commit(self.journal.runtime)
+            except TfsctlError as exc:
+                self.ctx.progress(f"warning: could not remove the previous server ({exc.message}); "
+                                  "the next apply removes it")
 
 
 def _clean_leftovers(server: Server, live: LiveServer, progress: Callable[[str], None]) -> None:
@@ -208,8 +225,8 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
             target = Path(change.target)
             kind = change.source.kind if change.source else "?"
             ctx.progress(f"exporting {change.model}/{change.version} from {kind}")
+            tx.export(target)
             ctx.export(models[change.model].versions[change.version], target, ctx.progress)
-            tx.exported.append(target)
             report.exported.append(f"{change.model}/{change.version}")
         failpoint("after-export")
         for side in side_files(server):
@@ -219,10 +236,10 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
                 tx.write(host_side_file_path(server, side.name), side.content, previous)
         failpoint("after-side-files")
         action = plan.action
+        started: float | None = None  # when the runtime began (re)starting the server
         if action is ServerAction.RELOAD or (action is ServerAction.NONE and plan.label_steps):
             ctx.progress("reloading the model config (hot, no downtime)")
-            tx.reloaded = True
-            ctx.reload(first_entries)
+            tx.reload(first_entries)
             failpoint("after-reload")
         elif action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
                         ServerAction.START):
@@ -231,17 +248,20 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
             operation = {ServerAction.CREATE: ctx.ops.create, ServerAction.REPLACE: ctx.ops.replace,
                          ServerAction.RESTART: ctx.ops.restart,
                          ServerAction.START: ctx.ops.restart}[action]
-            tx.undo = operation(desired)
+            tx.runtime(action)
+            started = time.monotonic()
+            operation(desired)
             failpoint("after-runtime")
         expect = expectation(server, plan, live)
         report.seconds_to_serve = wait_until_serving(expect, ctx.probe, timeout=ctx.timeout,
                                                      progress=ctx.progress)
+        if started is not None:
+            report.start_gap_seconds = round(time.monotonic() - started, 2)
         failpoint("before-labels")
         if plan.label_steps:
             ctx.progress("moving labels: " + ", ".join(
                 f"{s.model}.{s.label} -> {s.version}" for s in plan.label_steps))
-            tx.reloaded = True
-            ctx.reload(plan.desired_entries)
+            tx.reload(plan.desired_entries)
         tx.write(config_path, final_text, previous_config)
         failpoint("after-config-write")
         failures = []
@@ -257,8 +277,7 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
         restored = tx.rollback()
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         raise ApplyFailed(f"apply of server {server.name!r} failed: {message}", restored) from None
-    if tx.undo is not None:
-        tx.undo.commit()
+    tx.done()
     for change in plan.prunes:
         ctx.progress(f"pruning {change.model}/{change.version}")
         shutil.rmtree(change.target, ignore_errors=True)

@@ -1,62 +1,61 @@
 """Apply's runtime operations for `runtime: local`: a `tfsctl serve` process.
 
 A local server cannot keep an old process while a new one binds the same
-ports, so replace and restart stop the old process first; their undo starts
-a process again with the previous arguments.
+ports, so a replace stops the old process first; its undo starts a process
+again with the previous arguments (recorded in the journal beforehand, so a
+killed apply can be undone too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 
+from tfsctl.apply.journal import RuntimeUndo, RuntimeUndoKind
+from tfsctl.failpoints import failpoint
+from tfsctl.plan.model import ServerAction
 from tfsctl.runtimes import local
 from tfsctl.runtimes.desired import DesiredRuntime
-from tfsctl.spec.model import Server
-
-
-@dataclass
-class _Undo:
-    action: Callable[[], object]
-
-    def commit(self) -> None:
-        pass
-
-    def rollback(self) -> None:
-        self.action()
 
 
 class LocalOps:
-    def __init__(self, server: Server):
-        self.server = server
-        self.state_dir = server.resolved_state_dir
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+
+    def undo_for(self, action: ServerAction) -> RuntimeUndo:
+        before = local.observe(self.state_dir)
+        if action is ServerAction.CREATE or before is None:
+            return RuntimeUndo(RuntimeUndoKind.REMOVE)
+        return RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, before.args, before.config_hash or "",
+                           before.alive)
 
     def _start(self, desired: DesiredRuntime) -> None:
         local.start(self.state_dir, desired.args, desired.plain_env(), desired.config_hash())
 
-    def _previous(self) -> Callable[[], object]:
-        """Undo: stop whatever runs now, and start the previous process again."""
-        before = local.observe(self.state_dir)
-
-        def undo() -> None:
-            local.stop(self.state_dir)
-            if before is not None and before.alive:
-                local.start(self.state_dir, before.args, {}, before.config_hash or "")
-
-        return undo
-
-    def create(self, desired: DesiredRuntime) -> _Undo:
+    def create(self, desired: DesiredRuntime) -> None:
         local.stop(self.state_dir)  # a stale record, if any
         self._start(desired)
-        return _Undo(lambda: local.stop(self.state_dir))
 
-    def replace(self, desired: DesiredRuntime) -> _Undo:
-        undo = self._previous()
+    def replace(self, desired: DesiredRuntime) -> None:
         local.stop(self.state_dir)
+        failpoint("during-replace")
         self._start(desired)
-        return _Undo(undo)
 
-    restart = replace
+    restart = replace  # a process cannot re-read its flags: restarting is replacing
+
+    def undo(self, undo: RuntimeUndo) -> None:
+        local.stop(self.state_dir)
+        if undo.kind is not RuntimeUndoKind.REMOVE and undo.was_running and undo.args:
+            local.start(self.state_dir, undo.args, {}, undo.config_hash)
+
+    def commit(self, undo: RuntimeUndo) -> None:
+        """Nothing is kept aside for a local server."""
+
+    def revive(self) -> bool:
+        recorded = local.observe(self.state_dir)
+        if recorded is None or recorded.alive:
+            return False
+        local.start(self.state_dir, recorded.args, {}, recorded.config_hash or "")
+        return True
 
     def destroy(self) -> None:
         local.stop(self.state_dir)

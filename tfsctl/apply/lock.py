@@ -20,19 +20,33 @@ from types import TracebackType
 from tfsctl.errors import TfsctlError
 
 LOCK_FILE = "apply.lock"
+#: How long an apply waits, on its own, for a guardian that is undoing a killed apply:
+#: that is seconds of work which the apply would otherwise have to do itself.
+RECOVERY_WAIT_SECONDS = 120.0
+
+
+class LockBusy(TfsctlError):
+    """Another process holds the server's lock."""
 
 
 class ServerLock:
-    def __init__(self, state_dir: Path, server: str, wait_seconds: float = 0.0):
+    def __init__(self, state_dir: Path, server: str, wait_seconds: float = 0.0, role: str = "apply"):
         self.path = state_dir / LOCK_FILE
         self.server = server
         self.wait_seconds = wait_seconds
+        self.role = role
         self._fd: int | None = None
 
-    def _holder(self) -> str:
+    def _info(self) -> dict[str, object]:
         try:
             info = json.loads(self.path.read_text() or "{}")
         except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def _holder(self) -> str:
+        info = self._info()
+        if not info:
             return "another tfsctl process"
         return (f"pid {info.get('pid')} ({info.get('user')}@{info.get('host')}, "
                 f"since {info.get('since')})")
@@ -40,23 +54,26 @@ class ServerLock:
     def __enter__(self) -> ServerLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.wait_seconds
+        start = time.monotonic()
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                waited = time.monotonic() - start
+                recovering = self._info().get("role") == "recovery"
+                if waited >= (max(self.wait_seconds, RECOVERY_WAIT_SECONDS) if recovering
+                              else self.wait_seconds):
                     holder = self._holder()
                     os.close(fd)
-                    raise TfsctlError(
+                    raise LockBusy(
                         f"server {self.server!r} is being changed by {holder}",
                         "wait for that apply to finish, or pass --lock-timeout SECONDS "
                         "to wait for it") from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({
-            "pid": os.getpid(), "user": getpass.getuser(), "host": socket.gethostname(),
+            "pid": os.getpid(), "role": self.role, "user": getpass.getuser(), "host": socket.gethostname(),
             "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode())
         self._fd = fd
         return self

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
-from tfsctl.apply.context import context_for
+from tfsctl.apply.context import ServerTarget, context_for
 from tfsctl.apply.executor import ApplyFailed, ApplyReport, apply_server
 from tfsctl.apply.lock import ServerLock
+from tfsctl.apply.recovery import recover
 from tfsctl.errors import TfsctlError
 from tfsctl.live.history import HistoryEntry, append_history
 from tfsctl.plan.compute import PlanResult, compute_plan, secret_values
@@ -68,7 +69,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _record(loaded: LoadedSpec, name: str, plan: Plan, outcome: str, message: str,
-            model_config_text: str, runtime_hash: str | None) -> None:
+            model_config_text: str, runtime_hash: str | None,
+            start_gap_seconds: float | None = None) -> None:
     from tfsctl.plan.render.json import plan_to_dict
 
     server = loaded.spec.server(name)
@@ -78,7 +80,20 @@ def _record(loaded: LoadedSpec, name: str, plan: Plan, outcome: str, message: st
         outcome=outcome, user=getpass.getuser(), spec_file=str(loaded.file),
         spec_digest=loaded.digest, spec=loaded.spec.model_dump(mode="json", by_alias=True),
         model_config_text=model_config_text, runtime_config_hash=runtime_hash,
-        plan=plan_to_dict(plan), message=message))
+        plan=plan_to_dict(plan), message=message, start_gap_seconds=start_gap_seconds))
+
+
+def _recover_interrupted(loaded: LoadedSpec, options: ApplyOptions,
+                         progress: Callable[[str], None]) -> None:
+    """Undo an earlier apply that was killed before its guardian could (see guardian.py),
+    so that the plan below starts from the state that served before it."""
+    for name in options.servers:
+        server = loaded.spec.server(name)
+        assert server is not None
+        target = ServerTarget.of(server, options.timeout)
+        restored = recover(server.resolved_state_dir, target.ops(), target.reload, progress)
+        if restored is not None:
+            progress(f"{name}: undid the interrupted apply: {'; '.join(restored) or 'nothing to undo'}")
 
 
 def run_apply(loaded: LoadedSpec, options: ApplyOptions,
@@ -86,6 +101,7 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
               progress: Callable[[str], None]) -> ApplyOutcome:
     """Plan and, if confirmed, apply; the caller shows the plan inside `confirm`."""
     with _locks(loaded, options.servers, options.lock_timeout), _sigterm_as_interrupt():
+        _recover_interrupted(loaded, options, progress)
         result = compute_plan(loaded, options.servers, destroy=options.destroy,
                               purge=options.purge)
         plan = result.plan
@@ -117,5 +133,5 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
             outcome.reports.append(report)
             _record(loaded, server.name, plan, "destroyed" if options.destroy else "success",
                     options.message, report.model_config_text,
-                    None if options.destroy else desired.config_hash())
+                    None if options.destroy else desired.config_hash(), report.start_gap_seconds)
         return outcome

@@ -31,6 +31,8 @@ class HistoryEntry:
     runtime_config_hash: str | None = None
     plan: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    #: seconds without a server when this apply (re)started it: the gap the next plan quotes
+    start_gap_seconds: float | None = None
 
 
 def _dir(state_dir: Path) -> Path:
@@ -53,11 +55,16 @@ def read_history(state_dir: Path) -> list[HistoryEntry]:
 
 
 def last_applied(state_dir: Path) -> LastApplied | None:
-    """The newest successful apply, or None."""
-    for entry in reversed(read_history(state_dir)):
+    """The newest successful apply, or None; with the newest measured start gap."""
+    entries = read_history(state_dir)
+    gaps = [(e.start_gap_seconds, e.applied_at) for e in entries
+            if e.outcome == "success" and e.start_gap_seconds is not None]
+    gap, measured_at = gaps[-1] if gaps else (None, None)
+    for entry in reversed(entries):
         if entry.outcome == "success":
             return LastApplied(entry.sequence, entry.applied_at, entry.spec_digest,
-                               entry.model_config_text, entry.runtime_config_hash)
+                               entry.model_config_text, entry.runtime_config_hash,
+                               gap, measured_at)
         if entry.outcome == "destroyed":
             return None
     return None

@@ -139,6 +139,9 @@ class LastApplied:
     spec_digest: str
     model_config_text: str
     runtime_config_hash: str | None
+    #: the last measured gap when an apply (re)started this server, and when that was
+    start_gap_seconds: float | None = None
+    start_gap_measured_at: str | None = None
 
 
 @dataclass(frozen=True)

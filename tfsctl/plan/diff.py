@@ -126,17 +126,28 @@ def _runtime_action(server: Server, live: LiveServer, wanted_hash: str,
     return ServerAction.NONE, []
 
 
+def _expected_gap(live: LiveServer) -> str:
+    """How long requests will fail, from the gap measured when this server last started."""
+    last = live.last_applied
+    if last is None or last.start_gap_seconds is None:
+        return ("the server stops answering until it has started and loaded its models "
+                "(not measured on this server yet: typically a few seconds plus model load time)")
+    return (f"the server stops answering for about {last.start_gap_seconds:.1f}s (start and model "
+            f"loads, as measured when apply last started it, {last.start_gap_measured_at}); "
+            "longer if the new versions are larger")
+
+
 def _label_steps(server: Server, live: LiveServer, action: ServerAction,
                  versions: Iterable[VersionChange], live_entries: tuple[ModelEntry, ...] | None
                  ) -> tuple[LabelStep, ...]:
     """Labels that a running TF Serving would refuse now: their version is not AVAILABLE yet.
 
     Apply first loads the version (config without the label), waits until it
-    is AVAILABLE, then sets the label, unless the server allows labels on
-    unavailable versions.
+    is AVAILABLE, then sets the label. Servers run with
+    --allow_version_labels_for_unavailable_models (so that they can restart from
+    their model.config), which still refuses label *moves* and would let a new
+    label answer errors until its version loads: the two steps stay.
     """
-    if server.allow_version_labels_for_unavailable_models:
-        return ()
     # A starting server checks labels once it has loaded only each model's newest version
     # (TF Serving's start-up), so labels on other versions need the second step too.
     fresh_server = action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
@@ -209,9 +220,7 @@ def diff_server(server: Server, live: LiveServer, *,
                               f"the Docker engine is unreachable: {live.runtime.detail}"))
     if action.downtime and action is not ServerAction.DESTROY:
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
-                              f"{action.value}: the server stops answering until it has started "
-                              "and loaded its models (typically a few seconds plus model load "
-                              "time); a reload would not"))
+                              f"{action.value}: {_expected_gap(live)}; a reload would not"))
     drift = _drift(live) + ([] if destroy else _report_drift(server, live))
     steps = () if destroy else _label_steps(server, live, action, versions, live_entries)
     return ServerPlan(

@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Any
 
 from tfsctl.errors import TfsctlError
+from tfsctl.failpoints import failpoint
 
 #: The SDK ships no type information, so its objects are typed as this alias.
 DockerClient = Any
@@ -519,6 +520,7 @@ class DockerRuntime:
                     old.stop(timeout=int(stop_timeout))
                     old.rename(f"{spec.name}{PREVIOUS_INFIX}{old.id[:12]}")
                 previous = self._refresh(old)
+            failpoint("during-replace")
             with self._engine(f"rename container {staged.name}"):
                 staged.rename(spec.name)
             self._start(staged, spec)
@@ -536,21 +538,26 @@ class DockerRuntime:
             raise
         return Replacement(self, spec.server, self._refresh(staged), previous, old_name, was_running)
 
-    def restore_previous(self, server: str) -> bool:
+    def restore_previous(self, server: str, start: bool = True) -> bool:
         """Undo an unfinished replacement from the engine's state alone (e.g. after a crash).
 
         Deletes the server's current container and brings back the newest one
-        renamed aside. Returns False (and changes nothing) if there is none.
+        renamed aside (started unless ``start`` is False). If nothing was set aside
+        yet, only a staged ``-next-`` container is deleted and the current one is
+        left alone. Returns whether an old container was brought back.
         """
         previous = _newest_first(self._previous(server))
         if not previous:
+            for container in self._managed(server):
+                if NEXT_INFIX in container.name:
+                    self._remove_id(container.id, timeout=0)
             return False
         keep = previous[0]
         original = keep.name.split(PREVIOUS_INFIX)[0]
         for container in self._managed(server):
             if container.id != keep.id:
                 self._remove_id(container.id, timeout=0)
-        self._revive(keep.id, original)
+        self._revive(keep.id, original, start=start)
         return True
 
     def discard_previous(self, server: str) -> int:

@@ -12,6 +12,7 @@ and exit 255 (main returns -1).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import sys
@@ -100,6 +101,9 @@ def run(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # `kill -USR1` prints every thread's stack to the log: how to see where a server that
+    # does not stop (or answer) is stuck, without a debugger in the container.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return _serve(flags, stop, serving)
     except _Interrupted:

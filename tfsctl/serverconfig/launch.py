@@ -83,8 +83,11 @@ def server_args(server: Server) -> tuple[str, ...]:
                                                  _server_path(server, BATCHING_FILE))]
     if server.monitoring is not None:
         args.append(_flag("monitoring_config_file", _server_path(server, MONITORING_FILE)))
-    if server.allow_version_labels_for_unavailable_models:
-        args.append("--allow_version_labels_for_unavailable_models=true")
+    # Always: without it TF Serving refuses to *start* from a model.config with labels
+    # (tensorflow/serving#1230), so a reboot, a crash restart or a rollback to the previous
+    # server would fail. Moving a label onto a version that is not AVAILABLE is still refused
+    # with it, and apply moves and sets labels only once their version is AVAILABLE anyway.
+    args.append("--allow_version_labels_for_unavailable_models=true")
     args += [_flag(name, value) for name, value in sorted(server.flags.items())]
     return tuple(args)
 

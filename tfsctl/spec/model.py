@@ -397,7 +397,6 @@ class Server(Strict):
     monitoring: Monitoring | None = None
     flags: dict[Annotated[str, Field(pattern=FLAG_PATTERN)], str | int | float | bool] = Field(
         default_factory=dict, description="Extra tensorflow_model_server flags, without `--`.")
-    allow_version_labels_for_unavailable_models: bool = False
     allow_external_base_paths: bool = Field(default=False, description="Let base paths leave "
                                             "the model root (local runtime only).")
     models: list[ModelSpec] = Field(default_factory=list)

@@ -1,0 +1,74 @@
+"""The Docker engine going away in the middle of an apply that replaces the container.
+
+For each change the apply asks of the engine in turn (create, stop, rename,
+start, remove...), the engine vanishes right before that request (see
+engine_proxy.py). The apply must fail with a clear message (exit 1, no
+traceback); once the engine is back, the apply's guardian undoes it, so the
+server answers for the version it served before, with no partial version dir;
+and the next apply converges with no manual repair.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Deployment
+from tests.e2e.test_faults import _assert_no_partial_version, _model, _serving
+from tests.reliability.engine_proxy import EngineProxy
+from tests.reliability.tally import Tally
+from tfsctl.apply.journal import JOURNAL_FILE
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+#: More engine changes than a replace makes: the walk stops at the first apply that completes.
+MAX_CUTS = 15
+
+
+def _wait_for_guardian(d: Deployment, timeout: float = 60) -> None:
+    journal = d.root / "models" / ".tfsctl" / JOURNAL_FILE
+    deadline = time.monotonic() + timeout
+    while journal.exists():
+        assert time.monotonic() < deadline, "the guardian did not undo the apply"
+        time.sleep(0.2)
+
+
+def test_engine_gone_at_each_change_of_a_replace(tmp_path: Path, tally: Tally) -> None:
+    d = Deployment(root=tmp_path / "project", runtime="docker")
+    d.root.mkdir()
+    before = {"env": {"ROLLOUT": "a"}}
+    after = {"env": {"ROLLOUT": "b"}}  # a container setting: the apply replaces the container
+    try:
+        d.write([_model([1], 1)], **before)
+        d.apply()
+        for cut_at in range(1, MAX_CUTS + 1):
+            proxy = EngineProxy(tmp_path / "engine.sock", cut_at=cut_at).start()
+            try:
+                d.write([_model([1, 2], 2)], **after)
+                result = d.apply(check=False, env={"DOCKER_HOST": proxy.docker_host})
+                if not proxy.cut.is_set():
+                    assert result.returncode == 0, result.stderr
+                    break  # every change went through: all cut points were tried
+                assert result.returncode == 1, (cut_at, result.stdout, result.stderr)
+                assert "Traceback" not in result.stderr + result.stdout
+                assert "Docker engine" in result.stderr, result.stderr
+                proxy.restore()  # the engine is back: the guardian finishes the undo
+                _wait_for_guardian(d)
+                assert _serving(d, timeout=90), f"not serving after the engine left at change {cut_at}"
+                _assert_no_partial_version(d, f"engine gone at change {cut_at}")
+            finally:
+                proxy.stop()
+            d.apply()
+            assert d.plan_exit_code() == 0, cut_at
+            assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
+            d.write([_model([1], 1)], **before)
+            d.apply()
+            tally.add("Docker engine gone mid-apply (before each engine change)")
+        else:
+            pytest.fail(f"the apply made more than {MAX_CUTS} engine changes")
+        assert cut_at > 3, "a replace makes several engine changes"
+    finally:
+        if d.spec_file.exists():
+            d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")

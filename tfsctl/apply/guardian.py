@@ -1,0 +1,90 @@
+"""The guardian: a small process that undoes an apply which was killed.
+
+An apply that fails rolls back by itself. One killed with SIGKILL (an OOM
+kill, a cancelled CI job's hard kill, a closed laptop lid mid-replace) cannot,
+and a replace interrupted between stopping the old server and starting the
+new one would leave nothing serving until someone runs apply again. So, before
+its first change, apply starts this process in its own session. It waits for
+the server's lock (held by apply until it exits, released by the kernel even on
+SIGKILL), then looks at the journal: gone means apply finished or rolled back
+itself and there is nothing to do; still there, and written by that apply,
+means the apply died, and the guardian undoes it from the journal, retrying
+for a while if, say, the Docker engine is away. Its log is `guardian.log` in
+the server's state dir.
+
+    python -m tfsctl.apply.guardian   (reads {"target": ..., "pid": ...} on stdin)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tfsctl.apply.context import ServerTarget
+from tfsctl.apply.journal import JOURNAL_FILE, load_journal
+from tfsctl.apply.lock import LockBusy, ServerLock
+from tfsctl.apply.recovery import recover
+from tfsctl.errors import TfsctlError
+
+LOG_FILE = "guardian.log"
+POLL_SECONDS = 0.2
+#: How long to keep retrying an undo that fails (an engine that is restarting).
+RETRY_FOR_SECONDS = 600.0
+
+log = logging.getLogger("tfsctl.guardian")
+
+
+def spawn_guardian(target: ServerTarget) -> None:
+    """Start the guardian of this apply (detached: it must outlive a SIGKILL of apply)."""
+    state_dir = Path(target.state_dir)
+    with open(state_dir / LOG_FILE, "ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tfsctl.apply.guardian"], stdin=subprocess.PIPE,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    assert process.stdin is not None
+    process.stdin.write(json.dumps({"target": target.to_json(), "pid": os.getpid()}).encode())
+    process.stdin.close()
+
+
+def watch(target: ServerTarget, apply_pid: int) -> int:
+    """Wait for the apply to end; undo it if it left its journal behind. Returns an exit code."""
+    state_dir = Path(target.state_dir)
+    retry_until: float | None = None
+    while True:
+        if not (state_dir / JOURNAL_FILE).exists():
+            return 0  # the apply finished, or rolled back, by itself
+        try:
+            with ServerLock(state_dir, target.server, role="recovery"):
+                journal = load_journal(state_dir)
+                if journal is None or journal.pid != apply_pid:
+                    return 0  # another apply's journal: its own guardian watches it
+                restored = recover(state_dir, target.ops(), target.reload, log.info)
+                log.info("undid the interrupted apply (pid %d) of %r: %s", apply_pid, target.server,
+                         "; ".join(restored or ()) or "nothing to undo")
+                return 0
+        except LockBusy:
+            pass  # the apply (or a newer one) is still running
+        except TfsctlError as exc:
+            retry_until = retry_until or time.monotonic() + RETRY_FOR_SECONDS
+            log.warning("%s (%s)", exc.message, exc.hint)
+            if time.monotonic() > retry_until:
+                log.error("giving up; the next tfsctl apply undoes it first")
+                return 1
+            time.sleep(5.0)
+        time.sleep(POLL_SECONDS)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format=f"%(asctime)s guardian[{os.getpid()}] %(message)s")
+    request = json.loads(sys.stdin.read())
+    return watch(ServerTarget(**request["target"]), int(request["pid"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
