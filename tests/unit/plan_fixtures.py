@@ -91,6 +91,7 @@ def live_server(server: Server, data: dict[str, Any], secrets: dict[str, str]) -
         runtime=RuntimeState(RuntimeStatus(runtime["status"]), config_hash,
                              image=runtime.get("image", server.image)),
         report=_report(data.get("report")),
+        interrupted_apply=data.get("interrupted_apply"),
         last_applied=None if last is None else LastApplied(
             1, "2026-01-01T00:00:00Z", "digest",
             model_config.text if last.get("model_config") == DESIRED else last.get("model_config"),

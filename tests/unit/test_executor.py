@@ -145,6 +145,9 @@ class Ops:
         if self.undo_fails:
             raise ServingFailed("the engine is away")
 
+    def commit(self, undo: Any) -> None:
+        self.log.append(f"commit {undo.kind}")
+
     def revive(self) -> bool:
         self.log.append("revive")
         revived, self.alive = not self.alive, True
@@ -197,7 +200,7 @@ def test_an_undo_that_fails_keeps_the_journal_for_the_next_attempt(tmp_path: Pat
     assert journal is not None
     journal.runtime = RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, ("--port=1",), "abc")
     journal.save(state_dir)
-    with pytest.raises(TfsctlError, match="could not be fully undone.*engine is away"):
+    with pytest.raises(TfsctlError, match="recovering the interrupted apply.*engine is away"):
         recover(state_dir, Ops(undo_fails=True), world.reload)  # type: ignore[arg-type]
     kept = load_journal(state_dir)
     assert kept is not None and kept.runtime == journal.runtime
@@ -210,3 +213,16 @@ def test_a_successful_apply_leaves_no_journal(tmp_path: Path) -> None:
     server, plan, live, desired, root = _setup(tmp_path)
     apply_server(server, plan, live, desired, World(root).context())
     assert load_journal(server.resolved_state_dir) is None
+
+
+def test_a_verified_apply_killed_before_its_clean_up_is_finished_not_undone(tmp_path: Path) -> None:
+    world, root, state_dir = _killed_at(tmp_path, "reload stable=2")
+    journal = load_journal(state_dir)
+    assert journal is not None
+    journal.runtime, journal.committed = RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS), True
+    journal.save(state_dir)
+    ops = Ops()
+    assert recover(state_dir, ops, world.reload) is not None  # type: ignore[arg-type]
+    assert ops.log == ["commit restore-previous"], "the old container is dropped, not restored"
+    assert (root / "m" / "2").exists(), "the verified apply's version stays"
+    assert load_journal(state_dir) is None

@@ -144,7 +144,7 @@ class _Transaction:
         self.live_config = live.model_config.text if live.model_config.exists else None
         self.started = False
 
-    def record(self, change: Callable[[Journal], None]) -> None:
+    def record(self, change: Callable[[Journal], object]) -> None:
         """Add one undo step to the journal and persist it (before the change is made)."""
         if not self.started:
             self.started = True
@@ -181,18 +181,23 @@ class _Transaction:
         return result.restored + [f"NOT restored: {f}" for f in result.failed]
 
     def done(self) -> None:
-        """The apply is verified: forget how to undo it, then drop what was kept aside.
+        """The apply is verified: mark it committed, then drop what was kept aside.
 
-        In this order, so that a failure to clean up (an engine error deleting the old
-        container) can never make a later recovery undo a verified apply.
+        Marked first, so that a failure to clean up (an engine error deleting the old
+        container) or a kill can never make a later recovery undo a verified apply:
+        recovery finishes the commit instead.
         """
+        if self.journal.runtime is None:
+            delete_journal(self.state_dir)
+            return
+        self.record(lambda j: setattr(j, "committed", True))
+        try:
+            self.ctx.ops.commit(self.journal.runtime)
+        except TfsctlError as exc:
+            self.ctx.progress(f"warning: could not remove the previous server ({exc.message}); "
+                              "removed later by this apply's guardian or the next apply")
+            return
         delete_journal(self.state_dir)
-        if self.journal.runtime is not None:
-            try:
-                self.ctx.ops.commit(self.journal.runtime)
-            except TfsctlError as exc:
-                self.ctx.progress(f"warning: could not remove the previous server ({exc.message}); "
-                                  "the next apply removes it")
 
 
 def _clean_leftovers(server: Server, live: LiveServer, progress: Callable[[str], None]) -> None:

@@ -57,13 +57,11 @@ class Journal:
     reload_previous: str | None = None
     reloaded: bool = False
     runtime: RuntimeUndo | None = None
+    #: the apply was verified; only dropping what was kept aside (the old container) remains
+    committed: bool = False
 
     def save(self, state_dir: Path) -> None:
         write_atomic(state_dir / JOURNAL_FILE, json.dumps(asdict(self), indent=2) + "\n", mode=0o600)
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.exported or self.files or self.reloaded or self.runtime)
 
 
 def load_journal(state_dir: Path) -> Journal | None:

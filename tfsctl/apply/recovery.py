@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tfsctl.apply.atomic import remove_file, write_atomic
@@ -48,17 +49,27 @@ def undo_journal(journal: Journal, ops: RuntimeOps, reload: Reload) -> UndoResul
     for name, previous in journal.files.items():
         path = Path(name)
         if previous is None:
-            _attempt(result, f"removed {path.name}", lambda p=path: remove_file(p))
+            _attempt(result, f"removed {path.name}", partial(remove_file, path))
         else:
-            _attempt(result, f"previous {path.name}", lambda p=path, t=previous: write_atomic(p, t))
+            _attempt(result, f"previous {path.name}", partial(write_atomic, path, previous))
     for target in reversed(journal.exported):
         _attempt(result, f"removed new version dir {target}",
-                 lambda t=target: shutil.rmtree(t, ignore_errors=True))
+                 partial(shutil.rmtree, target, ignore_errors=True))
     if journal.runtime is not None:
         runtime_undo = journal.runtime
         _attempt(result, "previous server", lambda: ops.undo(runtime_undo))
     elif journal.reloaded and journal.reload_previous is not None:
         _reload_previous(result, parse_text(journal.reload_previous), ops, reload)
+    return result
+
+
+def finish_commit(journal: Journal, ops: RuntimeOps) -> UndoResult:
+    """A verified apply whose clean-up did not happen: drop the old server kept aside."""
+    result = UndoResult()
+    runtime_undo = journal.runtime
+    if runtime_undo is not None:
+        _attempt(result, "removed the previous server kept aside by a verified apply",
+                 lambda: ops.commit(runtime_undo))
     return result
 
 
@@ -95,11 +106,14 @@ def recover(state_dir: Path, ops: RuntimeOps, reload: Reload,
     journal = load_journal(state_dir)
     if journal is None:
         return None
-    progress(f"an earlier apply (pid {journal.pid}, started {journal.started_at}) was interrupted: "
-             "undoing it first")
-    result = undo_journal(journal, ops, reload)
+    if journal.committed:
+        result = finish_commit(journal, ops)
+    else:
+        progress(f"an earlier apply (pid {journal.pid}, started {journal.started_at}) was "
+                 "interrupted: undoing it first")
+        result = undo_journal(journal, ops, reload)
     if result.failed:
-        raise TfsctlError(f"an interrupted apply of {journal.server!r} could not be fully undone: "
+        raise TfsctlError(f"recovering the interrupted apply of {journal.server!r} failed: "
                           + "; ".join(result.failed),
                           "fix the cause (is the Docker engine up?) and run tfsctl apply again; "
                           f"the undo record stays in {state_dir}")

@@ -47,7 +47,18 @@ def observe_server(server: Server, *, report: bool = True) -> LiveServer:
         report=server_report,
         last_applied=last_applied(server.resolved_state_dir),
         unmanaged_models=_unmanaged(server),
+        interrupted_apply=_interrupted_apply(server),
     )
+
+
+def _interrupted_apply(server: Server) -> str | None:
+    from tfsctl.apply.journal import load_journal
+
+    journal = load_journal(server.resolved_state_dir)
+    if journal is None:
+        return None
+    return f"pid {journal.pid}, started {journal.started_at}" + (
+        ", verified; only its clean-up is left" if journal.committed else "")
 
 
 def observe(loaded: LoadedSpec, *, servers: Iterable[str] | None = None,

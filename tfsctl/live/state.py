@@ -154,6 +154,8 @@ class LiveServer:
     report: ServerReport
     last_applied: LastApplied | None = None
     unmanaged_models: tuple[str, ...] = ()  # dirs in the model root the spec does not name
+    #: an apply that was killed and not yet undone (its journal is still there): who and when
+    interrupted_apply: str | None = None
 
     @cached_property
     def _model_dirs_by_name(self) -> dict[str, ModelDir]:

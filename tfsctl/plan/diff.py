@@ -218,6 +218,11 @@ def diff_server(server: Server, live: LiveServer, *,
     if live.runtime.status is RuntimeStatus.UNREACHABLE:
         hazards.append(Hazard(HazardKind.ENGINE_UNREACHABLE, Severity.ERROR,
                               f"the Docker engine is unreachable: {live.runtime.detail}"))
+    if live.interrupted_apply:
+        hazards.append(Hazard(HazardKind.INTERRUPTED_APPLY, Severity.WARNING,
+                              f"an earlier apply was interrupted ({live.interrupted_apply}): its "
+                              "guardian finishes it, or the next apply does before it plans, so "
+                              "part of this plan may vanish"))
     if action.downtime and action is not ServerAction.DESTROY:
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
                               f"{action.value}: {_expected_gap(live)}; a reload would not"))

@@ -65,6 +65,7 @@ class HazardKind(StrEnum):
     INTERRUPTED_EXPORT = "interrupted-export"
     SECRET_MISSING = "secret-missing"
     NOTHING_SERVED = "nothing-served"
+    INTERRUPTED_APPLY = "interrupted-apply"
 
 
 @dataclass(frozen=True)
