@@ -55,9 +55,9 @@ class Batcher:
     def run(self, key: Hashable, run: Run, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`run(inputs)`, merged with other requests under the same `key` (same version and
         signature and outputs, so that `run` is the same computation for all of them)."""
-        sizes = {v.shape[0] if v.ndim else None for v in inputs.values()}
-        if None in sizes or not inputs:
+        if not inputs or any(v.ndim == 0 for v in inputs.values()):
             raise invalid("Batching session Run() input tensors must have at least one dimension")
+        sizes = {int(v.shape[0]) for v in inputs.values()}
         if len(sizes) != 1:
             raise invalid("Batching session Run() input tensors must have equal 0th-dimension size")
         size = sizes.pop()

@@ -199,7 +199,9 @@ class Core:
         if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
             raise invalid("Tensors class and score should match in dim_size(1). Got "
                           f"{classes.shape[1]} vs. {scores.shape[1]}")
-        width = (classes if classes is not None else scores).shape[1]
+        present = classes if classes is not None else scores
+        assert present is not None, "checked above: a classifier has classes or scores"
+        width = present.shape[1]
         return [[((classes[i, j].decode("utf-8", "replace") if classes is not None else ""),
                    (float(scores[i, j]) if scores is not None else 0.0)) for j in range(width)]
                 for i in range(len(examples))]

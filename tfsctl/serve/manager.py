@@ -225,10 +225,10 @@ class ModelManager:
             retire = [v for v in slot.versions.values() if v.version not in aspired
                       and v.state is VersionState.AVAILABLE
                       and (serving_aspired or not aspired or slot.removed)]
-            for version in retire:
-                version.state = VersionState.UNLOADING
-        for version in retire:
-            self._unload(slot, version)
+            for retired in retire:
+                retired.state = VersionState.UNLOADING
+        for retired in retire:
+            self._unload(slot, retired)
 
     def _load_version(self, slot: ModelSlot, current: VersionSlot) -> None:
         log.info("Loading servable version {name: %s version: %d} from %s", slot.name,

@@ -55,7 +55,8 @@ def _type_name(value: Any) -> str:
         return "Null"
     if isinstance(value, bool):
         return "True" if value else "False"
-    return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
+    names: dict[type, str] = {dict: "Object", list: "Array", str: "String"}
+    return names.get(type(value), "Number")
 
 
 def _format_error(doc: Any, message: str) -> ServingError:
@@ -347,6 +348,7 @@ _KINDS = {"int64_list": "int64", "float_list": "float", "bytes_list": "bytes"}
 def _add_feature_value(value: Any, name: str, feature: Any) -> None:
     if value is None or isinstance(value, list) or (isinstance(value, dict) and not _is_b64(value)):
         raise invalid(f"Feature: {name} has element with unexpected JSON type: {_type_name(value)}")
+    item: int | float | bytes
     if isinstance(value, bool):
         kind, item = "int64_list", int(value)
     elif isinstance(value, dict):
