@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ByteSize,
     ConfigDict,
     Discriminator,
@@ -66,6 +67,23 @@ VersionNumber = Annotated[int, Field(ge=0, le=2**63 - 1,
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+def _usable_path(value: object) -> object:
+    """Paths the OS cannot take (a NUL byte, a name over NAME_MAX, over PATH_MAX) are
+    refused here, with the key's location, instead of failing later in a filesystem call."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("a path cannot contain a NUL byte (\\0)")
+        if len(value.encode("utf-8", "surrogatepass")) > 4095:
+            raise ValueError("the path is longer than the 4,095 bytes the OS accepts")
+        if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in value.split("/")):
+            raise ValueError("a path component is longer than the 255 bytes the OS accepts")
+    return value
+
+
+#: A path in the spec (relative ones are resolved against the spec file or the model root).
+SpecPath = Annotated[Path, BeforeValidator(_usable_path)]
+
+
 def _base_dir(info: ValidationInfo) -> Path:
     context = info.context or {}
     return Path(context.get("base_dir", "."))
@@ -89,7 +107,7 @@ class Strict(BaseModel):
 class SavedModelSource(Strict):
     """Copy an existing SavedModel directory (the one holding saved_model.pb)."""
 
-    saved_model: Path = Field(description="Directory with saved_model.pb and variables/.")
+    saved_model: SpecPath = Field(description="Directory with saved_model.pb and variables/.")
     signatures: list[str] = Field(
         default_factory=list,
         description="Signature names the SavedModel must have; checked before it is copied.")
@@ -108,9 +126,9 @@ class CheckpointSource(Strict):
     named input and output tensors.
     """
 
-    checkpoint: Path = Field(description="Checkpoint prefix (e.g. model.ckpt-1000) or a "
+    checkpoint: SpecPath = Field(description="Checkpoint prefix (e.g. model.ckpt-1000) or a "
                                          "directory holding a `checkpoint` index file.")
-    meta_graph: Path | None = Field(default=None,
+    meta_graph: SpecPath | None = Field(default=None,
                                     description="The .meta file; default: <checkpoint>.meta.")
     inputs: dict[str, str] = Field(min_length=1, description="Signature input key -> tensor name "
                                                              "(e.g. x: 'x:0').")
@@ -136,7 +154,7 @@ class CheckpointSource(Strict):
 class KerasSource(Strict):
     """Export a Keras model file (.keras or .h5) as a SavedModel."""
 
-    keras: Path = Field(description="A .keras or .h5 model file.")
+    keras: SpecPath = Field(description="A .keras or .h5 model file.")
 
     @field_validator("keras")
     @classmethod
@@ -287,7 +305,7 @@ class ModelSpec(Strict):
     """A model a server serves: where its versions live, which are served, their labels."""
 
     name: Name
-    base_path: Path | None = Field(default=None, description="Directory of the version dirs; "
+    base_path: SpecPath | None = Field(default=None, description="Directory of the version dirs; "
                                    "default <model_root>/<name>; relative to the model root.")
     platform: str = Field(default="tensorflow", pattern=r"^[a-z][a-z0-9_]*$")
     policy: Policy = Field(default_factory=lambda: LatestPolicy(latest=1),
@@ -383,9 +401,9 @@ class Server(Strict):
     bind_address: IPvAnyAddress = Field(default=IPv4Address("127.0.0.1"), description="Address the ports are "
                                         "published on; loopback unless you mean otherwise.")
     ports: Ports = Field(default_factory=Ports)
-    model_root: Path = Field(default=Path("models"), description="Host directory holding the "
+    model_root: SpecPath = Field(default=Path("models"), description="Host directory holding the "
                              "models, mounted read-only at /models; relative to the spec file.")
-    state_dir: Path | None = Field(default=None, description="Where tfsctl keeps history, locks "
+    state_dir: SpecPath | None = Field(default=None, description="Where tfsctl keeps history, locks "
                                    "and logs for this server; default <model_root>/.tfsctl.")
     env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(default_factory=dict)
     secret_env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)],

@@ -1,0 +1,86 @@
+"""A value marked secret (`secret_env`) never appears in what tfsctl prints or writes:
+plan text, JSON, Markdown, saved plans, apply output, history, status, the journal,
+the guardian's and the server's logs. Only the server's own environment holds it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Deployment
+from tests.e2e.test_faults import _model
+from tests.reliability.tally import Tally
+from tfsctl.cli.main import run
+
+SECRET_SOURCE = "TFSCTL_TEST_SECRET"
+
+
+def _files_holding(root: Path, secret: str) -> list[Path]:
+    needle = secret.encode()
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+            and needle in p.read_bytes()]
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    value = f"s3cr3t-{uuid.uuid4().hex}"
+    monkeypatch.setenv(SECRET_SOURCE, value)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return value
+
+
+def test_plan_outputs_never_show_a_secret(tmp_path: Path, secret: str, tally: Tally,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    d = Deployment(root=tmp_path / "project", runtime="local")
+    d.root.mkdir()
+    d.write([_model([1], 1)], secret_env={"API_TOKEN": SECRET_SOURCE})
+    spec = str(d.spec_file)
+    for argv in (["plan", "-f", spec], ["plan", "-f", spec, "--json"],
+                 ["plan", "-f", spec, "--format", "markdown"],
+                 ["plan", "-f", spec, "--out", str(tmp_path / "saved.plan")],
+                 ["render", "-f", spec, "--what", "all"], ["status", "-f", spec], ["validate", spec]):
+        code = run(argv)
+        out, err = capsys.readouterr()
+        assert code in (0, 2), (argv, err)
+        assert secret not in out + err, argv
+        tally.add("secret leak checks")
+    assert not _files_holding(tmp_path, secret)
+
+
+@pytest.mark.slow
+def test_apply_history_and_logs_never_hold_a_secret(tmp_path: Path, secret: str, tally: Tally,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    d = Deployment(root=tmp_path / "project", runtime="local")
+    d.root.mkdir()
+    try:
+        d.write([_model([1], 1)], secret_env={"API_TOKEN": SECRET_SOURCE})
+        outputs = [d.apply()]
+        pid = int((d.root / "models" / ".tfsctl" / "server.pid").read_text())
+        server_env = Path(f"/proc/{pid}/environ").read_bytes()
+        assert f"API_TOKEN={secret}".encode() in server_env, "the server itself gets the value"
+        # a changed secret value is a change the plan sees, without showing either value
+        monkeypatch.setenv(SECRET_SOURCE, secret + "-rotated")
+        plan = d.tfsctl("plan", "-f", str(d.spec_file), "--detailed-exitcode")
+        assert plan.returncode == 2, plan.stdout
+        outputs.append(plan)
+        monkeypatch.setenv(SECRET_SOURCE, secret)
+        d.write([_model([1, 2], 2)], secret_env={"API_TOKEN": SECRET_SOURCE})
+        outputs.append(d.apply())
+        outputs += [d.tfsctl("history", "-f", str(d.spec_file)),
+                    d.tfsctl("status", "-f", str(d.spec_file), "--json")]
+        # a failing apply (a smoke request that cannot pass) and its rollback
+        bad = _model([1, 2], 2)
+        bad["smoke"][0]["expect"] = {"predictions": [999.0]}
+        d.write([bad], secret_env={"API_TOKEN": SECRET_SOURCE}, env={"CHANGED": "1"})
+        failed = d.apply(check=False)
+        assert failed.returncode == 1, failed.stderr
+        outputs.append(failed)
+        for result in outputs:
+            assert secret not in result.stdout + result.stderr
+            tally.add("secret leak checks")
+        assert not _files_holding(tmp_path, secret), "a file holds the secret value"
+        tally.add("secret leak checks")
+    finally:
+        d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")
