@@ -29,6 +29,7 @@ import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from bench._common import median, save, table  # noqa: E402
+from tfsctl.cli.main import tune_gc  # noqa: E402
 from tfsctl.live.observe import observe  # noqa: E402
 from tfsctl.live.sources import observe_sources  # noqa: E402
 from tfsctl.plan.diff import build_plan  # noqa: E402
@@ -80,6 +81,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,100,1000,5000")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    tune_gc()  # the in-process stages run with the collector settings the CLI uses
     rows, results = [], []
     for size in map(int, args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,7 @@ Click's own usage errors would exit 2, which a CI job could mistake for
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -83,8 +84,21 @@ def _report_spec_error(error: SpecError) -> None:
     console.err().print(f"{count} error{'s' if count != 1 else ''} found", style="bold red")
 
 
+def tune_gc() -> None:
+    """Collect young objects every 50,000 allocations instead of 700.
+
+    Loading and planning a large spec allocates hundreds of thousands of small,
+    long-lived objects; with CPython's default threshold the collector walks them
+    again and again, which made plan super-linear (5,000 models: load 0.87 s ->
+    0.45 s, whole plan 2.1 s -> 1.6 s, linear again). Nothing here makes cycles
+    that need prompt collection.
+    """
+    gc.set_threshold(50_000, 50, 100)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
+    tune_gc()
     quiet_tensorflow()
     _register()
     try:
