@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers and the serve image is built, for CI and developers.
 #
-# On a fresh Debian bookworm machine (as root): installs docker.io and mmdebstrap, starts
+# On a fresh Debian bookworm machine (as root): installs docker.io, mmdebstrap and
+# docker-compose (for bench/rollout.py) with the machine's apt configuration, starts
 # dockerd in the background (--iptables=false: no firewall changes; published ports work
 # on loopback through docker-proxy), waits for it, then runs scripts/build_image.sh.
 # Idempotent: where the engine already runs and the image is built, it only checks (the
@@ -31,16 +32,26 @@ explain() {  # why the engine is not usable: docker info's own words, then docke
 }
 
 # ---------------------------------------------------------------- packages
+# docker-compose (Debian's, v1) is only for bench/rollout.py's compose row.
+packages="docker.io mmdebstrap docker-compose"
 missing=()
 command -v docker >/dev/null || missing+=(docker)
 command -v dockerd >/dev/null || missing+=(dockerd)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+if ! command -v docker-compose >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    missing+=(docker-compose)
+  else  # optional: the tests do not need it, so a non-root developer is not stopped
+    say "docker-compose is missing (bench/rollout.py needs it): apt-get install docker-compose as root"
+  fi
+fi
 if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || die "missing ${missing[*]} and not root: run as root, or apt-get install docker.io mmdebstrap"
-  say "installing docker.io and mmdebstrap (missing: ${missing[*]})"
+  [ "$(id -u)" = 0 ] || die "missing ${missing[*]} and not root: run as root, or apt-get install $packages"
+  say "installing $packages (missing: ${missing[*]})"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq || die "apt-get update failed"
-  apt-get install -y -qq docker.io mmdebstrap >/dev/null || die "apt-get install docker.io mmdebstrap failed"
+  # shellcheck disable=SC2086  # a list of package names
+  apt-get install -y -qq $packages >/dev/null || die "apt-get install $packages failed"
 fi
 
 # ---------------------------------------------------------------- engine

@@ -1,33 +1,335 @@
-"""Shared bits of the benchmarks: medians, a table, JSON results under bench/results/."""
+"""Shared bits of the benchmarks, so that every script measures the same way.
+
+Tables and JSON results (bench/results/, gitignored), the model they roll out
+(half_plus_two from examples/), a tfsctl-managed server described by a spec,
+the hand-written model.config and container a team would use instead, a
+bounded stream of predicts, and the checks that turn a missing Docker engine
+or image into one clear sentence instead of a traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
+import shutil
+import socket
 import statistics
-from collections.abc import Sequence
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+#: One version dir of half_plus_two: rolled out as version 1, then again as version 2.
+MODEL = REPO / "examples" / "models" / "half_plus_two" / "1"
+IMAGE = os.environ.get("TFSCTL_BENCH_IMAGE", "tfsctl/serve:dev")
+PREDICT = {"instances": [1.0, 2.0, 5.0]}
+ANSWER = {"predictions": [2.5, 3.0, 4.5]}
+#: What every server here runs with: tfsctl always passes the second flag (TF Serving
+#: refuses to start from a labelled model.config without it, tensorflow/serving#1230).
+SERVING_ARGS = ["--model_config_file=/models/model.config",
+                "--allow_version_labels_for_unavailable_models=true"]
+
+
+class BenchError(Exception):
+    """A benchmark cannot go on; main() prints the message and exits 1."""
+
+
+# ---------------------------------------------------------------- results
 
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def medians(runs: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """The median of every numeric key of a list of rounds."""
+    keys = [k for k, v in runs[0].items() if isinstance(v, int | float)]
+    return {k: median([r[k] for r in runs]) for k in keys}
+
+
+def ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base else "-"
+
+
+def rotated(items: Sequence[str], round_index: int) -> list[str]:
+    """Round-robin with a moving start, so no way always runs first (on a cold cache)."""
+    shift = round_index % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [list(map(str, headers))] + [[f"{c:.3f}" if isinstance(c, float) else str(c)
                                           for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # a label first, then figures
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+             for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def save(name: str, data: dict) -> Path:
-    RESULTS.mkdir(exist_ok=True)
+def save(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"benchmark": name, "at": datetime.now(UTC).isoformat(),
-                                "machine": platform.platform(), **data}, indent=2) + "\n")
+                                "machine": platform.platform(), "cpus": os.cpu_count(), **data},
+                               indent=2) + "\n")
     return path
+
+
+def run_main(name: str, main: Callable[[], int]) -> int:
+    """Run a benchmark's main; a BenchError is one line on stderr and exit 1, not a traceback."""
+    try:
+        return main()
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(args: Sequence[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command; a failure raises BenchError with the command's own last words."""
+    done = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "NO_COLOR": "1"}, check=False)
+    if done.returncode:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise BenchError(f"`{' '.join(args)}` exited {done.returncode}:\n{tail}")
+    return done
+
+
+def tfsctl_command(*args: str) -> list[str]:
+    """The CLI as a user runs it: a fresh Python process."""
+    return [sys.executable, "-m", "tfsctl.cli.main", *args]
+
+
+def tfsctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return run(tfsctl_command(*args))
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.monotonic()
+    action()
+    return time.monotonic() - start
+
+
+# ---------------------------------------------------------------- Docker
+
+
+def require_docker(benchmark: str, image: str = IMAGE) -> None:
+    """Exit with what to run when the Docker CLI, the engine or the image is missing."""
+    fix = "run .ci/docker.sh (as root) first: it installs Docker, starts the engine, builds the image"
+    if shutil.which("docker") is None:
+        sys.exit(f"{benchmark}: the docker command is not installed; {fix}")
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
+        sys.exit(f"{benchmark}: no Docker engine answers; {fix}")
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
+                      check=False).returncode:
+        sys.exit(f"{benchmark}: the image {image} is not built; {fix}")
+
+
+def docker_run_serving(name: str, model_root: Path, rest: int, grpc: int | None = None) -> None:
+    """The container a team starts by hand: the image's ports on loopback, /models read-only."""
+    ports = ["-p", f"127.0.0.1:{rest}:8501"] + (["-p", f"127.0.0.1:{grpc}:8500"] if grpc else [])
+    run(["docker", "run", "-d", "--name", name, *ports, "-v", f"{model_root}:/models:ro", IMAGE,
+         *SERVING_ARGS])
+
+
+def docker_rm(name: str) -> None:
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def model_config_text(base_path: str, versions: Sequence[int], stable: int) -> str:
+    """model.config as a team writes it by hand for the classic ways (one model, one label)."""
+    policy = " ".join(f"versions: {v}" for v in versions)
+    return (f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{base_path}" '
+            f'model_platform: "tensorflow" model_version_policy {{ specific {{ {policy} }} }} '
+            f'version_labels {{ key: "stable" value: {stable} }} }} }}\n')
+
+
+def add_version(model_root: Path, version: int) -> None:
+    """Copy half_plus_two in as `version`, as a team (or CI) drops a new export in place."""
+    shutil.copytree(MODEL, model_root / "half_plus_two" / str(version))
+
+
+# ---------------------------------------------------------------- tfsctl-managed servers
+
+
+@dataclass
+class SpecServer:
+    """One server that tfsctl manages through a spec: its ports and what it should serve.
+
+    `exported`: versions are listed with MODEL as their source, so apply exports a
+    missing one (a real rollout); otherwise they must already be on disk.
+    """
+
+    work: Path
+    runtime: str
+    name: str
+    exported: bool = True
+    grpc: int = field(default_factory=free_port)
+    rest: int = field(default_factory=free_port)
+
+    @property
+    def spec(self) -> Path:
+        return self.work / "tfsctl.yaml"
+
+    @property
+    def model_root(self) -> Path:
+        return self.work / "models"
+
+    def write(self, versions: Sequence[int], stable: int | None = None,
+              batching: bool = False) -> None:
+        """The spec; `batching` is a server setting, so changing it makes apply replace."""
+        model: dict[str, Any] = {
+            "name": "half_plus_two", "policy": {"specific": list(versions)},
+            "versions": {v: {"source": {"saved_model": str(MODEL)}} if self.exported else {}
+                         for v in versions}}
+        if stable is not None:
+            model["labels"] = {"stable": stable}
+        server: dict[str, Any] = {"name": self.name, "runtime": self.runtime, "model_root": "models",
+                                  "ports": {"grpc": self.grpc, "rest": self.rest}, "models": [model]}
+        if self.runtime == "docker":
+            server["image"] = IMAGE
+        if batching:
+            server["batching"] = {"max_batch_size": 32, "batch_timeout_micros": 1000}
+        self.spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [server]}))
+
+    def apply(self) -> None:
+        tfsctl("apply", "-f", str(self.spec), "--auto-approve")
+
+    @contextlib.contextmanager
+    def deployed(self, versions: Sequence[int], stable: int | None = None) -> Iterator[SpecServer]:
+        """Applied with `versions`; destroyed afterwards whatever happened (even a failed create)."""
+        try:
+            self.write(versions, stable)
+            self.apply()
+            yield self
+        finally:
+            subprocess.run(tfsctl_command("destroy", "-f", str(self.spec), "--auto-approve"),
+                           capture_output=True, check=False)
+
+
+# ---------------------------------------------------------------- waiting and load
+
+
+def _poll(check: Callable[[], bool], what: str, timeout: float, interval: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(interval)
+    raise BenchError(f"{what} within {timeout:.0f} s")
+
+
+def wait_for_version(rest: int, version: int, start: float, timeout: float = 120) -> float:
+    """Seconds from `start` until `version` answers a predict (polled every 50 ms)."""
+    url = f"http://127.0.0.1:{rest}/v1/models/half_plus_two/versions/{version}:predict"
+    _poll(lambda: requests.post(url, json=PREDICT, timeout=1).status_code == 200,
+          f"version {version} did not answer", timeout - (time.monotonic() - start), 0.05)
+    return time.monotonic() - start
+
+
+def wait_available(rest: int, version: int, timeout: float = 120) -> None:
+    """Until the server reports `version` AVAILABLE (REST status, polled every 10 ms)."""
+    url = f"http://127.0.0.1:{rest}/v1/models/half_plus_two/versions/{version}"
+
+    def available() -> bool:
+        states = requests.get(url, timeout=1).json().get("model_version_status", [])
+        return any(s.get("state") == "AVAILABLE" for s in states)
+
+    _poll(available, f"version {version} was not AVAILABLE", timeout, 0.01)
+
+
+def label_url(rest: int, label: str) -> str:
+    return f"http://127.0.0.1:{rest}/v1/models/half_plus_two/labels/{label}:predict"
+
+
+class Stream:
+    """Predicts at a steady rate on a background thread while something changes the server.
+
+    Bounded: one request at a time, at most `rate` a second, to loopback, and never
+    longer than `limit_s` (then `truncated` is set, and the figures are a lower bound).
+    Records when each correct answer came, and counts failures by kind (refused,
+    timeout, an HTTP status, a wrong answer), so a lost request is never silent.
+    """
+
+    def __init__(self, url: str, rate: float, limit_s: float):
+        self.url, self.interval, self.limit = url, 1.0 / rate, limit_s
+        self.answered: list[float] = []
+        self.failures: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}  # the first answer of each failing kind, for the report
+        self.truncated = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ended = 0.0
+
+    def __enter__(self) -> Stream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _one(self, session: requests.Session, body: str) -> str | None:
+        """One predict; None when it answered correctly, else the kind of failure."""
+        try:
+            response = session.post(self.url, data=body, timeout=2)
+        except requests.Timeout:
+            return "timeout"
+        except requests.RequestException:
+            return "refused/reset"
+        if response.status_code == 200 and response.json() == ANSWER:
+            return None
+        kind = f"http {response.status_code}" if response.status_code != 200 else "wrong answer"
+        self.examples.setdefault(kind, response.text[:200])
+        return kind
+
+    def _run(self) -> None:
+        body = json.dumps(PREDICT)
+        end = time.monotonic() + self.limit
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                sent = time.monotonic()
+                if sent >= end:
+                    self.truncated = True
+                    break
+                failure = self._one(session, body)
+                if failure is None:
+                    self.answered.append(time.monotonic())
+                else:
+                    self.failures[failure] += 1
+                time.sleep(max(0.0, self.interval - (time.monotonic() - sent)))
+        self._ended = time.monotonic()
+
+    def report(self) -> dict[str, Any]:
+        """Answers, failures, and the longest time without an answer (up to the stream's end)."""
+        times = [*self.answered, self._ended]
+        gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        return {"answered": len(self.answered), "failed": sum(self.failures.values()),
+                "failures": dict(self.failures), "examples": self.examples,
+                "longest_gap_s": gap, "truncated": self.truncated}

@@ -1,198 +1,232 @@
 #!/usr/bin/env python3
-"""apply overhead: what `tfsctl apply` adds on top of the server's own load time.
+"""apply overhead: the seconds `tfsctl apply` adds on top of the server's own load time.
 
-For a new version that is already on disk (so no export is timed), per round:
-  * hot reload floor: the same change made by hand, straight to the server:
-    write model.config, gRPC HandleReloadConfigRequest, poll the REST status
-    until the version is AVAILABLE;
-  * hot reload by `tfsctl apply --auto-approve` (wall time of the command, which
-    returns once the version is AVAILABLE), on the local and docker runtimes;
-  * replace floor: `docker run` of a fresh container with the new config until
-    the version is AVAILABLE; replace by `tfsctl apply` (a container setting
-    changed too), wall time.
-Also the fixed costs inside every command: `tfsctl --version` (Python start-up)
-and `tfsctl plan`, and the import of TensorFlow that apply pays to use the
-official serving protos. Prints medians, overhead and ratio; writes
-bench/results/apply_overhead.json. Needs the Docker engine and tfsctl/serve:dev
-(.ci/docker.sh).
+Version 2 of half_plus_two is already on disk (no export is timed). Per round,
+each kind of change, round-robin:
+  * hot reload floor: the change made straight to the running server, the way
+    tfsctl makes it: write model.config, send it with gRPC HandleReloadConfigRequest
+    (the official tensorflow_serving protos), poll the REST status until version 2
+    is AVAILABLE; then `tfsctl apply --auto-approve` of the same change (after
+    going back through tfsctl), wall time of the command; local and docker runtimes;
+  * replace floor: `docker run` of a fresh container with that model.config until
+    version 2 is AVAILABLE; against `tfsctl apply` of version 2 together with a
+    batching setting, which makes it replace the container (stop, remove, run).
+Apply's own progress lines, timed as they arrive, split its wall time into phases:
+start-up and plan (to its first change), the reload or replace call, waiting
+until AVAILABLE, and the interpreter's exit. Two fixed costs are measured beside
+them: `tfsctl --version` (Python start-up, CLI imports) and a process importing
+TensorFlow, which the official serving protos pull in, and exiting with it loaded.
 
-    python bench/apply_overhead.py [--rounds 5]
+Needs ./scripts/setup.sh (TensorFlow, the serving protos), the Docker engine and
+the tfsctl/serve:dev image: run .ci/docker.sh (as root) first; the script says so
+and exits when they are missing. Writes bench/results/apply_overhead.json.
+
+    .venv/bin/python bench/apply_overhead.py [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-
-import requests
-import yaml
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import median, save, table  # noqa: E402
-from bench.rollout import IMAGE, MODEL, tfsctl  # noqa: E402
-from bench.serve_predict import free_port  # noqa: E402
-from tfsctl.apply.server_client import Endpoint, reload_config  # noqa: E402
-from tfsctl.serverconfig.model_config import parse_text  # noqa: E402
+from bench._common import (  # noqa: E402
+    BenchError,
+    SpecServer,
+    add_version,
+    docker_rm,
+    docker_run_serving,
+    free_port,
+    medians,
+    require_docker,
+    rotated,
+    run,
+    run_main,
+    save,
+    table,
+    tfsctl_command,
+    timed,
+    wait_available,
+)
 from tfsctl.tfenv import import_tensorflow  # noqa: E402
 
+# The serving protos import TensorFlow's: imported here, once, so no floor pays for it.
+import_tensorflow()
+import grpc  # noqa: E402
+from google.protobuf import text_format  # noqa: E402
+from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc  # noqa: E402
+from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
 
-def _timed(action: Callable[[], object]) -> float:
+PROGRESS = re.compile(r"^\[\s*[\d.]+s\] ")  # apply's progress lines: "[   1.6s] waiting: ..."
+PHASES = ["start-up + plan", "reload/replace call", "wait until AVAILABLE", "exit"]
+TF_COSTS = """
+import time
+start = time.monotonic()
+from tfsctl.tfenv import import_tensorflow
+import_tensorflow()
+import tensorflow_serving.apis.model_service_pb2_grpc
+print(time.monotonic() - start, flush=True)
+"""
+
+
+# ---------------------------------------------------------------- the floors
+
+
+def reload_by_hand(grpc_port: int, config: model_server_config_pb2.ModelServerConfig) -> None:
+    """HandleReloadConfigRequest, as any client of TF Serving's ModelService sends it."""
+    request = model_management_pb2.ReloadConfigRequest(config=config)
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        response = model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(
+            request, timeout=120)
+    if response.status.error_code:
+        raise BenchError(f"the server refused the config: {response.status.error_message}")
+
+
+def reload_floor(server: SpecServer) -> float:
+    """Version 2 added to the model.config tfsctl wrote, sent straight to the server."""
+    path = server.model_root / "model.config"
+    config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+    config.model_config_list.config[0].model_version_policy.specific.versions.append(2)
     start = time.monotonic()
-    action()
+    path.write_text(text_format.MessageToString(config))
+    reload_by_hand(server.grpc, config)
+    wait_available(server.rest, 2)
     return time.monotonic() - start
 
 
-def _wait_available(rest: int, version: int, timeout: float = 120) -> None:
-    url = f"http://127.0.0.1:{rest}/v1/models/half_plus_two/versions/{version}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            states = requests.get(url, timeout=1).json().get("model_version_status", [])
-            if any(s["state"] == "AVAILABLE" for s in states):
-                return
-        except (requests.RequestException, ValueError):
-            pass
-        time.sleep(0.01)
-    raise RuntimeError(f"version {version} never became AVAILABLE")
-
-
-class Deployment:
-    """One server with versions 1 and 2 on disk; the spec serves [1] or [1, 2]."""
-
-    def __init__(self, work: Path, runtime: str):
-        self.work, self.runtime = work, runtime
-        self.grpc, self.rest = free_port(), free_port()
-        self.spec = work / "tfsctl.yaml"
-        for version in (1, 2):
-            shutil.copytree(MODEL, work / "models" / "half_plus_two" / str(version))
-
-    def write(self, versions: list[int], rollout: str = "a") -> None:
-        server = {"name": f"bench-overhead-{os.getpid()}", "runtime": self.runtime,
-                  "model_root": "models", "ports": {"grpc": self.grpc, "rest": self.rest},
-                  "env": {"ROLLOUT": rollout},
-                  "models": [{"name": "half_plus_two", "policy": {"specific": versions},
-                              "versions": {v: {} for v in versions}}]}
-        if self.runtime == "docker":
-            server["image"] = IMAGE
-        self.spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [server]}))
-
-    def apply(self) -> None:
-        tfsctl("apply", "-f", str(self.spec), "--auto-approve")
-
-    def config_text(self) -> str:
-        return (self.work / "models" / "model.config").read_text()
-
-
-def _reload_floor(d: Deployment) -> float:
-    """Version 2 added straight through the server's reload API (what apply asks it to do)."""
-    d.write([1, 2])
-    rendered = subprocess.run([sys.executable, "-m", "tfsctl.cli.main", "render", "-f", str(d.spec)],
-                              check=True, capture_output=True, text=True).stdout
-    entries = parse_text(rendered)
-    endpoint = Endpoint("127.0.0.1", d.grpc, d.rest)
+def start_floor(model_root: Path) -> float:
+    """A fresh container from the model.config in `model_root`, until version 2 is AVAILABLE."""
+    name, rest = f"bench-floor-{os.getpid()}", free_port()
     start = time.monotonic()
-    reload_config(endpoint, entries)
-    _wait_available(d.rest, 2)
-    return time.monotonic() - start
+    try:
+        docker_run_serving(name, model_root, rest)
+        wait_available(rest, 2)
+        return time.monotonic() - start
+    finally:
+        docker_rm(name)
+
+
+# ---------------------------------------------------------------- tfsctl apply, timed
+
+
+def timed_apply(server: SpecServer) -> dict[str, float]:
+    """Wall time of `tfsctl apply`, and its phases from when each output line arrives."""
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}  # lines arrive when printed
+    start = time.monotonic()
+    process = subprocess.Popen(tfsctl_command("apply", "-f", str(server.spec), "--auto-approve"),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert process.stdout is not None
+    lines = [(time.monotonic() - start, line.rstrip()) for line in process.stdout]
+    apply_s = time.monotonic() - start if process.wait() == 0 else None
+    if apply_s is None:
+        raise BenchError("tfsctl apply failed:\n" + "\n".join(line for _, line in lines[-5:]))
+    return {"apply_s": apply_s, **phases(lines, apply_s)}
+
+
+def phases(lines: list[tuple[float, str]], total: float) -> dict[str, float]:
+    """Split apply's wall time at its first change, the line after it (the call returned:
+    `waiting: ...` or the summary) and `Apply complete.`; the rest is the exit."""
+    progress = [t for t, line in lines if PROGRESS.match(line)]
+    complete = next(t for t, line in lines if line == "Apply complete.")
+    changed = progress[0]
+    returned = next((t for t, _ in lines if t > changed), complete)
+    return dict(zip(PHASES, [changed, returned - changed, complete - returned, total - complete],
+                    strict=True))
+
+
+# ---------------------------------------------------------------- the kinds of change
+
+
+def _server(work: Path, runtime: str) -> SpecServer:
+    server = SpecServer(work, runtime, f"bench-overhead-{os.getpid()}", exported=False)
+    for version in (1, 2):
+        add_version(server.model_root, version)
+    return server
 
 
 def hot_reload(work: Path, runtime: str) -> dict[str, float]:
-    d = Deployment(work, runtime)
-    d.write([1])
-    d.apply()
-    try:
-        floor = _reload_floor(d)
-        d.write([1])
-        d.apply()  # back to [1] through tfsctl, so the next change is the same change
-        d.write([1, 2])
-        applied = _timed(d.apply)
-        return {"floor_s": floor, "apply_s": applied}
-    finally:
-        tfsctl("destroy", "-f", str(d.spec), "--auto-approve")
+    server = _server(work, runtime)
+    with server.deployed([1]):
+        floor = reload_floor(server)
+        server.write([1])
+        server.apply()  # back to [1] through tfsctl, so that apply makes the same change
+        server.write([1, 2])
+        return {"floor_s": floor, **timed_apply(server)}
 
 
 def replace(work: Path) -> dict[str, float]:
-    d = Deployment(work, "docker")
-    d.write([1])
-    d.apply()
-    try:
-        d.write([1, 2], rollout="b")
-        applied = _timed(d.apply)
-        config = d.config_text()
-    finally:
-        tfsctl("destroy", "-f", str(d.spec), "--auto-approve")
-    (work / "models" / "model.config").write_text(config)
-    name, rest = f"bench-floor-{os.getpid()}", free_port()
+    server = _server(work, "docker")
+    config = server.model_root / "model.config"
+    with server.deployed([1]):
+        server.write([1, 2], batching=True)
+        applied = timed_apply(server)
+        text = config.read_text()
+    config.write_text(text)  # destroy removed it; the floor starts from what apply wrote
+    return {"floor_s": start_floor(server.model_root), **applied}
+
+
+def fixed_costs() -> dict[str, float]:
+    """Python start-up with the CLI's imports, and TensorFlow's import and exit."""
+    startup = timed(lambda: run(tfsctl_command("--version")))
     start = time.monotonic()
-    subprocess.run(["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{rest}:8501",
-                    "-v", f"{work / 'models'}:/models:ro", IMAGE,
-                    "--model_config_file=/models/model.config",
-                    "--allow_version_labels_for_unavailable_models=true"],
-                   check=True, capture_output=True)
-    try:
-        _wait_available(rest, 2)
-        floor = time.monotonic() - start
-    finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-    return {"floor_s": floor, "apply_s": applied}
+    process = subprocess.Popen([sys.executable, "-c", TF_COSTS], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    imported = float(process.stdout.readline())
+    printed = time.monotonic()
+    process.wait()
+    return {"startup_s": startup, "tf_import_s": imported, "tf_exit_s": time.monotonic() - printed,
+            "tf_process_s": time.monotonic() - start}
 
 
-def fixed_costs(work: Path) -> dict[str, float]:
-    d = Deployment(work, "local")
-    d.write([1])
-    protos = ("from tfsctl.tfenv import import_tensorflow; import_tensorflow(); "
-              "import tensorflow_serving.apis.model_service_pb2_grpc")
-    return {"startup_s": _timed(lambda: tfsctl("--version")),
-            "protos_s": _timed(lambda: subprocess.run([sys.executable, "-c", protos], check=True)),
-            "plan_s": _timed(lambda: subprocess.run(
-                [sys.executable, "-m", "tfsctl.cli.main", "plan", "-f", str(d.spec)],
-                capture_output=True, check=False))}
+KINDS: dict[str, Callable[[Path], dict[str, float]]] = {
+    "hot reload, local": partial(hot_reload, runtime="local"),
+    "hot reload, docker": partial(hot_reload, runtime="docker"),
+    "replace, docker": replace,
+}
+
+
+def report(results: dict[str, list[dict[str, float]]], costs: list[dict[str, float]],
+           rounds: int) -> None:
+    med = {kind: medians(runs) for kind, runs in results.items()}
+    print(table(["change", "server floor s", "tfsctl apply s", "overhead s", "ratio"],
+                [[kind, m["floor_s"], m["apply_s"], m["apply_s"] - m["floor_s"],
+                  f"{m['apply_s'] / m['floor_s']:.1f}x"] for kind, m in med.items()]))
+    print()
+    print(table(["tfsctl apply, phases s", *PHASES], [[kind, *(m[p] for p in PHASES)]
+                                                      for kind, m in med.items()]))
+    fixed = medians(costs)
+    print(f"beside them: Python start-up + CLI imports (`tfsctl --version`) {fixed['startup_s']:.2f} s; "
+          f"importing TensorFlow for the serving protos {fixed['tf_import_s']:.2f} s, and exiting "
+          f"with it loaded {fixed['tf_exit_s']:.2f} s")
+    print(f"(medians of {rounds} rounds, kinds round-robin; version 2 already on disk: no export)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode:
-        sys.exit(f"apply_overhead: the image {IMAGE} or the Docker engine is missing: run "
-                 ".ci/docker.sh (as root) first")
-    # The floor must not pay for this process's own imports: TensorFlow (which the serving
-    # protos pull in) is imported once, here, before anything is timed.
-    import_tensorflow()
-    import tensorflow_serving.apis.model_service_pb2_grpc  # noqa: F401
-    kinds: dict[str, Callable[[Path], dict[str, float]]] = {
-        "hot reload, local": lambda w: hot_reload(w, "local"),
-        "hot reload, docker": lambda w: hot_reload(w, "docker"),
-        "replace, docker": replace,
-    }
-    results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    require_docker("apply_overhead")
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
     costs = []
-    for _ in range(args.rounds):
-        for kind, measure in kinds.items():
+    for index in range(args.rounds):
+        for kind in rotated(list(KINDS), index):
             with tempfile.TemporaryDirectory() as tmp:
-                results[kind].append(measure(Path(tmp)))
-        with tempfile.TemporaryDirectory() as tmp:
-            costs.append(fixed_costs(Path(tmp)))
-    rows = []
-    for kind, runs in results.items():
-        floor, applied = median([r["floor_s"] for r in runs]), median([r["apply_s"] for r in runs])
-        rows.append([kind, floor, applied, applied - floor, f"{applied / floor:.1f}x"])
-    print(table(["change", "server floor s", "tfsctl apply s", "overhead s", "ratio"], rows))
-    fixed = {key: median([c[key] for c in costs]) for key in costs[0]}
-    print(f"inside every apply: Python start-up {fixed['startup_s']:.2f} s, a whole `tfsctl plan` "
-          f"{fixed['plan_s']:.2f} s, a process importing TensorFlow for the serving protos "
-          f"{fixed['protos_s']:.2f} s")
-    print(f"(medians of {args.rounds} rounds; the version was already on disk: no export timed)")
-    print(f"wrote {save('apply_overhead', {'args': vars(args), 'results': results, 'fixed': costs})}")
+                results[kind].append(KINDS[kind](Path(tmp)))
+        costs.append(fixed_costs())
+    report(results, costs, args.rounds)
+    data: dict[str, Any] = {"args": vars(args), "results": results, "fixed": costs}
+    print(f"wrote {save('apply_overhead', data)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("apply_overhead", main))

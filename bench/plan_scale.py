@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """plan at scale: N models x 5 versions of real model directories, cold `tfsctl plan`.
 
-For each N, builds a model root (tiny but complete version dirs), a matching
-spec, a model.config as apply would have written it, then measures several
-rounds of:
-  * the whole `tfsctl plan` command in a fresh process (what a user waits for),
+For each N, builds a model root of real SavedModel version dirs (half_plus_two,
+hard-linked: the same files on disk, so 25,000 versions cost inodes, not space),
+a matching spec and the model.config apply would have written, then measures
+several rounds of:
+  * the whole `tfsctl plan` command in a fresh process (cold: nothing cached in
+    the process; what a user waits for), and
   * tfsctl's own work in-process, stage by stage: load the spec, observe the
     live state, diff, render (Python start-up and imports excluded).
-Prints medians and writes bench/results/plan_scale.json.
+The growth column is each size's time over the previous size's, divided by the
+ratio of the sizes: 1.0 is linear. Prints medians and writes
+bench/results/plan_scale.json. Needs only ./scripts/setup.sh (no server, no Docker).
 
-    python bench/plan_scale.py [--sizes 10,100,1000,5000] [--rounds 5]
+    .venv/bin/python bench/plan_scale.py [--sizes 10,100,1000,5000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from bench._common import median, save, table  # noqa: E402
+from bench._common import MODEL, median, save, table  # noqa: E402
 from tfsctl.cli.main import tune_gc  # noqa: E402
 from tfsctl.live.observe import observe  # noqa: E402
 from tfsctl.live.sources import observe_sources  # noqa: E402
@@ -45,10 +50,7 @@ def build(root: Path, models: int) -> Path:
     model_root = root / "models"
     for m in range(models):
         for v in range(1, VERSIONS + 1):
-            version = model_root / f"model{m:05d}" / f"{v:08d}"
-            (version / "variables").mkdir(parents=True)
-            (version / "saved_model.pb").write_bytes(b"\x08\x01")
-            (version / "variables" / "variables.index").write_bytes(b"\x00")
+            shutil.copytree(MODEL, model_root / f"model{m:05d}" / f"{v:08d}", copy_function=os.link)
     spec = root / "tfsctl.yaml"
     spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [{
         "name": "scale", "runtime": "local", "model_root": str(model_root),
@@ -76,6 +78,14 @@ def stages(spec: Path) -> dict[str, float]:
     return times
 
 
+def _growth(results: list[dict[str, float]], key: str) -> str:
+    """The last size's time over the one before, per unit of size ratio (1.00 = linear)."""
+    if len(results) < 2:
+        return "-"
+    before, now = results[-2], results[-1]
+    return f"{(now[key] / before[key]) / (now['models'] / before['models']):.2f}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000,5000")
@@ -98,13 +108,16 @@ def main() -> int:
             f"{k}_s": v for k, v in med.items()}}
         results.append(result)
         rows.append([size, size * VERSIONS, median(walls), med["own"], med["load"], med["observe"],
-                     med["diff"], med["render"]])
+                     med["diff"], med["render"], _growth(results, "command_s"),
+                     _growth(results, "own_s")])
     print(table(["models", "versions", "plan cmd s", "own work s", "load", "observe", "diff",
-                 "render"], rows))
+                 "render", "growth cmd", "growth own"], rows))
     if len(results) > 1:
         first, last = results[0], results[-1]
-        ratio = last["own_s"] / first["own_s"] if first["own_s"] else float("nan")
-        print(f"own work grows {ratio:.1f}x for {last['models'] / first['models']:.0f}x the models")
+        print(f"own work grows {last['own_s'] / first['own_s']:.0f}x and the command "
+              f"{last['command_s'] / first['command_s']:.1f}x for {last['models'] / first['models']:.0f}x "
+              f"the models ({1e6 * last['own_s'] / last['versions']:.0f} us of own work per version "
+              f"at {last['models']:,} models); medians of {args.rounds} rounds")
     print(f"wrote {save('plan_scale', {'rounds': args.rounds, 'results': results})}")
     return 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import median, save, table  # noqa: E402
+from bench._common import free_port, median, save, table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared/testdata/tensorflow_serving/saved_model_half_plus_two_cpu"
@@ -36,12 +35,6 @@ MODEL = SHARED if SHARED.is_dir() else REPO / "examples/models/half_plus_two"
 BODY = json.dumps({"instances": [1.0, 2.0, 5.0]})
 BATCHING = "max_batch_size { value: 64 } batch_timeout_micros { value: 500 } num_batch_threads { value: 4 }"
 MODES = {"default": [], "batching": ["--enable_batching"]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def one_round(requests_total: int, threads: int, extra: list[str]) -> dict[str, float]:
