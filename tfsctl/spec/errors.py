@@ -11,6 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+#: A spec error shows at most this many problems (the count says how many there were), and
+#: at most this much of a source line around the column: a hostile one-line file of 100 kB
+#: with 20,000 duplicate keys otherwise printed its whole line 20,000 times (gigabytes).
+MAX_SHOWN_ISSUES = 100
+MAX_SHOWN_LINE = 160
+
 
 @dataclass(frozen=True)
 class Location:
@@ -37,8 +43,12 @@ class SpecIssue:
         out = [f"{self.location}: error: {self.message}"]
         if source_lines and 0 < self.location.line <= len(source_lines):
             text = source_lines[self.location.line - 1].rstrip("\n")
-            out.append(f"    {text}")
-            out.append("    " + " " * max(self.location.column - 1, 0) + "^")
+            column = max(self.location.column - 1, 0)
+            start = max(0, min(column - MAX_SHOWN_LINE // 2, len(text) - MAX_SHOWN_LINE))
+            before = "..." if start else ""
+            after = "..." if start + MAX_SHOWN_LINE < len(text) else ""
+            out.append(f"    {before}{text[start:start + MAX_SHOWN_LINE]}{after}")
+            out.append("    " + " " * (len(before) + column - start) + "^")
         if self.hint:
             out.append(f"  fix: {self.hint}")
         return "\n".join(out)
@@ -54,4 +64,7 @@ class SpecError(Exception):
         super().__init__(self.format())
 
     def format(self) -> str:
-        return "\n".join(issue.format(self.source_lines) for issue in self.issues)
+        shown = "\n".join(issue.format(self.source_lines)
+                          for issue in self.issues[:MAX_SHOWN_ISSUES])
+        hidden = len(self.issues) - MAX_SHOWN_ISSUES
+        return shown + (f"\n... and {hidden} more not shown" if hidden > 0 else "")
