@@ -22,7 +22,7 @@ from tfsctl.apply.recovery import recover
 from tfsctl.errors import TfsctlError
 from tfsctl.live.history import HistoryEntry, append_history
 from tfsctl.plan.compute import PlanResult, compute_plan, secret_values
-from tfsctl.plan.model import Plan
+from tfsctl.plan.model import Hazard, Plan
 from tfsctl.runtimes.desired import desired_runtime
 from tfsctl.spec.load import LoadedSpec
 
@@ -83,6 +83,12 @@ def _record(loaded: LoadedSpec, name: str, plan: Plan, outcome: str, message: st
         plan=plan_to_dict(plan), message=message, start_gap_seconds=start_gap_seconds))
 
 
+def _where(hazard: Hazard) -> str:
+    if hazard.model is None:
+        return ""
+    return f"{hazard.model}/{hazard.version}: " if hazard.version is not None else f"{hazard.model}: "
+
+
 def _recover_interrupted(loaded: LoadedSpec, options: ApplyOptions,
                          progress: Callable[[str], None]) -> None:
     """Undo an earlier apply that was killed before its guardian could (see guardian.py),
@@ -109,8 +115,9 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
             raise TfsctlError("the live state changed since this plan was made",
                               "run `tfsctl plan --out PLANFILE` again and review the new plan")
         if plan.errors:
-            raise TfsctlError("the plan has errors; nothing was changed",
-                              "fix the errors listed above and run plan again")
+            raise TfsctlError("the plan has errors; nothing was changed:\n" + "\n".join(
+                f"  - {_where(error)}{error.message}" for error in plan.errors),
+                "fix them in the spec or on disk, then run tfsctl plan again")
         outcome = ApplyOutcome(plan)
         if not plan.has_changes or not confirm(result):
             return outcome
