@@ -12,11 +12,13 @@ from __future__ import annotations
 import copy
 import os
 import re
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -70,15 +72,17 @@ class CliResult:
                 f"stdout: {self.out[-1500:]}\nstderr: {self.err[-2500:]}")
 
 
-def invoke(*argv: str, env: dict[str, str] | None = None) -> CliResult:
-    """Run the tfsctl CLI in this process and capture everything it says."""
+def invoke(*argv: str, env: dict[str, str] | None = None, timeout: int = 60) -> CliResult:
+    """Run the tfsctl CLI in this process and capture everything it says; a run longer
+    than `timeout` seconds ends with `Hung` as its exception."""
     runner = CliRunner()
     environment = {"NO_COLOR": "1", "TFSCTL_DEBUG": "1", "COLUMNS": "200", **(env or {})}
     code: int | None = None
     exception: BaseException | None = None
     with runner.isolation(env=environment) as (out, err, _):
         try:
-            code = run(list(argv))
+            with deadline(timeout):
+                code = run(list(argv))
         except SystemExit as exit_:
             code, exception = (exit_.code if isinstance(exit_.code, int) else 1), exit_
         except BaseException as exc:  # noqa: BLE001 - reported by the caller's assertion
@@ -86,6 +90,25 @@ def invoke(*argv: str, env: dict[str, str] | None = None) -> CliResult:
         stdout, stderr = out.getvalue(), err.getvalue()
     return CliResult(argv, code, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
                      exception)
+
+
+class Hung(Exception):
+    """A command ran past its deadline (a hang, reported instead of blocking the suite)."""
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Raise `Hung` in this (main) thread if the block runs longer than `seconds`."""
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise Hung(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def located_error(result: CliResult, spec_file: Path) -> bool:
@@ -97,16 +120,17 @@ def located_error(result: CliResult, spec_file: Path) -> bool:
 def assert_clean_outcome(result: CliResult, spec_file: Path) -> None:
     """What every hostile input must end in: exit 0/1/2, a reason on 1, never a traceback.
 
-    Exit 1 says why: a located spec error naming the file, or the plan's own error list
-    (a spec can be valid and still unplannable: a version with no source, say).
+    Exit 1 says why: a located spec error naming the file, or an `error:` line or the
+    plan's own error list (a spec can be valid and still unplannable: a version with no
+    source, say).
     """
     assert result.exception is None or isinstance(result.exception, SystemExit), str(result)
     assert result.code in (0, 1, 2), str(result)
     text = result.out + result.err
     assert "Traceback" not in text and "internal error" not in text, str(result)
     if result.code == 1:
-        plan_errors = "Error:" in text or '"errors": [\n' in text
-        assert located_error(result, spec_file) or plan_errors, str(result)
+        said_why = re.search(r"(?m)^(error: |Error: |\s+Error \[)\S", text) or '"errors": [\n' in text
+        assert located_error(result, spec_file) or said_why, str(result)
 
 
 def _tree(root: Path) -> dict[str, tuple[int, int]]:

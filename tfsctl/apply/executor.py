@@ -209,13 +209,18 @@ def _clean_leftovers(server: Server, live: LiveServer, progress: Callable[[str],
 
 
 def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: DesiredRuntime,
-                 ctx: ApplyContext) -> ApplyReport:
-    """Apply `plan` to one server; raises ApplyFailed after rolling back."""
+                 ctx: ApplyContext, *, destroy: bool = False) -> ApplyReport:
+    """Apply `plan` to one server; raises ApplyFailed after rolling back.
+
+    `destroy` says the plan is a `tfsctl destroy` one: its action is NONE when the server
+    is already gone, and it must still only remove files, never wait for a server to serve
+    (it waited the whole --timeout for a server that was not there).
+    """
     if plan.errors:
         raise TfsctlError(f"the plan for {server.name!r} has errors; nothing was changed",
                           "; ".join(h.message for h in plan.errors))
     report = ApplyReport(server.name, plan.action)
-    if plan.action is ServerAction.DESTROY:
+    if destroy or plan.action is ServerAction.DESTROY:
         _destroy(server, plan, live, ctx)
         return report
     tx = _Transaction(server, live, ctx)

@@ -131,7 +131,8 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
             desired = desired_runtime(server, secrets)
             try:
                 report = apply_server(server, server_plan, live, desired,
-                                      context_for(server, progress, options.timeout))
+                                      context_for(server, progress, options.timeout),
+                                      destroy=options.destroy)
             except ApplyFailed as failure:
                 _record(loaded, server.name, plan, "rolled-back", failure.message,
                         live.model_config.text or "", live.runtime.config_hash)

@@ -167,7 +167,11 @@ def export_version(source: Source, target: Path, *, progress: Progress | None = 
         raise ExportError(f"{target} already exists; versions are never overwritten",
                           "export under a new version number")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fingerprint = fingerprint_source(source)
+    try:
+        fingerprint = fingerprint_source(source)
+    except (OSError, StopIteration) as exc:  # unreadable, a special file, no checkpoint state
+        raise ExportError(f"cannot read the source {source_path(source)}: {exc}",
+                          "check the source path and its permissions") from None
     work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{target.name}-", dir=target.parent))
     try:
         build = work / "model"

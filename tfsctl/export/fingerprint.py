@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from tfsctl.spec.model import CheckpointSource, KerasSource, SavedModelSource
@@ -18,7 +19,15 @@ from tfsctl.spec.model import CheckpointSource, KerasSource, SavedModelSource
 CHUNK = 1 << 20
 
 
+class NotARegularFile(OSError):
+    """A source holds a FIFO, a device or a socket: reading it could block forever."""
+
+
 def _hash_file(digest: hashlib._Hash, path: Path) -> None:
+    """Hash a regular file's bytes; anything else is refused before it is opened (plan hung
+    on a FIFO in a source, and /dev/zero never ends)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise NotARegularFile(f"{path} is not a regular file (a FIFO, device or socket)")
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK):
             digest.update(block)

@@ -102,9 +102,11 @@ def _export_records(base_path: Path) -> tuple[ExportRecord, ...]:
     return tuple(records)
 
 
-def observe_model_dir(base_path: Path, model_root: Path) -> ModelDir:
+def observe_model_dir(base_path: Path, model_root: Path | None) -> ModelDir:
+    """The model's versions on disk; `model_root` None skips the escape check (a local
+    server with `allow_external_base_paths: true` may keep its models anywhere)."""
     base = str(base_path)
-    escapes = _escape(base, model_root)
+    escapes = _escape(base, model_root) if model_root is not None else None
     try:
         entries = sorted(os.scandir(base), key=lambda e: e.name)
     except OSError:
@@ -124,7 +126,7 @@ def observe_model_dir(base_path: Path, model_root: Path) -> ModelDir:
                                            "TF Serving would pick one arbitrarily"))
                 continue
             seen[number] = entry.name
-            if entry.is_symlink() and escapes is None:
+            if entry.is_symlink() and escapes is None and model_root is not None:
                 escapes = _escape(entry.path, model_root)
             versions.append(inspect_version(entry.path, number, entry.name))
         elif entry.name != ".tfsctl":

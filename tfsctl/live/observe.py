@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from tfsctl.live.configfiles import read_model_config, read_side_files
 from tfsctl.live.history import last_applied
@@ -15,7 +16,7 @@ from tfsctl.live.report import observe_report
 from tfsctl.live.runtime import observe_runtime
 from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, ServerReport
 from tfsctl.spec.load import LoadedSpec
-from tfsctl.spec.model import Server
+from tfsctl.spec.model import Runtime, Server
 
 
 def _unmanaged(server: Server) -> tuple[str, ...]:
@@ -25,6 +26,14 @@ def _unmanaged(server: Server) -> tuple[str, ...]:
     except OSError:
         return ()
     return tuple(sorted(e.name for e in entries if server.model_root / e.name not in named))
+
+
+def _confining_root(server: Server) -> Path | None:
+    """The root a model dir must resolve into, or None when the spec lets base paths leave it
+    (`allow_external_base_paths` on a local server: validate accepts it, so plan must too)."""
+    if server.runtime is Runtime.LOCAL and server.allow_external_base_paths:
+        return None
+    return server.model_root
 
 
 def observe_server(server: Server, *, report: bool = True) -> LiveServer:
@@ -39,7 +48,7 @@ def observe_server(server: Server, *, report: bool = True) -> LiveServer:
         server_report = observe_report(f"http://{host}:{server.ports.rest}", names)
     return LiveServer(
         name=server.name,
-        model_dirs=tuple((m.name, observe_model_dir(server.base_path(m), server.model_root))
+        model_dirs=tuple((m.name, observe_model_dir(server.base_path(m), _confining_root(server)))
                          for m in server.models),
         model_config=model_config,
         side_files=read_side_files(server),

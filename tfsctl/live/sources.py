@@ -77,7 +77,10 @@ def observe_sources(spec: Spec, live: LiveState) -> dict[SourceKey, SourceObserv
                 if problem is None and exported is not None:
                     from tfsctl.export.fingerprint import fingerprint_source
 
-                    fingerprint = fingerprint_source(vspec.source)
+                    try:
+                        fingerprint = fingerprint_source(vspec.source)
+                    except OSError as exc:  # unreadable, or a special file: a plan error
+                        problem = f"cannot read the source: {exc}"
                 observations[(server.name, model.name, version)] = SourceObservation(
                     exists=problem is None, problem=problem, fingerprint=fingerprint)
     return observations

@@ -190,6 +190,13 @@ def diff_server(server: Server, live: LiveServer, *,
                 purge: bool = False) -> ServerPlan:
     hazards: list[Hazard] = []
     versions: list[VersionChange] = _purge(server, live) if destroy and purge else []
+    if destroy and purge:  # deleting through a symlink that leads out of the root: refuse
+        for model in server.models:
+            model_dir = live.model_dir(model.name)
+            if model_dir is not None and model_dir.escapes_root:
+                hazards.append(Hazard(HazardKind.PATH_ESCAPE, Severity.ERROR,
+                                      f"{model_dir.escapes_root}; --purge deletes only inside it",
+                                      model=model.name))
     if not destroy:
         for model in server.models:
             found_versions, found_hazards = plan_versions(server, model,

@@ -48,6 +48,10 @@ def plan_versions(server: Server, model: ModelSpec, model_dir: ModelDir | None,
                 continue
             observed = sources.get((server.name, model.name, version))
             record = model_dir.export_record(version) if model_dir else None
+            if observed and record and observed.problem:
+                hazard(HazardKind.SOURCE_MISSING, Severity.WARNING,
+                       f"cannot check whether the source of version {version} changed: "
+                       f"{observed.problem}", version)
             if observed and observed.fingerprint and record and \
                     record.source_fingerprint != observed.fingerprint:
                 hazard(HazardKind.SOURCE_CHANGED, Severity.ERROR,
