@@ -94,13 +94,13 @@ def _entries_before_labels(plan: ServerPlan, live_entries: tuple[ModelEntry, ...
                            ) -> tuple[ModelEntry, ...]:
     """The desired entries, with each pending label left where it is now (or unset).
 
-    A server that starts afresh gets no pending label at all: at start-up it checks
-    labels against the versions it has loaded by then.
+    A server that starts afresh (replace, restart) keeps its labels where they were too:
+    it runs with --allow_version_labels_for_unavailable_models, so it accepts them at
+    start-up, and requests to `stable` keep reaching the old version instead of failing
+    with "Unrecognized servable version label" until the second step.
     """
     pending = {(s.model, s.label) for s in plan.label_steps}
-    fresh = plan.action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
-                            ServerAction.START)
-    live_labels = {} if fresh else {e.name: e.label_map for e in live_entries or ()}
+    live_labels = {e.name: e.label_map for e in live_entries or ()}
     entries = []
     for entry in plan.desired_entries:
         labels = []
