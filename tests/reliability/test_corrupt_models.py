@@ -3,21 +3,25 @@
 Each ends in `tfsctl apply` exiting 1 with a message that names the version,
 no traceback, and no version dir (or half-built one) left where a server
 would see it; the server that served before keeps serving.
+
+Corrupt version dirs already in the model root (no saved_model.pb, an index
+without its shards, a leftover export temp dir, a file where a dir belongs) are
+found by `tfsctl plan` alone, without TensorFlow: each is a plan error (exit 1)
+naming the version dir, or for a leftover temp dir a warning that apply removes it.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Deployment, make_checkpoint
 from tests.e2e.test_faults import MODEL, _assert_no_partial_version, _model, _serving
+from tests.reliability.helpers import HALF_PLUS_TWO, assert_clean_outcome, base_spec, dump, invoke, sandbox
 from tests.reliability.tally import Tally
-
-pytestmark = pytest.mark.slow
 
 
 def _saved_model(root: Path) -> Path:
@@ -78,7 +82,7 @@ CASES: dict[str, Callable[[Path], dict]] = {
 
 
 @pytest.fixture(scope="module")
-def serving(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """One local server serving version 1, shared by the cases (each leaves it as it was)."""
     d = Deployment(root=tmp_path_factory.mktemp("corrupt") / "project", runtime="local")
     d.root.mkdir()
@@ -88,6 +92,7 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_corrupt_source_fails_cleanly(case: str, serving: Deployment, tmp_path: Path,
                                         tally: Tally) -> None:
@@ -111,3 +116,82 @@ def test_a_corrupt_source_fails_cleanly(case: str, serving: Deployment, tmp_path
     assert _serving(d), "the version served before is still served"
     assert d.plan_exit_code() == 0
     tally.add("corrupt model sources")
+
+
+def _copy_version(target: Path) -> Path:
+    shutil.copytree(HALF_PLUS_TWO, target)
+    return target
+
+
+def _no_pb(version: Path) -> None:
+    (version / "saved_model.pb").unlink()
+
+
+def _index_without_shards(version: Path) -> None:
+    """variables.index names a data shard that is not there."""
+    for shard in (version / "variables").glob("variables.data-*"):
+        shard.unlink()
+
+
+def _no_index(version: Path) -> None:
+    (version / "variables" / "variables.index").unlink()
+
+
+def _file_not_dir(version: Path) -> None:
+    shutil.rmtree(version)
+    version.write_bytes(b"not a directory")
+
+
+def _empty(version: Path) -> None:
+    shutil.rmtree(version)
+    version.mkdir()
+
+
+#: damage -> what plan must say about version 1 ("" when only the exit code matters)
+BROKEN_VERSION_DIRS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "saved_model.pb missing": (_no_pb, "no saved_model.pb"),
+    "variables.index missing": (_no_index, "no variables.index"),
+    "empty version dir": (_empty, "no saved_model.pb"),
+    "a file named 1": (_file_not_dir, "not on disk"),
+    "index without its shards": (_index_without_shards, ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_VERSION_DIRS))
+def test_a_corrupt_version_dir_is_a_plan_error(case: str, tally: Tally) -> None:
+    """A broken version 1 in the root (no source to re-export from) makes plan exit 1 and
+    say which dir; apply refuses without touching it."""
+    damage, expected = BROKEN_VERSION_DIRS[case]
+    with sandbox(with_version=False) as box:
+        version = _copy_version(box.project / "models" / "m" / "1")
+        damage(version)
+        spec = base_spec()
+        model = spec["servers"][0]["models"][0]
+        model.update(policy={"specific": [1]}, versions={1: {}}, smoke=[])
+        box.spec_file.write_bytes(dump(spec))
+        plan = invoke("plan", "-f", str(box.spec_file))
+        assert_clean_outcome(plan, box.spec_file)
+        if expected:
+            assert plan.code == 1 and expected in plan.out and "m/1" in plan.out, str(plan)
+            apply = invoke("apply", "-f", str(box.spec_file), "--auto-approve")
+            assert_clean_outcome(apply, box.spec_file)
+            assert apply.code == 1 and "nothing was changed" in apply.err, str(apply)
+        else:
+            # plan opens no shards (it stays fast and TensorFlow-free): the version looks
+            # complete, and the server's load of it is what apply waits for and rolls back
+            assert plan.code == 0, str(plan)
+    tally.add("corrupt models")
+
+
+def test_a_leftover_export_temp_dir_is_shown_and_never_a_version(tally: Tally) -> None:
+    """A `.tfsctl-tmp-*` dir (an export killed half-way) is a warning, never counted as a version."""
+    with sandbox() as box:
+        leftover = box.project / "models" / "m" / ".tfsctl-tmp-2-abc"
+        _copy_version(leftover / "model")
+        spec = base_spec()
+        spec["servers"][0]["models"][0].update(policy={"specific": [1]}, versions={1: {}}, smoke=[])
+        box.spec_file.write_bytes(dump(spec))
+        plan = invoke("plan", "-f", str(box.spec_file), "--json")
+        assert_clean_outcome(plan, box.spec_file)
+        assert "interrupted-export" in plan.out and '"version": 2' not in plan.out, str(plan)
+    tally.add("corrupt models")

@@ -4,6 +4,8 @@ the guardian's and the server's logs. Only the server's own environment holds it
 
 from __future__ import annotations
 
+import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -11,16 +13,21 @@ import pytest
 
 from tests.e2e.conftest import Deployment
 from tests.e2e.test_faults import _model
+from tests.reliability.helpers import files_holding as _files_holding
 from tests.reliability.tally import Tally
 from tfsctl.cli.main import run
 
 SECRET_SOURCE = "TFSCTL_TEST_SECRET"
 
 
-def _files_holding(root: Path, secret: str) -> list[Path]:
-    needle = secret.encode()
-    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
-            and needle in p.read_bytes()]
+def _server_environment(d: Deployment) -> str:
+    """The running server's own environment: the one place the value belongs."""
+    if d.runtime == "docker":
+        out = subprocess.run(["docker", "inspect", f"tfsctl-{d.name}"], check=True, text=True,
+                             capture_output=True).stdout
+        return "\n".join(json.loads(out)[0]["Config"]["Env"])
+    pid = int((d.root / "models" / ".tfsctl" / "server.pid").read_text())
+    return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode()
 
 
 @pytest.fixture
@@ -40,7 +47,8 @@ def test_plan_outputs_never_show_a_secret(tmp_path: Path, secret: str, tally: Ta
     for argv in (["plan", "-f", spec], ["plan", "-f", spec, "--json"],
                  ["plan", "-f", spec, "--format", "markdown"],
                  ["plan", "-f", spec, "--out", str(tmp_path / "saved.plan")],
-                 ["render", "-f", spec, "--what", "all"], ["status", "-f", spec], ["validate", spec]):
+                 ["render", "-f", spec, "--what", "all"], ["status", "-f", spec], ["validate", spec],
+                 ["history", "-f", spec]):
         code = run(argv)
         out, err = capsys.readouterr()
         assert code in (0, 2), (argv, err)
@@ -50,16 +58,15 @@ def test_plan_outputs_never_show_a_secret(tmp_path: Path, secret: str, tally: Ta
 
 
 @pytest.mark.slow
-def test_apply_history_and_logs_never_hold_a_secret(tmp_path: Path, secret: str, tally: Tally,
+def test_apply_history_and_logs_never_hold_a_secret(deployment: Deployment, secret: str, tally: Tally,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    d = Deployment(root=tmp_path / "project", runtime="local")
-    d.root.mkdir()
+    """Both runtimes (the docker one marked `docker`): apply, a rotated value, history,
+    status, a failing apply and its rollback, destroy; then every file under the project."""
+    d = deployment
     try:
         d.write([_model([1], 1)], secret_env={"API_TOKEN": SECRET_SOURCE})
         outputs = [d.apply()]
-        pid = int((d.root / "models" / ".tfsctl" / "server.pid").read_text())
-        server_env = Path(f"/proc/{pid}/environ").read_bytes()
-        assert f"API_TOKEN={secret}".encode() in server_env, "the server itself gets the value"
+        assert f"API_TOKEN={secret}" in _server_environment(d), "the server itself gets the value"
         # a changed secret value is a change the plan sees, without showing either value
         monkeypatch.setenv(SECRET_SOURCE, secret + "-rotated")
         plan = d.tfsctl("plan", "-f", str(d.spec_file), "--detailed-exitcode")
@@ -77,10 +84,12 @@ def test_apply_history_and_logs_never_hold_a_secret(tmp_path: Path, secret: str,
         failed = d.apply(check=False)
         assert failed.returncode == 1, failed.stderr
         outputs.append(failed)
+        outputs.append(d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve", check=True))
         for result in outputs:
-            assert secret not in result.stdout + result.stderr
+            assert secret not in result.stdout + result.stderr, result.args
             tally.add("secret leak checks")
-        assert not _files_holding(tmp_path, secret), "a file holds the secret value"
+        # history, journal, guardian.log, server.log, model.config, side files, records
+        assert not _files_holding(d.root, secret), "a file holds the secret value"
         tally.add("secret leak checks")
     finally:
         d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")
