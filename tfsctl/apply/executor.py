@@ -161,11 +161,7 @@ class _Transaction:
         self.record(lambda j: j.exported.append(str(target)))
 
     def reload(self, entries: tuple[ModelEntry, ...]) -> None:
-        def mark(journal: Journal) -> None:
-            journal.reloaded = True
-            journal.reload_previous = self.live_config
-
-        self.record(mark)
+        self.record(lambda j: setattr(j, "reload_previous", self.live_config))
         self.ctx.reload(entries)
 
     def runtime(self, action: ServerAction) -> RuntimeUndo:
@@ -174,7 +170,8 @@ class _Transaction:
         return undo
 
     def rollback(self) -> list[str]:
-        """Undo everything; raises ApplyFailed's parts via the result (kept journal on failure)."""
+        """Undo everything; returns what was restored and what was not (the journal is kept
+        when something was not, so the guardian or the next apply retries it)."""
         result = undo_journal(self.journal, self.ctx.ops, self.ctx.reload)
         if not result.failed:
             delete_journal(self.state_dir)

@@ -53,9 +53,9 @@ class Journal:
     exported: list[str] = field(default_factory=list)
     #: files this apply wrote -> their previous text (None: the file did not exist)
     files: dict[str, str | None] = field(default_factory=dict)
-    #: the previous model.config text, set once the server was given a new config by reload
+    #: the previous model.config text, set before the server is given a new config by
+    #: reload (None: not reloaded, or there was no previous config to go back to)
     reload_previous: str | None = None
-    reloaded: bool = False
     runtime: RuntimeUndo | None = None
     #: the apply was verified; only dropping what was kept aside (the old container) remains
     committed: bool = False

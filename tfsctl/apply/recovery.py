@@ -58,7 +58,7 @@ def undo_journal(journal: Journal, ops: RuntimeOps, reload: Reload) -> UndoResul
     if journal.runtime is not None:
         runtime_undo = journal.runtime
         _attempt(result, "previous server", lambda: ops.undo(runtime_undo))
-    elif journal.reloaded and journal.reload_previous is not None:
+    elif journal.reload_previous is not None:
         _reload_previous(result, parse_text(journal.reload_previous), ops, reload)
     return result
 

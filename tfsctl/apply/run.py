@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
-from tfsctl.apply.context import ServerTarget, context_for
-from tfsctl.apply.executor import ApplyFailed, ApplyReport, apply_server
+from tfsctl.apply.context import context_for
+from tfsctl.apply.executor import ApplyContext, ApplyFailed, ApplyReport, apply_server
 from tfsctl.apply.lock import ServerLock
 from tfsctl.apply.recovery import recover
 from tfsctl.errors import TfsctlError
@@ -89,15 +89,14 @@ def _where(hazard: Hazard) -> str:
     return f"{hazard.model}/{hazard.version}: " if hazard.version is not None else f"{hazard.model}: "
 
 
-def _recover_interrupted(loaded: LoadedSpec, options: ApplyOptions,
+def _recover_interrupted(loaded: LoadedSpec, contexts: dict[str, ApplyContext],
                          progress: Callable[[str], None]) -> None:
     """Undo an earlier apply that was killed before its guardian could (see guardian.py),
     so that the plan below starts from the state that served before it."""
-    for name in options.servers:
+    for name, ctx in contexts.items():
         server = loaded.spec.server(name)
         assert server is not None
-        target = ServerTarget.of(server, options.timeout)
-        restored = recover(server.resolved_state_dir, target.ops(), target.reload, progress)
+        restored = recover(server.resolved_state_dir, ctx.ops, ctx.reload, progress)
         if restored is not None:
             progress(f"{name}: undid the interrupted apply: {'; '.join(restored) or 'nothing to undo'}")
 
@@ -107,7 +106,12 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
               progress: Callable[[str], None]) -> ApplyOutcome:
     """Plan and, if confirmed, apply; the caller shows the plan inside `confirm`."""
     with _locks(loaded, options.servers, options.lock_timeout), _sigterm_as_interrupt():
-        _recover_interrupted(loaded, options, progress)
+        contexts = {}
+        for name in options.servers:
+            server = loaded.spec.server(name)
+            assert server is not None
+            contexts[name] = context_for(server, progress, options.timeout)
+        _recover_interrupted(loaded, contexts, progress)
         result = compute_plan(loaded, options.servers, destroy=options.destroy,
                               purge=options.purge)
         plan = result.plan
@@ -131,8 +135,7 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
             desired = desired_runtime(server, secrets)
             try:
                 report = apply_server(server, server_plan, live, desired,
-                                      context_for(server, progress, options.timeout),
-                                      destroy=options.destroy)
+                                      contexts[server.name], destroy=options.destroy)
             except ApplyFailed as failure:
                 _record(loaded, server.name, plan, "rolled-back", failure.message,
                         live.model_config.text or "", live.runtime.config_hash)
