@@ -23,6 +23,8 @@ import pytest
 import requests
 import yaml
 
+from tfsctl.apply.journal import JOURNAL_FILE
+
 REPO = Path(__file__).resolve().parents[2]
 SERVE_IMAGE = os.environ.get("TFSCTL_TEST_IMAGE", "tfsctl/serve:dev")
 
@@ -42,6 +44,19 @@ _CHECKPOINT_SCRIPT = textwrap.dedent("""
             sess.run(tf.compat.v1.global_variables_initializer())
             saver.save(sess, out + "/model.ckpt")
 """)
+
+
+#: The repository's own half_plus_two SavedModel (y = 0.5x + 2).
+HALF_PLUS_TWO = REPO / "examples/models/half_plus_two/1"
+
+
+def hpt_model(versions: list[int], stable: int) -> dict[str, Any]:
+    """Model `hpt`: half_plus_two at `versions`, `stable` on one of them, a smoke request."""
+    return {"name": "hpt", "policy": {"specific": versions},
+            "versions": {v: {"source": {"saved_model": str(HALF_PLUS_TWO)}} for v in versions},
+            "labels": {"stable": stable},
+            "smoke": [{"request": {"instances": [1.0]}, "expect": {"predictions": [2.5]},
+                       "label": "stable"}]}
 
 
 def free_port() -> int:
@@ -114,6 +129,37 @@ class Deployment:
 
     def available(self, model: str) -> set[str]:
         return {v for v, state in self.status(model).items() if state == "AVAILABLE"}
+
+    def answers_version_1(self, timeout: float = 60) -> bool:
+        """Version 1 of `hpt` (served before any interrupted apply) answers within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                response = requests.post(
+                    f"http://127.0.0.1:{self.rest}/v1/models/hpt/versions/1:predict",
+                    json={"instances": [1.0]}, timeout=2)
+                if response.status_code == 200 and response.json()["predictions"] == [2.5]:
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        return False
+
+    def assert_no_partial_version(self, context: str) -> None:
+        """Every version dir of `hpt` a server could see is complete."""
+        for path in (self.root / "models/hpt").iterdir():
+            if path.name.isdigit():
+                assert (path / "saved_model.pb").exists(), (context, path.name)
+
+    def guardian_done(self, timeout: float) -> bool:
+        """The undo journal of an interrupted apply is gone (its guardian finished) in time."""
+        journal = self.root / "models" / ".tfsctl" / JOURNAL_FILE
+        deadline = time.monotonic() + timeout
+        while journal.exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     def server_identity(self) -> str:
         """The container id or the local process id: unchanged by a hot reload."""

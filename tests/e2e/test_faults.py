@@ -10,40 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.e2e.conftest import Deployment, free_port
+from tests.e2e.conftest import Deployment, free_port, hpt_model
 from tests.reliability.tally import Tally
 from tfsctl.failpoints import ENV, POINTS
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "examples/models/half_plus_two/1"
-
-
-def _model(versions: list[int], stable: int) -> dict:
-    return {"name": "hpt", "policy": {"specific": versions},
-            "versions": {v: {"source": {"saved_model": str(MODEL)}} for v in versions},
-            "labels": {"stable": stable},
-            "smoke": [{"request": {"instances": [1.0]}, "expect": {"predictions": [2.5]},
-                       "label": "stable"}]}
-
-
-def _serving(d: Deployment, timeout: float = 60) -> bool:
-    """The version served before the interrupted apply still answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            response = requests.post(f"http://127.0.0.1:{d.rest}/v1/models/hpt/versions/1:predict",
-                                     json={"instances": [1.0]}, timeout=2)
-            if response.status_code == 200 and response.json()["predictions"] == [2.5]:
-                return True
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    return False
-
 
 def _killed_apply(d: Deployment, point: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tfsctl.cli.main", "apply", "-f",
@@ -56,40 +28,34 @@ def test_kill_at_every_step(deployment: Deployment, tally: Tally) -> None:
     interrupted apply, so the old version answers, and the next apply converges."""
     d = deployment
     base = {"batching": {"max_batch_size": 8}, "env": {"ROLLOUT": "a"}}
-    d.write([_model([1], 1)], **base)
+    d.write([hpt_model([1], 1)], **base)
     d.apply()
     for point in POINTS:
         # a reload-only change, or one that replaces the server (new batching and env)
         restart = point in ("after-side-files", "during-replace", "after-runtime")
         target = {"batching": {"max_batch_size": 16}, "env": {"ROLLOUT": "b"}} if restart else base
-        d.write([_model([1, 2], 2)], **target)
+        d.write([hpt_model([1, 2], 2)], **target)
         killed = _killed_apply(d, point)
         assert killed.returncode == -9, (point, killed.stdout, killed.stderr)
-        assert _serving(d), f"not serving after a kill at {point}"
-        _assert_no_partial_version(d, point)
+        assert d.answers_version_1(), f"not serving after a kill at {point}"
+        d.assert_no_partial_version(point)
         # the next apply converges, with no manual repair
         d.apply()
         assert d.plan_exit_code() == 0, point
         assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
         # back to the starting point for the next kill
-        d.write([_model([1], 1)], **base)
+        d.write([hpt_model([1], 1)], **base)
         d.apply()
         tally.add(f"apply killed (SIGKILL) at a step, {d.runtime} runtime")
-
-
-def _assert_no_partial_version(d: Deployment, point: str) -> None:
-    for path in (d.root / "models/hpt").iterdir():
-        if path.name.isdigit():
-            assert (path / "saved_model.pb").exists(), (point, path.name)
 
 
 def test_concurrent_applies_one_proceeds(tmp_path: Path, tally: Tally) -> None:
     d = Deployment(root=tmp_path / "project", runtime="local", rest=free_port())
     d.root.mkdir()
     try:
-        d.write([_model([1], 1)])
+        d.write([hpt_model([1], 1)])
         d.apply()
-        d.write([_model([1, 2], 2)])
+        d.write([hpt_model([1, 2], 2)])
         env = {**os.environ, "NO_COLOR": "1"}
         command = [sys.executable, "-m", "tfsctl.cli.main", "apply", "-f", str(d.spec_file),
                    "--auto-approve"]

@@ -26,10 +26,6 @@ from click.testing import CliRunner
 
 from tfsctl.cli.main import run
 
-REPO = Path(__file__).resolve().parents[2]
-#: A complete SavedModel of the repository's own (y = 0.5x + 2).
-HALF_PLUS_TWO = REPO / "examples" / "models" / "half_plus_two" / "1"
-
 #: A small valid spec touching most fields; tests mutate copies of it.
 BASE_SPEC: dict[str, Any] = {
     "apiVersion": "tfsctl/v1",

@@ -18,15 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment, make_checkpoint
-from tests.e2e.test_faults import MODEL, _assert_no_partial_version, _model, _serving
-from tests.reliability.helpers import HALF_PLUS_TWO, assert_clean_outcome, base_spec, dump, invoke, sandbox
+from tests.e2e.conftest import HALF_PLUS_TWO, Deployment, hpt_model, make_checkpoint
+from tests.reliability.helpers import assert_clean_outcome, base_spec, dump, invoke, sandbox
 from tests.reliability.tally import Tally
 
 
 def _saved_model(root: Path) -> Path:
     target = root / "saved_model"
-    shutil.copytree(MODEL, target)
+    shutil.copytree(HALF_PLUS_TWO, target)
     return target
 
 
@@ -86,7 +85,7 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """One local server serving version 1, shared by the cases (each leaves it as it was)."""
     d = Deployment(root=tmp_path_factory.mktemp("corrupt") / "project", runtime="local")
     d.root.mkdir()
-    d.write([_model([1], 1)])
+    d.write([hpt_model([1], 1)])
     d.apply()
     yield d
     d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")
@@ -97,7 +96,7 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 def test_a_corrupt_source_fails_cleanly(case: str, serving: Deployment, tmp_path: Path,
                                         tally: Tally) -> None:
     d = serving
-    model = _model([1, 2], 1)
+    model = hpt_model([1, 2], 1)
     model["versions"][2] = {"source": CASES[case](tmp_path)}
     d.write([model])
     try:
@@ -105,15 +104,15 @@ def test_a_corrupt_source_fails_cleanly(case: str, serving: Deployment, tmp_path
         left = sorted(p.name for p in (d.root / "models" / "hpt").iterdir() if p.name != "1")
     finally:  # whatever happened, the next case starts from version 1 alone
         shutil.rmtree(d.root / "models" / "hpt" / "2", ignore_errors=True)
-        d.write([_model([1], 1)])
+        d.write([hpt_model([1], 1)])
         d.apply(check=False)
     assert result.returncode == 1, (case, result.stdout, result.stderr)
     output = result.stdout + result.stderr
     assert "Traceback" not in output and "internal error" not in output, output
     assert "hpt/2" in output or "version 2" in output, output
     assert left in ([], [".tfsctl"]), f"left beside version 1 by the failed apply: {left}"
-    _assert_no_partial_version(d, case)
-    assert _serving(d), "the version served before is still served"
+    d.assert_no_partial_version(case)
+    assert d.answers_version_1(), "the version served before is still served"
     assert d.plan_exit_code() == 0
     tally.add("corrupt model sources")
 

@@ -11,29 +11,18 @@ and the next apply converges with no manual repair.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment
-from tests.e2e.test_faults import _assert_no_partial_version, _model, _serving
+from tests.e2e.conftest import Deployment, hpt_model
 from tests.reliability.engine_proxy import EngineProxy
 from tests.reliability.tally import Tally
-from tfsctl.apply.journal import JOURNAL_FILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 #: More engine changes than a replace makes: the walk stops at the first apply that completes.
 MAX_CUTS = 15
-
-
-def _wait_for_guardian(d: Deployment, timeout: float = 60) -> None:
-    journal = d.root / "models" / ".tfsctl" / JOURNAL_FILE
-    deadline = time.monotonic() + timeout
-    while journal.exists():
-        assert time.monotonic() < deadline, "the guardian did not undo the apply"
-        time.sleep(0.2)
 
 
 def _containers_aside(d: Deployment) -> list[str]:
@@ -48,12 +37,12 @@ def test_engine_gone_at_each_change_of_a_replace(tmp_path: Path, tally: Tally) -
     before = {"env": {"ROLLOUT": "a"}}
     after = {"env": {"ROLLOUT": "b"}}  # a container setting: the apply replaces the container
     try:
-        d.write([_model([1], 1)], **before)
+        d.write([hpt_model([1], 1)], **before)
         d.apply()
         for cut_at in range(1, MAX_CUTS + 1):
             proxy = EngineProxy(tmp_path / "engine.sock", cut_at=cut_at).start()
             try:
-                d.write([_model([1, 2], 2)], **after)
+                d.write([hpt_model([1, 2], 2)], **after)
                 result = d.apply(check=False, env={"DOCKER_HOST": proxy.docker_host})
                 if not proxy.cut.is_set():
                     assert result.returncode == 0, result.stderr
@@ -65,16 +54,17 @@ def test_engine_gone_at_each_change_of_a_replace(tmp_path: Path, tally: Tally) -
                 assert result.returncode == 1 or "warning: could not remove the previous" in \
                     result.stderr, (cut_at, result.returncode, result.stderr)
                 proxy.restore()  # the engine is back: the guardian finishes the undo / clean-up
-                _wait_for_guardian(d)
+                assert d.guardian_done(timeout=60), "the guardian did not undo the apply"
                 assert not _containers_aside(d), "the guardian left an old container behind"
-                assert _serving(d, timeout=90), f"not serving after the engine left at change {cut_at}"
-                _assert_no_partial_version(d, f"engine gone at change {cut_at}")
+                assert d.answers_version_1(timeout=90), \
+                    f"not serving after the engine left at change {cut_at}"
+                d.assert_no_partial_version(f"engine gone at change {cut_at}")
             finally:
                 proxy.stop()
             d.apply()
             assert d.plan_exit_code() == 0, cut_at
             assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
-            d.write([_model([1], 1)], **before)
+            d.write([hpt_model([1], 1)], **before)
             d.apply()
             tally.add("Docker engine gone mid-apply (before each engine change)")
         else:

@@ -29,8 +29,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.e2e.conftest import HALF_PLUS_TWO
 from tests.reliability.helpers import (
-    HALF_PLUS_TWO,
     Sandbox,
     assert_clean_outcome,
     base_spec,

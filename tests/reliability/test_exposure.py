@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment
-from tests.e2e.test_faults import _model
+from tests.e2e.conftest import Deployment, hpt_model
 from tests.reliability.tally import Tally
 
 pytestmark = pytest.mark.slow
@@ -41,7 +40,7 @@ def test_docker_ports_and_mount(tmp_path: Path, tally: Tally, bind: str | None, 
     d = Deployment(root=tmp_path / "project", runtime="docker")
     d.root.mkdir()
     try:
-        d.write([_model([1], 1)], **({"bind_address": bind} if bind else {}))
+        d.write([hpt_model([1], 1)], **({"bind_address": bind} if bind else {}))
         d.apply()
         container = _inspect(d)
         bindings = [b for ports in container["HostConfig"]["PortBindings"].values() for b in ports]
@@ -61,7 +60,7 @@ def test_local_server_listens_on_loopback_only(tmp_path: Path, tally: Tally) -> 
     d = Deployment(root=tmp_path / "project", runtime="local")
     d.root.mkdir()
     try:
-        d.write([_model([1], 1)])
+        d.write([hpt_model([1], 1)])
         d.apply()
         # 127.0.0.1, ::ffff:127.0.0.1 and ::1, as the kernel writes them
         loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}

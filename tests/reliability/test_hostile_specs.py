@@ -19,7 +19,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.helpers import REPO, assert_clean_outcome, base_spec, dump, invoke, sandbox
+from tests.e2e.conftest import REPO
+from tests.reliability.helpers import assert_clean_outcome, base_spec, dump, invoke, sandbox
 from tests.reliability.tally import Tally
 from tfsctl.spec import yamlsource
 

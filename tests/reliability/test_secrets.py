@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment
-from tests.e2e.test_faults import _model
+from tests.e2e.conftest import Deployment, hpt_model
 from tests.reliability.helpers import files_holding as _files_holding
 from tests.reliability.tally import Tally
 from tfsctl.cli.main import run
@@ -42,7 +41,7 @@ def test_plan_outputs_never_show_a_secret(tmp_path: Path, secret: str, tally: Ta
                                           capsys: pytest.CaptureFixture[str]) -> None:
     d = Deployment(root=tmp_path / "project", runtime="local")
     d.root.mkdir()
-    d.write([_model([1], 1)], secret_env={"API_TOKEN": SECRET_SOURCE})
+    d.write([hpt_model([1], 1)], secret_env={"API_TOKEN": SECRET_SOURCE})
     spec = str(d.spec_file)
     for argv in (["plan", "-f", spec], ["plan", "-f", spec, "--json"],
                  ["plan", "-f", spec, "--format", "markdown"],
@@ -64,7 +63,7 @@ def test_apply_history_and_logs_never_hold_a_secret(deployment: Deployment, secr
     status, a failing apply and its rollback, destroy; then every file under the project."""
     d = deployment
     try:
-        d.write([_model([1], 1)], secret_env={"API_TOKEN": SECRET_SOURCE})
+        d.write([hpt_model([1], 1)], secret_env={"API_TOKEN": SECRET_SOURCE})
         outputs = [d.apply()]
         assert f"API_TOKEN={secret}" in _server_environment(d), "the server itself gets the value"
         # a changed secret value is a change the plan sees, without showing either value
@@ -73,12 +72,12 @@ def test_apply_history_and_logs_never_hold_a_secret(deployment: Deployment, secr
         assert plan.returncode == 2, plan.stdout
         outputs.append(plan)
         monkeypatch.setenv(SECRET_SOURCE, secret)
-        d.write([_model([1, 2], 2)], secret_env={"API_TOKEN": SECRET_SOURCE})
+        d.write([hpt_model([1, 2], 2)], secret_env={"API_TOKEN": SECRET_SOURCE})
         outputs.append(d.apply())
         outputs += [d.tfsctl("history", "-f", str(d.spec_file)),
                     d.tfsctl("status", "-f", str(d.spec_file), "--json")]
         # a failing apply (a smoke request that cannot pass) and its rollback
-        bad = _model([1, 2], 2)
+        bad = hpt_model([1, 2], 2)
         bad["smoke"][0]["expect"] = {"predictions": [999.0]}
         d.write([bad], secret_env={"API_TOKEN": SECRET_SOURCE}, env={"CHANGED": "1"})
         failed = d.apply(check=False)

@@ -18,8 +18,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import Deployment
-from tests.e2e.test_faults import _assert_no_partial_version, _model, _serving
+from tests.e2e.conftest import Deployment, hpt_model
 from tests.reliability.tally import Tally
 
 pytestmark = pytest.mark.slow
@@ -46,9 +45,9 @@ def _server_log(d: Deployment) -> str:
 
 def test_server_killed_during_a_reload(deployment: Deployment, tally: Tally) -> None:
     d = deployment
-    d.write([_model([1], 1)])
+    d.write([hpt_model([1], 1)])
     d.apply()
-    d.write([_model([1, 2], 2)])
+    d.write([hpt_model([1, 2], 2)])
     apply = subprocess.Popen([sys.executable, "-m", "tfsctl.cli.main", "apply", "-f", str(d.spec_file),
                               "--auto-approve", "--timeout", "20"], cwd=d.root, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -67,13 +66,10 @@ def test_server_killed_during_a_reload(deployment: Deployment, tally: Tally) -> 
         assert "restored:" in stderr and "model config" in stderr, stderr
         assert not (d.root / "models" / "hpt" / "2").exists(), "the exported version was taken back"
     # the guardian may still be finishing the undo (a server slow to come back under load)
-    journal = d.root / "models" / ".tfsctl" / "apply.journal.json"
-    deadline = time.monotonic() + 120
-    while journal.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _serving(d, timeout=120), ("the server that served before the apply does not answer",
+    d.guardian_done(timeout=120)
+    assert d.answers_version_1(timeout=120), ("the server that served before the apply does not answer",
                                       apply.returncode, stderr[-3000:], _server_log(d))
-    _assert_no_partial_version(d, "server killed mid-apply")
+    d.assert_no_partial_version("server killed mid-apply")
     d.apply()
     assert d.plan_exit_code() == 0
     assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
