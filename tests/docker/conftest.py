@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tfsctl.runtimes.docker import SERVER_LABEL, DockerRuntime
+from tfsctl.runtimes.engine.containers import SERVER_LABEL, Containers
 
 BASE_IMAGE = os.environ.get("TFSCTL_BASE_IMAGE", "tfsctl/base:bookworm")
 SERVE_IMAGE = os.environ.get("TFSCTL_TEST_IMAGE", "tfsctl/serve:dev")
@@ -67,8 +67,8 @@ def serve_image(docker_client: Any) -> str:
 
 
 @pytest.fixture
-def runtime(docker_client: Any) -> DockerRuntime:
-    return DockerRuntime(docker_client)
+def runtime(docker_client: Any) -> Containers:
+    return Containers(docker_client)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 import requests
 import yaml
 
-from tfsctl.apply.journal import JOURNAL_FILE
+from tfsctl.journal import JOURNAL_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE_IMAGE = os.environ.get("TFSCTL_TEST_IMAGE", "tfsctl/serve:dev")

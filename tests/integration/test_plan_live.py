@@ -18,8 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tfsctl.runtimes.desired import desired_runtime
-from tfsctl.runtimes.docker import CONFIG_HASH_LABEL, MANAGED_LABEL, SERVER_LABEL
+from tfsctl.runtimes.desired import desired_model_entries, desired_runtime
+from tfsctl.runtimes.engine.containers import (
+    CONFIG_HASH_LABEL,
+    MANAGED_LABEL,
+    SERVER_LABEL,
+    SETTINGS_LABEL,
+)
 from tfsctl.spec.load import load_spec
 
 BASE_IMAGE = "tfsctl/base:bookworm"
@@ -66,14 +71,15 @@ def test_plan_against_containers_created_by_hand(tmp_path: Path, tfs_testdata: P
     name = f"plan-it-{os.getpid()}"
     spec = _spec(tmp_path, tfs_testdata, name)
     loaded = load_spec(spec)
-    wanted = desired_runtime(loaded.spec.servers[0], {}).config_hash()
-    labels = {MANAGED_LABEL: "true", SERVER_LABEL: name, CONFIG_HASH_LABEL: wanted}
+    desired = desired_runtime(loaded.spec.servers[0])
+    labels = {MANAGED_LABEL: "true", SERVER_LABEL: name, CONFIG_HASH_LABEL: desired.config_hash({}),
+              SETTINGS_LABEL: json.dumps(desired.stamped_settings())}
     container = client.containers.run(BASE_IMAGE, ["sleep", "600"], name=name, detach=True,
                                       labels=labels)
     try:
-        from tfsctl.serverconfig.model_config import desired_entries, render_text
+        from tfsctl.serverconfig.model_config import render_text
 
-        (tmp_path / "models/model.config").write_text(render_text(desired_entries(
+        (tmp_path / "models/model.config").write_text(render_text(desired_model_entries(
             loaded.spec.servers[0])))
         in_sync = _plan(spec, "--detailed-exitcode")
         assert in_sync.returncode == 0, in_sync.stdout + in_sync.stderr
@@ -89,9 +95,13 @@ def test_plan_against_containers_created_by_hand(tmp_path: Path, tfs_testdata: P
         # a container recreated by hand with other settings: replace
         container.remove(force=True)
         container = client.containers.run(BASE_IMAGE, ["sleep", "600"], name=name, detach=True,
-                                          labels={**labels, CONFIG_HASH_LABEL: "by-hand"})
-        replaced = _plan(spec, "--json")
-        assert json.loads(replaced.stdout)["servers"][0]["action"] == "replace"
+                                          labels={**labels, CONFIG_HASH_LABEL: "by-hand",
+                                                  SETTINGS_LABEL: json.dumps({
+                                                      **desired.stamped_settings(),
+                                                      "ports.rest": 9999})})
+        replaced = json.loads(_plan(spec, "--json").stdout)["servers"][0]
+        assert replaced["action"] == "replace"
+        assert replaced["reasons"] == [f"ports.rest: 9999 -> {desired.rest_port}"]
 
         # stopped by hand: started again as it is; removed by hand: created again
         container.remove(force=True)
@@ -113,3 +123,39 @@ def test_unreachable_engine_is_a_state_not_a_crash(tmp_path: Path, tfs_testdata:
     result = _plan(spec, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     assert result.returncode == 1
     assert "engine-unreachable" in result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.docker
+def test_an_image_rebuilt_under_its_tag_is_a_replace_naming_both_ids(tmp_path: Path,
+                                                                      tfs_testdata: Path) -> None:
+    import docker
+
+    client = docker.from_env()
+    name = f"plan-rebuilt-{os.getpid()}"
+    tag = f"tfsctl-test/rebuilt:{os.getpid()}"
+    client.images.get(BASE_IMAGE).tag(tag)
+    spec = _spec(tmp_path, tfs_testdata, name, image=tag)
+    desired = desired_runtime(load_spec(spec).spec.servers[0])
+    labels = {MANAGED_LABEL: "true", SERVER_LABEL: name, CONFIG_HASH_LABEL: desired.config_hash({}),
+              SETTINGS_LABEL: json.dumps(desired.stamped_settings())}
+    container = client.containers.run(tag, ["sleep", "600"], name=name, detach=True, labels=labels)
+    rebuilt = None
+    try:
+        from tfsctl.serverconfig.model_config import render_text
+
+        (tmp_path / "models/model.config").write_text(render_text(desired_model_entries(
+            load_spec(spec).spec.servers[0])))
+        assert _plan(spec, "--detailed-exitcode").returncode == 0
+        old_id = client.images.get(tag).id
+        rebuilt = container.commit(repository="tfsctl-test/rebuilt", tag=str(os.getpid()))
+        assert rebuilt.id != old_id
+        plan = json.loads(_plan(spec, "--json").stdout)["servers"][0]
+        assert plan["action"] == "replace"
+        assert plan["reasons"] == [f"image: {tag} (rebuilt: {old_id[:19]} -> {rebuilt.id[:19]})"]
+    finally:
+        container.remove(force=True)
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(tag, force=True)
+        if rebuilt is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(rebuilt.id, force=True)

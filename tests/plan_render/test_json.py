@@ -20,7 +20,7 @@ TOP_KEYS = ["format_version", "tfsctl_version", "spec", "live_fingerprint", "des
             "has_changes", "summary", "errors", "notes", "servers"]
 SERVER_KEYS = ["name", "runtime", "action", "reasons", "downtime", "has_changes",
                "runtime_config_hash", "versions", "models", "files", "label_steps", "hazards",
-               "drift", "desired_model_config"]
+               "drift", "desired_model_config", "execution"]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -85,9 +85,11 @@ def test_malformed_data_is_a_clean_error(damage: Any) -> None:
 
 
 def _fields(value: object) -> set[str]:
-    """Every key in the JSON, except inside `labels` (its keys are label names: data)."""
+    """Every key in the JSON, except inside maps whose keys are data (label, setting and model
+    names)."""
     if isinstance(value, dict):
-        return set(value) | {k for key, v in value.items() if key != "labels" for k in _fields(v)}
+        return set(value) | {k for key, v in value.items()
+                             if key not in ("labels", "settings", "serve", "smoke") for k in _fields(v)}
     if isinstance(value, list):
         return {k for v in value for k in _fields(v)}
     return set()

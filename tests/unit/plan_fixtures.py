@@ -28,9 +28,9 @@ from tfsctl.live.state import (
     VersionState,
 )
 from tfsctl.plan.model import ServerPlan
-from tfsctl.runtimes.desired import desired_runtime
+from tfsctl.runtimes.desired import desired_model_entries, desired_runtime
 from tfsctl.serverconfig.launch import side_files
-from tfsctl.serverconfig.model_config import desired_entries, parse_text, render_text
+from tfsctl.serverconfig.model_config import parse_text, render_text
 from tfsctl.spec.model import Server, Spec
 
 DESIRED = "<desired>"  # in a fixture: "the value the spec produces"
@@ -53,7 +53,7 @@ def _model_config(server: Server, value: Any) -> ConfigFile:
     path = server.model_root / "model.config"
     if value is None:
         return ConfigFile(path, False)
-    text = render_text(desired_entries(server)) if value == DESIRED else value
+    text = render_text(desired_model_entries(server)) if value == DESIRED else value
     try:
         return ConfigFile(path, True, text, parse_text(text))
     except ValueError as exc:
@@ -73,8 +73,11 @@ def _report(data: dict[str, Any] | None) -> ServerReport:
 def live_server(server: Server, data: dict[str, Any], secrets: dict[str, str]) -> LiveServer:
     runtime = data.get("runtime", {"status": "missing"})
     config_hash = runtime.get("config_hash")
+    desired = desired_runtime(server)
     if config_hash == DESIRED:
-        config_hash = desired_runtime(server, secrets).config_hash()
+        config_hash = desired.config_hash(secrets)
+    # the settings stamped on the runtime: the desired ones, with the fixture's differences
+    settings = {**desired.stamped_settings(), **(runtime.get("settings") or {})}
     wanted_files = {f.name: f.content for f in side_files(server)}
     files = []
     for name, text in (data.get("side_files") or {}).items():
@@ -89,7 +92,9 @@ def live_server(server: Server, data: dict[str, Any], secrets: dict[str, str]) -
         model_config=model_config,
         side_files=tuple(files),
         runtime=RuntimeState(RuntimeStatus(runtime["status"]), config_hash,
-                             image=runtime.get("image", server.image)),
+                             settings=tuple(sorted(settings.items())),
+                             image_id=runtime.get("image_id"),
+                             wanted_image_id=runtime.get("wanted_image_id")),
         report=_report(data.get("report")),
         interrupted_apply=data.get("interrupted_apply"),
         last_applied=None if last is None else LastApplied(

@@ -14,13 +14,12 @@ import pytest
 
 from tests.unit.plan_fixtures import live_state
 from tfsctl.apply.executor import ApplyContext, ApplyFailed, apply_server
-from tfsctl.apply.journal import RuntimeUndo, RuntimeUndoKind, load_journal
 from tfsctl.apply.recovery import recover
 from tfsctl.apply.wait import ServingFailed
 from tfsctl.errors import TfsctlError
+from tfsctl.journal import RuntimeUndo, RuntimeUndoKind, load_journal
 from tfsctl.live.state import ServedModel, ServedVersion, VersionState
 from tfsctl.plan.diff import build_plan
-from tfsctl.runtimes.desired import desired_runtime
 from tfsctl.serverconfig.model_config import parse_text
 from tfsctl.spec.load import load_spec
 
@@ -73,8 +72,16 @@ class World:
         return {}
 
     def context(self) -> ApplyContext:
-        return ApplyContext(ops=None, probe=self.probe, reload=self.reload,  # type: ignore[arg-type]
+        return ApplyContext(driver=Driver(self.root.parent / "state"),  # type: ignore[arg-type]
+                            probe=self.probe, reload=self.reload,
                             export=self.export, predict=self.predict, timeout=5)
+
+
+class Driver:
+    """A runtime the executor never has to change (the plans here only reload)."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
 
 
 def _setup(tmp_path: Path):
@@ -90,13 +97,13 @@ def _setup(tmp_path: Path):
         "model_config": LIVE_CONFIG, "model_dirs": {"m": {"versions": [1]}},
         "report": {"m": {1: "AVAILABLE"}}}}, {})
     plan = build_plan(loaded, live, sources={}, secrets={})
-    return server, plan.servers[0], live.servers[0], desired_runtime(server, {}), root
+    return server, plan.servers[0], live.servers[0], None, root
 
 
 def test_load_first_then_label_then_write_config(tmp_path: Path) -> None:
     server, plan, live, desired, root = _setup(tmp_path)
     world = World(root)
-    report = apply_server(server, plan, live, desired, world.context())
+    report = apply_server(plan, live, desired, world.context())
     steps = [s for s in world.log if s != "probe"]
     assert steps == ["export 2", "reload stable=1", "reload stable=2"]
     written = parse_text((root / "model.config").read_text())
@@ -108,7 +115,7 @@ def test_failure_restores_config_and_removes_exported_versions(tmp_path: Path) -
     server, plan, live, desired, root = _setup(tmp_path)
     world = World(root, fail_at="reload stable=2")
     with pytest.raises(ApplyFailed) as caught:
-        apply_server(server, plan, live, desired, world.context())
+        apply_server(plan, live, desired, world.context())
     assert not (root / "m" / "2").exists(), "the version this apply exported is gone again"
     assert (root / "m" / "1").exists(), "existing versions are never touched"
     assert (root / "model.config").read_text() == LIVE_CONFIG
@@ -126,7 +133,7 @@ def test_a_plan_with_errors_changes_nothing(tmp_path: Path) -> None:
                                                        Severity.ERROR, "missing"),))
     world = World(root)
     with pytest.raises(Exception, match="has errors"):
-        apply_server(server, broken, live, desired, world.context())
+        apply_server(broken, live, desired, world.context())
     assert world.log == []
 
 
@@ -166,9 +173,9 @@ def _killed_at(tmp_path: Path, step: str) -> tuple[World, Path, Path]:
 
     world._step = kill  # type: ignore[method-assign]
     with pytest.raises(Killed):
-        apply_server(server, plan, live, desired, world.context())
+        apply_server(plan, live, desired, world.context())
     del world._step  # the recording World again, for what runs after the kill
-    return world, root, server.resolved_state_dir
+    return world, root, root.parent / "state"
 
 
 def test_a_killed_apply_is_undone_from_its_journal(tmp_path: Path) -> None:
@@ -198,7 +205,7 @@ def test_an_undo_that_fails_keeps_the_journal_for_the_next_attempt(tmp_path: Pat
     world, root, state_dir = _killed_at(tmp_path, "reload stable=2")
     journal = load_journal(state_dir)
     assert journal is not None
-    journal.runtime = RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, ("--port=1",), "abc")
+    journal.runtime = RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, True, {"args": ["--port=1"]})
     journal.save(state_dir)
     with pytest.raises(TfsctlError, match="recovering the interrupted apply.*engine is away"):
         recover(state_dir, Ops(undo_fails=True), world.reload)  # type: ignore[arg-type]
@@ -211,8 +218,8 @@ def test_an_undo_that_fails_keeps_the_journal_for_the_next_attempt(tmp_path: Pat
 
 def test_a_successful_apply_leaves_no_journal(tmp_path: Path) -> None:
     server, plan, live, desired, root = _setup(tmp_path)
-    apply_server(server, plan, live, desired, World(root).context())
-    assert load_journal(server.resolved_state_dir) is None
+    apply_server(plan, live, desired, World(root).context())
+    assert load_journal(root.parent / "state") is None
 
 
 def test_a_verified_apply_killed_before_its_clean_up_is_finished_not_undone(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tfsctl.runtimes.registry import runtime_checks
 from tfsctl.spec.errors import SpecError
 from tfsctl.spec.load import load_spec
 from tfsctl.spec.model import AllPolicy, LatestPolicy, SpecificPolicy
@@ -27,7 +28,7 @@ def _write(tmp_path: Path, text: str, name: str = "tfsctl.yaml") -> Path:
 def test_broken_spec_reports_file_line_and_fix(spec_file: Path) -> None:
     line, column, message, hint = EXPECT.match(spec_file.read_text().splitlines()[0]).groups()
     with pytest.raises(SpecError) as caught:
-        load_spec(spec_file)
+        load_spec(spec_file, checks=runtime_checks)  # as every command loads a spec
     issue = caught.value.issues[0]
     assert (issue.location.file, issue.location.line, issue.location.column) == (
         spec_file, int(line), int(column)), caught.value.format()

@@ -32,30 +32,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfsctl.apply.atomic import remove_file, write_atomic
-from tfsctl.apply.journal import Journal, RuntimeUndo, delete_journal
-from tfsctl.apply.ops import RuntimeOps
 from tfsctl.apply.recovery import undo_journal
 from tfsctl.apply.smoke import Predict, run_smoke
 from tfsctl.apply.wait import Expectation, ServingFailed, StatusProbe, wait_until_serving
+from tfsctl.atomic import remove_file, write_atomic
 from tfsctl.errors import TfsctlError
 from tfsctl.failpoints import failpoint
+from tfsctl.journal import Journal, RuntimeUndo, delete_journal
 from tfsctl.live.state import LiveServer
-from tfsctl.plan.model import Change, ServerAction, ServerPlan
-from tfsctl.runtimes.desired import DesiredRuntime
-from tfsctl.serverconfig.launch import host_side_file_path, side_files
-from tfsctl.serverconfig.model_config import ModelEntry, host_model_config_path, render_text
-from tfsctl.spec.model import Server, VersionSpec
+from tfsctl.plan.model import ServerAction, ServerPlan
+from tfsctl.runtimes.base import Launch, RuntimeDriver, Step
+from tfsctl.serverconfig.model_config import ModelEntry, render_text
+from tfsctl.spec.model import Source
 
 Reload = Callable[[tuple[ModelEntry, ...]], None]
-Export = Callable[[VersionSpec, Path, Callable[[str], None]], Any]
+Export = Callable[[Source, Path, Callable[[str], None]], Any]
+
+#: The runtime step each disruptive action takes.
+_STEPS = {ServerAction.CREATE: Step.CREATE, ServerAction.REPLACE: Step.REPLACE,
+          ServerAction.RESTART: Step.RESTART, ServerAction.START: Step.RESTART}
 
 
 @dataclass
 class ApplyContext:
     """The effects apply may use, injected so the sequence itself is testable."""
 
-    ops: RuntimeOps
+    driver: RuntimeDriver
     probe: StatusProbe
     reload: Reload
     export: Export
@@ -90,45 +92,9 @@ class ApplyReport:
     model_config_text: str = ""
 
 
-def _entries_before_labels(plan: ServerPlan, live_entries: tuple[ModelEntry, ...] | None
-                           ) -> tuple[ModelEntry, ...]:
-    """The desired entries, with each pending label left where it is now (or unset).
-
-    A server that starts afresh (replace, restart) keeps its labels where they were too:
-    it runs with --allow_version_labels_for_unavailable_models, so it accepts them at
-    start-up, and requests to `stable` keep reaching the old version instead of failing
-    with "Unrecognized servable version label" until the second step.
-    """
-    pending = {(s.model, s.label) for s in plan.label_steps}
-    live_labels = {e.name: e.label_map for e in live_entries or ()}
-    entries = []
-    for entry in plan.desired_entries:
-        labels = []
-        for label, version in entry.labels:
-            if (entry.name, label) in pending:
-                old = live_labels.get(entry.name, {}).get(label)
-                if old is not None and old != version:
-                    labels.append((label, old))
-            else:
-                labels.append((label, version))
-        entries.append(ModelEntry(entry.name, entry.base_path, entry.platform, entry.policy,
-                                  tuple(labels)))
-    return tuple(entries)
-
-
-def expectation(server: Server, plan: ServerPlan, live: LiveServer) -> Expectation:
-    """Which versions must be AVAILABLE once the plan is applied."""
-    serve: dict[str, frozenset[int]] = {}
-    for model in server.models:
-        model_dir = live.model_dir(model.name)
-        on_disk = {v.version for v in model_dir.versions if v.complete} if model_dir else set()
-        on_disk |= {v.version for v in plan.exports if v.model == model.name}
-        on_disk -= {v.version for v in plan.prunes if v.model == model.name}
-        serve[model.name] = frozenset(model.policy.select(on_disk))
-    for change in plan.models:
-        if change.change is Change.DELETE:
-            serve[change.name] = frozenset()
-    return Expectation(serve)
+def expectation(plan: ServerPlan) -> Expectation:
+    """Which versions must be AVAILABLE once the plan is applied (decided by the planner)."""
+    return Expectation({model: frozenset(versions) for model, versions in plan.serve})
 
 
 class _Transaction:
@@ -138,9 +104,9 @@ class _Transaction:
     killed at any point leaves a record that recovery can undo it from.
     """
 
-    def __init__(self, server: Server, live: LiveServer, ctx: ApplyContext):
-        self.state_dir, self.ctx = server.resolved_state_dir, ctx
-        self.journal = Journal(server.name)
+    def __init__(self, plan: ServerPlan, live: LiveServer, ctx: ApplyContext):
+        self.state_dir, self.ctx = ctx.driver.state_dir, ctx
+        self.journal = Journal(plan.name)
         self.live_config = live.model_config.text if live.model_config.exists else None
         self.started = False
 
@@ -164,15 +130,15 @@ class _Transaction:
         self.record(lambda j: setattr(j, "reload_previous", self.live_config))
         self.ctx.reload(entries)
 
-    def runtime(self, action: ServerAction) -> RuntimeUndo:
-        undo = self.ctx.ops.undo_for(action)
+    def runtime(self, step: Step) -> RuntimeUndo:
+        undo = self.ctx.driver.undo_for(step)
         self.record(lambda j: setattr(j, "runtime", undo))
         return undo
 
     def rollback(self) -> list[str]:
         """Undo everything; returns what was restored and what was not (the journal is kept
         when something was not, so the guardian or the next apply retries it)."""
-        result = undo_journal(self.journal, self.ctx.ops, self.ctx.reload)
+        result = undo_journal(self.journal, self.ctx.driver, self.ctx.reload)
         if not result.failed:
             delete_journal(self.state_dir)
         return result.restored + [f"NOT restored: {f}" for f in result.failed]
@@ -189,7 +155,7 @@ class _Transaction:
             return
         self.record(lambda j: setattr(j, "committed", True))
         try:
-            self.ctx.ops.commit(self.journal.runtime)
+            self.ctx.driver.commit(self.journal.runtime)
         except TfsctlError as exc:
             self.ctx.progress(f"warning: could not remove the previous server ({exc.message}); "
                               "removed later by this apply's guardian or the next apply")
@@ -197,71 +163,63 @@ class _Transaction:
         delete_journal(self.state_dir)
 
 
-def _clean_leftovers(server: Server, live: LiveServer, progress: Callable[[str], None]) -> None:
-    for model in server.models:
-        model_dir = live.model_dir(model.name)
-        for name in model_dir.temporary if model_dir else ():
-            progress(f"removing leftover {name} of an interrupted export")
-            shutil.rmtree(server.base_path(model) / name, ignore_errors=True)
+def apply_server(plan: ServerPlan, live: LiveServer, launch: Launch | None, ctx: ApplyContext, *,
+                 destroy: bool = False) -> ApplyReport:
+    """Carry out one server's plan; raises ApplyFailed after rolling back.
 
-
-def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: DesiredRuntime,
-                 ctx: ApplyContext, *, destroy: bool = False) -> ApplyReport:
-    """Apply `plan` to one server; raises ApplyFailed after rolling back.
-
-    `destroy` says the plan is a `tfsctl destroy` one: its action is NONE when the server
-    is already gone, and it must still only remove files, never wait for a server to serve
-    (it waited the whole --timeout for a server that was not there).
+    Everything done comes from `plan` (and `launch`: its desired runtime with the secret
+    values read now); `live` gives only what to put back on failure. `destroy` says the
+    plan is a `tfsctl destroy` one: its action is NONE when the server is already gone,
+    and it must only remove files, never wait for a server to serve.
     """
     if plan.errors:
-        raise TfsctlError(f"the plan for {server.name!r} has errors; nothing was changed",
+        raise TfsctlError(f"the plan for {plan.name!r} has errors; nothing was changed",
                           "; ".join(h.message for h in plan.errors))
-    report = ApplyReport(server.name, plan.action)
+    report = ApplyReport(plan.name, plan.action)
     if destroy or plan.action is ServerAction.DESTROY:
-        _destroy(server, plan, live, ctx)
+        _destroy(plan, ctx)
         return report
-    tx = _Transaction(server, live, ctx)
+    tx = _Transaction(plan, live, ctx)
     final_text = render_text(plan.desired_entries)
-    first_entries = _entries_before_labels(plan, live.model_config.entries)
-    config_path = host_model_config_path(server)
+    config_path = Path(plan.model_config_path)
     previous_config = live.model_config.text if live.model_config.exists else None
     try:
-        _clean_leftovers(server, live, ctx.progress)
-        models = {m.name: m for m in server.models}
+        for leftover in plan.cleanup:
+            ctx.progress(f"removing leftover {leftover} of an interrupted export")
+            shutil.rmtree(leftover, ignore_errors=True)
         for change in plan.exports:
+            assert change.source_spec is not None, "the planner exports only versions with a source"
             target = Path(change.target)
             kind = change.source.kind if change.source else "?"
             ctx.progress(f"exporting {change.model}/{change.version} from {kind}")
             tx.export(target)
-            ctx.export(models[change.model].versions[change.version], target, ctx.progress)
+            ctx.export(change.source_spec, target, ctx.progress)
             report.exported.append(f"{change.model}/{change.version}")
         failpoint("after-export")
-        for side in side_files(server):
-            live_file = live.side_file(side.name)
-            previous = live_file.text if live_file and live_file.exists else None
-            if previous != side.content:
-                tx.write(host_side_file_path(server, side.name), side.content, previous)
+        for side in plan.files:
+            if side.content is not None:
+                live_file = live.side_file(side.name)
+                tx.write(Path(side.path), side.content,
+                         live_file.text if live_file and live_file.exists else None)
         failpoint("after-side-files")
         action = plan.action
         started: float | None = None  # when the runtime began (re)starting the server
         if action is ServerAction.RELOAD or (action is ServerAction.NONE and plan.label_steps):
             ctx.progress("reloading the model config (hot, no downtime)")
-            tx.reload(first_entries)
+            tx.reload(plan.first_entries)
             failpoint("after-reload")
-        elif action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
-                        ServerAction.START):
-            tx.write(config_path, render_text(first_entries), previous_config)
-            ctx.progress(f"{action.value}: {plan.reasons[0] if plan.reasons else ''}")
-            operation = {ServerAction.CREATE: ctx.ops.create, ServerAction.REPLACE: ctx.ops.replace,
-                         ServerAction.RESTART: ctx.ops.restart,
-                         ServerAction.START: ctx.ops.restart}[action]
-            tx.runtime(action)
+        elif action in _STEPS:
+            assert launch is not None, "a runtime step needs the desired runtime"
+            tx.write(config_path, render_text(plan.first_entries), previous_config)
+            ctx.progress(f"{action.value}: {'; '.join(plan.reasons)}")
+            step = _STEPS[action]
+            tx.runtime(step)
             started = time.monotonic()
-            operation(desired)
+            {Step.CREATE: ctx.driver.create, Step.REPLACE: ctx.driver.replace,
+             Step.RESTART: ctx.driver.restart}[step](launch)
             failpoint("after-runtime")
-        expect = expectation(server, plan, live)
-        report.seconds_to_serve = wait_until_serving(expect, ctx.probe, timeout=ctx.timeout,
-                                                     progress=ctx.progress)
+        report.seconds_to_serve = wait_until_serving(expectation(plan), ctx.probe,
+                                                     timeout=ctx.timeout, progress=ctx.progress)
         if started is not None:
             report.start_gap_seconds = round(time.monotonic() - started, 2)
         failpoint("before-labels")
@@ -272,18 +230,18 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
         tx.write(config_path, final_text, previous_config)
         failpoint("after-config-write")
         failures = []
-        for model in server.models:
-            for result in run_smoke(model, ctx.predict):
-                report.smoke.append(f"{'ok' if result.ok else 'FAILED'} {model.name}: {result.name}")
+        for model, tests in plan.smoke:
+            for result in run_smoke(model, tests, ctx.predict):
+                report.smoke.append(f"{'ok' if result.ok else 'FAILED'} {model}: {result.name}")
                 if not result.ok:
-                    failures.append(f"smoke test {result.name!r} of {model.name}: {result.detail}")
+                    failures.append(f"smoke test {result.name!r} of {model}: {result.detail}")
         if failures:
             raise ServingFailed("; ".join(failures))
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure rolls back
         ctx.progress(f"failed: {getattr(exc, 'message', exc)}; rolling back")
         restored = tx.rollback()
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        raise ApplyFailed(f"apply of server {server.name!r} failed: {message}", restored) from None
+        raise ApplyFailed(f"apply of server {plan.name!r} failed: {message}", restored) from None
     tx.done()
     for change in plan.prunes:
         ctx.progress(f"pruning {change.model}/{change.version}")
@@ -293,14 +251,13 @@ def apply_server(server: Server, plan: ServerPlan, live: LiveServer, desired: De
     return report
 
 
-def _destroy(server: Server, plan: ServerPlan, live: LiveServer, ctx: ApplyContext) -> None:
+def _destroy(plan: ServerPlan, ctx: ApplyContext) -> None:
     if plan.action is ServerAction.DESTROY:
-        ctx.progress(f"removing the server {server.name!r}")
-        ctx.ops.destroy()
+        ctx.progress(f"removing the server {plan.name!r}")
+        ctx.driver.destroy()
     for file_change in plan.files:
-        remove_file(host_side_file_path(server, file_change.name))
-    remove_file(host_model_config_path(server))
+        remove_file(Path(file_change.path))
+    remove_file(Path(plan.model_config_path))
     for prune in plan.prunes:  # destroy --purge
         ctx.progress(f"deleting {prune.model}/{prune.version}")
         shutil.rmtree(prune.target, ignore_errors=True)
-

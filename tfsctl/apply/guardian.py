@@ -25,11 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from tfsctl.apply.context import ServerTarget
-from tfsctl.apply.journal import JOURNAL_FILE, load_journal
 from tfsctl.apply.lock import LockBusy, ServerLock
 from tfsctl.apply.recovery import recover
+from tfsctl.apply.server_client import reloader
 from tfsctl.errors import TfsctlError
+from tfsctl.journal import JOURNAL_FILE, load_journal
+from tfsctl.runtimes.base import RuntimeTarget
+from tfsctl.runtimes.registry import driver
 
 LOG_FILE = "guardian.log"
 POLL_SECONDS = 0.2
@@ -39,7 +41,7 @@ RETRY_FOR_SECONDS = 600.0
 log = logging.getLogger("tfsctl.guardian")
 
 
-def spawn_guardian(target: ServerTarget) -> None:
+def spawn_guardian(target: RuntimeTarget, timeout: float) -> None:
     """Start the guardian of this apply (detached: it must outlive a SIGKILL of apply)."""
     state_dir = Path(target.state_dir)
     with open(state_dir / LOG_FILE, "ab") as log_file:
@@ -47,11 +49,12 @@ def spawn_guardian(target: ServerTarget) -> None:
             [sys.executable, "-m", "tfsctl.apply.guardian"], stdin=subprocess.PIPE,
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     assert process.stdin is not None
-    process.stdin.write(json.dumps({"target": target.to_json(), "pid": os.getpid()}).encode())
+    process.stdin.write(json.dumps({"target": target.to_json(), "pid": os.getpid(),
+                                     "timeout": timeout}).encode())
     process.stdin.close()
 
 
-def watch(target: ServerTarget, apply_pid: int) -> int:
+def watch(target: RuntimeTarget, apply_pid: int, timeout: float) -> int:
     """Wait for the apply to end; undo it if it left its journal behind. Returns an exit code."""
     state_dir = Path(target.state_dir)
     retry_until: float | None = None
@@ -63,7 +66,8 @@ def watch(target: ServerTarget, apply_pid: int) -> int:
                 journal = load_journal(state_dir)
                 if journal is None or journal.pid != apply_pid:
                     return 0  # another apply's journal: its own guardian watches it
-                restored = recover(state_dir, target.ops(), target.reload, log.info)
+                runtime = driver(target)
+                restored = recover(state_dir, runtime, reloader(runtime, timeout), log.info)
                 log.info("undid the interrupted apply (pid %d) of %r: %s", apply_pid, target.server,
                          "; ".join(restored or ()) or "nothing to undo")
                 return 0
@@ -83,7 +87,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format=f"%(asctime)s guardian[{os.getpid()}] %(message)s")
     request = json.loads(sys.stdin.read())
-    return watch(ServerTarget(**request["target"]), int(request["pid"]))
+    return watch(RuntimeTarget(**request["target"]), int(request["pid"]), float(request["timeout"]))
 
 
 if __name__ == "__main__":

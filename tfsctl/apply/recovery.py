@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from tfsctl.apply.atomic import remove_file, write_atomic
-from tfsctl.apply.journal import Journal, delete_journal, load_journal
-from tfsctl.apply.ops import RuntimeOps
+from tfsctl.atomic import remove_file, write_atomic
 from tfsctl.errors import TfsctlError
+from tfsctl.journal import Journal, delete_journal, load_journal
+from tfsctl.runtimes.base import RuntimeDriver
 from tfsctl.serverconfig.model_config import ModelEntry, parse_text
 
 Reload = Callable[[tuple[ModelEntry, ...]], None]
@@ -43,7 +43,7 @@ def _attempt(result: UndoResult, what: str, step: Callable[[], object]) -> None:
     result.restored.append(what)
 
 
-def undo_journal(journal: Journal, ops: RuntimeOps, reload: Reload) -> UndoResult:
+def undo_journal(journal: Journal, ops: RuntimeDriver, reload: Reload) -> UndoResult:
     """Put back files, remove new version dirs, then restore the server itself."""
     result = UndoResult()
     for name, previous in journal.files.items():
@@ -63,7 +63,7 @@ def undo_journal(journal: Journal, ops: RuntimeOps, reload: Reload) -> UndoResul
     return result
 
 
-def finish_commit(journal: Journal, ops: RuntimeOps) -> UndoResult:
+def finish_commit(journal: Journal, ops: RuntimeDriver) -> UndoResult:
     """A verified apply whose clean-up did not happen: drop the old server kept aside."""
     result = UndoResult()
     runtime_undo = journal.runtime
@@ -73,7 +73,7 @@ def finish_commit(journal: Journal, ops: RuntimeOps) -> UndoResult:
     return result
 
 
-def _reload_previous(result: UndoResult, entries: tuple[ModelEntry, ...], ops: RuntimeOps,
+def _reload_previous(result: UndoResult, entries: tuple[ModelEntry, ...], ops: RuntimeDriver,
                      reload: Reload) -> None:
     """Give the server its previous model config back; if the server went away meanwhile,
     start it again instead: it reads the (already restored) model.config at start."""
@@ -96,7 +96,7 @@ def _reload_previous(result: UndoResult, entries: tuple[ModelEntry, ...], ops: R
     result.restored.append("previous model config (reloaded)")
 
 
-def recover(state_dir: Path, ops: RuntimeOps, reload: Reload,
+def recover(state_dir: Path, ops: RuntimeDriver, reload: Reload,
             progress: Callable[[str], None] = lambda _: None) -> list[str] | None:
     """Undo an interrupted apply, if its journal is here; call with the server's lock held.
 

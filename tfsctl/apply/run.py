@@ -2,7 +2,9 @@
 
 Locks are taken before the live state is read, so the plan that is shown and
 confirmed is the plan that runs: no other apply can change the servers in
-between. Each server's outcome is written to its history, success or not.
+between. A saved plan runs as it was saved: the live state is observed only to
+check that it has not moved since. Each server's outcome is written to its
+history, success or not.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from tfsctl.apply.context import context_for
-from tfsctl.apply.executor import ApplyContext, ApplyFailed, ApplyReport, apply_server
+from tfsctl.apply.executor import ApplyFailed, ApplyReport, apply_server
 from tfsctl.apply.lock import ServerLock
 from tfsctl.apply.recovery import recover
 from tfsctl.errors import TfsctlError
 from tfsctl.live.history import HistoryEntry, append_history
-from tfsctl.plan.compute import PlanResult, compute_plan, secret_values
-from tfsctl.plan.model import Hazard, Plan
-from tfsctl.runtimes.desired import desired_runtime
+from tfsctl.live.observe import observe
+from tfsctl.plan.model import Hazard, Plan, ServerPlan
+from tfsctl.planning import PlanResult, compute_plan, read_secrets
+from tfsctl.runtimes.base import Launch, RuntimeTarget
 from tfsctl.spec.load import LoadedSpec
 
 
@@ -34,8 +37,9 @@ class ApplyOptions:
     lock_timeout: float = 0.0
     destroy: bool = False
     purge: bool = False
-    expected_fingerprint: str | None = None  # a saved plan's; refuse if the world moved
     message: str = ""
+    #: a saved plan to run as it is (refused if the live state moved since it was made)
+    saved: Plan | None = None
 
 
 @dataclass
@@ -83,41 +87,59 @@ def _record(loaded: LoadedSpec, name: str, plan: Plan, outcome: str, message: st
         plan=plan_to_dict(plan), message=message, start_gap_seconds=start_gap_seconds))
 
 
+def _launch(plan: ServerPlan) -> Launch | None:
+    """The plan's desired runtime with its secret values read now; refused when a value
+    differs from the one the plan was made with (the plan's hash would not match)."""
+    desired = plan.desired_runtime
+    if desired is None:
+        return None
+    found = read_secrets(source for _, source in desired.secret_env)
+    secrets = {k: v for k, v in found.items() if v is not None}
+    if desired.config_hash(secrets) != plan.runtime_config_hash:
+        raise TfsctlError(f"a secret_env value of server {plan.name!r} is not what it was when the "
+                          "plan was made", "export the same values, or make a new plan")
+    return desired.launch(secrets)
+
+
 def _where(hazard: Hazard) -> str:
     if hazard.model is None:
         return ""
     return f"{hazard.model}/{hazard.version}: " if hazard.version is not None else f"{hazard.model}: "
 
 
-def _recover_interrupted(loaded: LoadedSpec, contexts: dict[str, ApplyContext],
+def _recover_interrupted(loaded: LoadedSpec, names: list[str], timeout: float,
                          progress: Callable[[str], None]) -> None:
     """Undo an earlier apply that was killed before its guardian could (see guardian.py),
     so that the plan below starts from the state that served before it."""
-    for name, ctx in contexts.items():
+    for name in names:
         server = loaded.spec.server(name)
         assert server is not None
-        restored = recover(server.resolved_state_dir, ctx.ops, ctx.reload, progress)
+        ctx = context_for(RuntimeTarget.of(server), progress, timeout)
+        restored = recover(server.resolved_state_dir, ctx.driver, ctx.reload, progress)
         if restored is not None:
             progress(f"{name}: undid the interrupted apply: {'; '.join(restored) or 'nothing to undo'}")
+
+
+def _plan(loaded: LoadedSpec, options: ApplyOptions) -> PlanResult:
+    """A new plan, or the saved one once the live state proved unchanged since it was made."""
+    if options.saved is None:
+        return compute_plan(loaded, options.servers, destroy=options.destroy, purge=options.purge)
+    live = observe(loaded, servers=options.servers, report=True)
+    if live.fingerprint() != options.saved.live_fingerprint:
+        raise TfsctlError("the live state changed since this plan was made",
+                          "run `tfsctl plan --out PLANFILE` again and review the new plan")
+    return PlanResult(loaded, live, options.saved)
 
 
 def run_apply(loaded: LoadedSpec, options: ApplyOptions,
               confirm: Callable[[PlanResult], bool],
               progress: Callable[[str], None]) -> ApplyOutcome:
-    """Plan and, if confirmed, apply; the caller shows the plan inside `confirm`."""
+    """Plan (or check a saved plan) and, if confirmed, apply; the caller shows the plan
+    inside `confirm`."""
     with _locks(loaded, options.servers, options.lock_timeout), _sigterm_as_interrupt():
-        contexts = {}
-        for name in options.servers:
-            server = loaded.spec.server(name)
-            assert server is not None
-            contexts[name] = context_for(server, progress, options.timeout)
-        _recover_interrupted(loaded, contexts, progress)
-        result = compute_plan(loaded, options.servers, destroy=options.destroy,
-                              purge=options.purge)
+        _recover_interrupted(loaded, options.servers, options.timeout, progress)
+        result = _plan(loaded, options)
         plan = result.plan
-        if options.expected_fingerprint and options.expected_fingerprint != plan.live_fingerprint:
-            raise TfsctlError("the live state changed since this plan was made",
-                              "run `tfsctl plan --out PLANFILE` again and review the new plan")
         if plan.errors:
             raise TfsctlError("the plan has errors; nothing was changed:\n" + "\n".join(
                 f"  - {_where(error)}{error.message}" for error in plan.errors),
@@ -125,24 +147,23 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
         outcome = ApplyOutcome(plan)
         if not plan.has_changes or not confirm(result):
             return outcome
-        secrets = {k: v for k, v in secret_values(loaded).items() if v is not None}
         for server_plan in plan.servers:
             if not server_plan.has_changes:
                 continue
-            server = loaded.spec.server(server_plan.name)
             live = result.live.server(server_plan.name)
-            assert server is not None and live is not None
-            desired = desired_runtime(server, secrets)
+            assert live is not None and server_plan.target is not None
+            ctx = context_for(server_plan.target, progress, options.timeout)
             try:
-                report = apply_server(server, server_plan, live, desired,
-                                      contexts[server.name], destroy=options.destroy)
+                report = apply_server(server_plan, live, _launch(server_plan), ctx,
+                                      destroy=options.destroy)
             except ApplyFailed as failure:
-                _record(loaded, server.name, plan, "rolled-back", failure.message,
+                _record(loaded, server_plan.name, plan, "rolled-back", failure.message,
                         live.model_config.text or "", live.runtime.config_hash)
                 outcome.failure = failure
                 return outcome
             outcome.reports.append(report)
-            _record(loaded, server.name, plan, "destroyed" if options.destroy else "success",
+            _record(loaded, server_plan.name, plan, "destroyed" if options.destroy else "success",
                     options.message, report.model_config_text,
-                    None if options.destroy else desired.config_hash(), report.start_gap_seconds)
+                    None if options.destroy else server_plan.runtime_config_hash,
+                    report.start_gap_seconds)
         return outcome

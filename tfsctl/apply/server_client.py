@@ -9,39 +9,20 @@ imported by apply. Predicts go over REST, as a user would send them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
 
+from tfsctl.endpoints import Endpoint
 from tfsctl.errors import TfsctlError
+from tfsctl.runtimes.base import RuntimeDriver
 from tfsctl.serverconfig.model_config import ModelEntry, to_proto
 from tfsctl.tfenv import import_tensorflow
 
 
 class ReloadRefused(TfsctlError):
     """The server answered the reload with an error (it keeps its previous config)."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    grpc_port: int
-    rest_port: int
-
-    @property
-    def grpc(self) -> str:
-        return f"{self.host}:{self.grpc_port}"
-
-    @property
-    def rest(self) -> str:
-        return f"http://{self.host}:{self.rest_port}"
-
-
-def reachable_host(bind_address: str) -> str:
-    """Where to connect for a server bound to `bind_address` (0.0.0.0 -> loopback)."""
-    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind_address, bind_address)
 
 
 def reload_config(endpoint: Endpoint, entries: Iterable[ModelEntry], timeout: float = 120.0) -> None:
@@ -82,3 +63,12 @@ def predict(endpoint: Endpoint, model: str, body: dict[str, Any], version: int |
     if response.status_code != 200:
         raise RuntimeError(f"HTTP {response.status_code}: {answer.get('error', answer)}")
     return answer
+
+
+def reloader(runtime: RuntimeDriver, timeout: float) -> Callable[[tuple[ModelEntry, ...]], None]:
+    """A reload that sends the model config to every server process the runtime runs."""
+    def reload(entries: tuple[ModelEntry, ...]) -> None:
+        for endpoint in runtime.endpoints():
+            reload_config(endpoint, entries, timeout=timeout)
+
+    return reload

@@ -8,11 +8,11 @@ are numeric; exact float equality would make smoke tests flaky across CPUs).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tfsctl.spec.model import ModelSpec, SmokeTest
+from tfsctl.spec.model import SmokeTest
 
 
 def mismatch(expected: Any, actual: Any, tolerance: float, at: str = "") -> str | None:
@@ -55,12 +55,9 @@ class SmokeResult:
 Predict = Callable[[str, dict[str, Any], int | None, str | None], dict[str, Any]]
 
 
-def run_smoke(model: ModelSpec, predict: Predict) -> list[SmokeResult]:
+def run_smoke(model: str, tests: Iterable[SmokeTest], predict: Predict) -> list[SmokeResult]:
     """Run a model's smoke tests through `predict(model, body, version, label)`."""
-    results = []
-    for i, test in enumerate(model.smoke):
-        results.append(_one(model.name, test, test.name or f"smoke[{i}]", predict))
-    return results
+    return [_one(model, test, test.name or f"smoke[{i}]", predict) for i, test in enumerate(tests)]
 
 
 def _one(model: str, test: SmokeTest, name: str, predict: Predict) -> SmokeResult:

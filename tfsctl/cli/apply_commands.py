@@ -15,11 +15,12 @@ from pathlib import Path
 import click
 
 from tfsctl.cli import console
-from tfsctl.cli.options import load_from_options, spec_options
+from tfsctl.cli.options import load_checked, load_from_options, spec_options
 from tfsctl.cli.plan_command import show_plan
 from tfsctl.errors import TfsctlError
-from tfsctl.plan.compute import PlanResult, select_servers
-from tfsctl.spec.load import LoadedSpec, load_spec
+from tfsctl.plan.model import Plan
+from tfsctl.planning import PlanResult, select_servers
+from tfsctl.spec.load import LoadedSpec
 
 
 def progress_printer() -> Callable[[str], None]:
@@ -69,13 +70,13 @@ def apply_options(func: Callable[..., object]) -> Callable[..., object]:
 
 def _run(loaded: LoadedSpec, servers: tuple[str, ...], *, auto_approve: bool,
          dry_run: bool, timeout: float, lock_timeout: float, output_format: str,
-         destroy: bool = False, purge: bool = False, fingerprint: str | None = None,
+         destroy: bool = False, purge: bool = False, saved: Plan | None = None,
          message: str = "") -> None:
     from tfsctl.apply.run import ApplyOptions, run_apply
 
     options = ApplyOptions(servers=select_servers(loaded, servers), timeout=timeout,
                            lock_timeout=lock_timeout, destroy=destroy, purge=purge,
-                           expected_fingerprint=fingerprint, message=message)
+                           message=message, saved=saved)
     outcome = run_apply(loaded, options, confirmer(auto_approve, dry_run, output_format),
                         progress_printer())
     for report in outcome.reports:
@@ -114,19 +115,25 @@ def apply(planfile: Path | None, servers: tuple[str, ...], auto_approve: bool,
       tfsctl apply -f tfsctl.yaml --auto-approve --timeout 600     # in CI
       tfsctl plan -f tfsctl.yaml --out plan.json && tfsctl apply plan.json
     """
-    fingerprint = None
+    plan = None
     if planfile is not None:
         from tfsctl.plan.planfile import load_plan
 
         saved = load_plan(planfile)
-        loaded = load_spec(Path(saved.spec_file), raw=saved.spec_text.encode(),
-                           environment=saved.plan.environment)
-        fingerprint = saved.plan.live_fingerprint
-        servers = servers or tuple(s.name for s in saved.plan.servers)
+        plan = saved.plan
+        planned = tuple(s.name for s in plan.servers)
+        if servers and set(servers) != set(planned):
+            raise TfsctlError(f"{planfile} plans servers {', '.join(planned)}; a saved plan is "
+                              "applied whole", "drop --server, or make a plan for those servers")
+        # The spec text saved with the plan says which servers to observe and lock; the
+        # plan itself says what to do, so the spec file may have changed or moved since.
+        loaded = load_checked(Path(saved.spec_file), raw=saved.spec_text.encode(),
+                              environment=plan.environment)
+        servers = planned
     else:
         loaded = load_from_options(spec_args)
     _run(loaded, servers, auto_approve=auto_approve, dry_run=dry_run, timeout=timeout,
-         lock_timeout=lock_timeout, output_format=output_format, fingerprint=fingerprint)
+         lock_timeout=lock_timeout, output_format=output_format, saved=plan)
 
 
 @click.command()
@@ -205,7 +212,7 @@ def rollback(servers: tuple[str, ...], auto_approve: bool, dry_run: bool,
     console.err().print(f"rollback: returning {name!r} to apply #{chosen.sequence} "
                         f"({chosen.applied_at})", markup=False)
     text = yaml.safe_dump(chosen.spec, sort_keys=False)
-    loaded = load_spec(current.file, raw=text.encode())
+    loaded = load_checked(current.file, raw=text.encode())
     _run(loaded, (name,), auto_approve=auto_approve, dry_run=dry_run, timeout=timeout,
          lock_timeout=lock_timeout, output_format=output_format,
          message=f"rollback to #{chosen.sequence}")

@@ -42,6 +42,14 @@ def spec_options(func: F) -> F:
                         help="The spec file.")(func)
 
 
+def load_checked(file: Path, **options: Any) -> LoadedSpec:
+    """`load_spec` with every rule checked: the spec's own and its runtimes' (see
+    tfsctl/runtimes/registry.py); what every command loads a spec with."""
+    from tfsctl.runtimes.registry import runtime_checks
+
+    return load_spec(file, checks=runtime_checks, **options)
+
+
 def load_from_options(options: Mapping[str, Any]) -> LoadedSpec:
-    return load_spec(options["spec_file"], environment=options.get("environment"),
-                     overrides=parse_vars(options.get("variables", ())))
+    return load_checked(options["spec_file"], environment=options.get("environment"),
+                        overrides=parse_vars(options.get("variables", ())))

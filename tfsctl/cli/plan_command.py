@@ -8,8 +8,8 @@ import click
 
 from tfsctl.cli import console
 from tfsctl.cli.options import load_from_options, spec_options
-from tfsctl.plan.compute import compute_plan, select_servers
 from tfsctl.plan.model import Plan
+from tfsctl.planning import compute_plan, select_servers
 
 
 def show_plan(plan: Plan, output_format: str) -> None:

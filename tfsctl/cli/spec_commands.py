@@ -12,10 +12,15 @@ from pathlib import Path
 import click
 
 from tfsctl.cli import console
-from tfsctl.cli.options import load_from_options, parse_vars, spec_options, variable_options
+from tfsctl.cli.options import (
+    load_checked,
+    load_from_options,
+    parse_vars,
+    spec_options,
+    variable_options,
+)
 from tfsctl.errors import TfsctlError
 from tfsctl.spec.errors import SpecError
-from tfsctl.spec.load import load_spec
 from tfsctl.spec.model import Runtime, Spec
 
 SCHEMA_PATH = Path("schemas") / "tfsctl.schema.json"
@@ -47,7 +52,7 @@ def validate(files: tuple[Path, ...], environment: str | None, variables: tuple[
     failed: list[SpecError] = []
     for file in files:
         try:
-            loaded = load_spec(file, environment=environment, overrides=overrides)
+            loaded = load_checked(file, environment=environment, overrides=overrides)
         except SpecError as error:
             failed.append(error)
             continue
@@ -97,8 +102,9 @@ def render(server_name: str | None, what: str, **spec_args: object) -> None:
     comment (valid in protobuf text format). `--what all` also prints the
     batching and monitoring files and the server's flags.
     """
-    from tfsctl.serverconfig.launch import server_args, side_files
-    from tfsctl.serverconfig.model_config import desired_entries, render_text
+    from tfsctl.runtimes.desired import desired_model_entries, desired_runtime
+    from tfsctl.serverconfig.launch import side_files
+    from tfsctl.serverconfig.model_config import render_text
 
     loaded = load_from_options(spec_args)
     servers = [s for s in loaded.spec.servers if server_name in (None, s.name)]
@@ -111,12 +117,12 @@ def render(server_name: str | None, what: str, **spec_args: object) -> None:
             "model-config" else ""
         body = ""
         if what in ("model-config", "all"):
-            body += render_text(desired_entries(server))
+            body += render_text(desired_model_entries(server))
         if what == "all":
             for side in side_files(server):
                 body += f"# file: {side.name}\n{side.content}"
         if what in ("args", "all"):
-            body += "# args: " + " ".join(server_args(server)) + "\n"
+            body += "# args: " + " ".join(desired_runtime(server).args) + "\n"
         parts.append(header + body)
     click.echo("".join(parts), nl=False)
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tfsctl.cli import console
 from tfsctl.cli.options import load_from_options, spec_options
-from tfsctl.plan.compute import compute_plan, select_servers
+from tfsctl.planning import compute_plan, select_servers
 
 
 def _status_dict(result: Any) -> dict[str, Any]:

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from tfsctl import __version__
-from tfsctl.apply.atomic import TEMP_PREFIX, fsync_dir, write_atomic
+from tfsctl.atomic import TEMP_PREFIX, fsync_dir, write_atomic
 from tfsctl.errors import TfsctlError
-from tfsctl.export.fingerprint import checkpoint_files, fingerprint_source
 from tfsctl.failpoints import failpoint
+from tfsctl.live.fingerprint import checkpoint_files, fingerprint_source
 from tfsctl.live.modeldir import RECORDS_DIR
 from tfsctl.live.sources import source_kind, source_path
 from tfsctl.spec.model import CheckpointSource, KerasSource, SavedModelSource

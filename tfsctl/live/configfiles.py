@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfsctl.live.state import ConfigFile
+from tfsctl.runtimes.desired import desired_model_entries
 from tfsctl.serverconfig.launch import BATCHING_FILE, MONITORING_FILE
 from tfsctl.serverconfig.model_config import (
     ModelConfigError,
-    desired_entries,
     host_model_config_path,
     parse_text,
     render_text,
@@ -32,7 +32,7 @@ def read_model_config(server: Server) -> ConfigFile:
     found = read_file(host_model_config_path(server))
     if found.text is None:
         return found
-    desired = desired_entries(server)
+    desired = desired_model_entries(server)
     if found.text == render_text(desired):
         return ConfigFile(found.path, True, found.text, desired)
     try:

@@ -72,7 +72,7 @@ def last_applied(state_dir: Path) -> LastApplied | None:
 
 def append_history(state_dir: Path, entry: HistoryEntry) -> Path:
     """Record `entry` under the next sequence number; returns the file written."""
-    from tfsctl.apply.atomic import write_atomic
+    from tfsctl.atomic import write_atomic
 
     existing = read_history(state_dir)
     sequence = (existing[-1].sequence if existing else 0) + 1

@@ -9,14 +9,16 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from tfsctl.journal import load_journal
 from tfsctl.live.configfiles import read_model_config, read_side_files
 from tfsctl.live.history import last_applied
 from tfsctl.live.modeldir import observe_model_dir
 from tfsctl.live.report import observe_report
-from tfsctl.live.runtime import observe_runtime
 from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, ServerReport
+from tfsctl.runtimes.base import RuntimeTarget
+from tfsctl.runtimes.registry import driver, profile
 from tfsctl.spec.load import LoadedSpec
-from tfsctl.spec.model import Runtime, Server
+from tfsctl.spec.model import Server
 
 
 def _unmanaged(server: Server) -> tuple[str, ...]:
@@ -29,23 +31,19 @@ def _unmanaged(server: Server) -> tuple[str, ...]:
 
 
 def _confining_root(server: Server) -> Path | None:
-    """The root a model dir must resolve into, or None when the spec lets base paths leave it
-    (`allow_external_base_paths` on a local server: validate accepts it, so plan must too)."""
-    if server.runtime is Runtime.LOCAL and server.allow_external_base_paths:
-        return None
-    return server.model_root
+    """The root a model dir must resolve into, or None when the runtime lets base paths leave
+    it (validate accepts them there, so plan must too)."""
+    return server.model_root if profile(server.runtime).confines_base_paths(server) else None
 
 
 def observe_server(server: Server, *, report: bool = True) -> LiveServer:
     model_config = read_model_config(server)
-    runtime = observe_runtime(server)
+    target = RuntimeTarget.of(server)
+    runtime = driver(target).observe(server.image)
     server_report = ServerReport(False, error="not asked")
     if report and runtime.status is RuntimeStatus.RUNNING:
-        from tfsctl.apply.server_client import reachable_host
-
-        host = reachable_host(str(server.bind_address))
         names = [m.name for m in server.models] + [e.name for e in model_config.entries or ()]
-        server_report = observe_report(f"http://{host}:{server.ports.rest}", names)
+        server_report = observe_report(target.endpoint.rest, names)
     return LiveServer(
         name=server.name,
         model_dirs=tuple((m.name, observe_model_dir(server.base_path(m), _confining_root(server)))
@@ -61,8 +59,6 @@ def observe_server(server: Server, *, report: bool = True) -> LiveServer:
 
 
 def _interrupted_apply(server: Server) -> str | None:
-    from tfsctl.apply.journal import load_journal
-
     journal = load_journal(server.resolved_state_dir)
     if journal is None:
         return None

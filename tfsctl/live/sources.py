@@ -75,7 +75,7 @@ def observe_sources(spec: Spec, live: LiveState) -> dict[SourceKey, SourceObserv
                 fingerprint = None
                 exported = model_dir.export_record(version) if model_dir else None
                 if problem is None and exported is not None:
-                    from tfsctl.export.fingerprint import fingerprint_source
+                    from tfsctl.live.fingerprint import fingerprint_source
 
                     try:
                         fingerprint = fingerprint_source(vspec.source)

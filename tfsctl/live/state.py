@@ -15,7 +15,10 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
+from tfsctl.runtimes.base import RuntimeState, RuntimeStatus
 from tfsctl.serverconfig.model_config import ModelEntry
+
+__all__ = ["RuntimeState", "RuntimeStatus"]  # part of the live state; defined by the runtimes
 
 
 @dataclass(frozen=True)
@@ -67,24 +70,6 @@ class ConfigFile:
     text: str | None = None
     entries: tuple[ModelEntry, ...] | None = None  # model.config only, when it parses
     error: str | None = None  # unreadable or unparsable
-
-
-class RuntimeStatus(StrEnum):
-    RUNNING = "running"
-    STOPPED = "stopped"  # exists (container or pid file) but not running
-    MISSING = "missing"  # never created, or removed
-    UNREACHABLE = "unreachable"  # the Docker engine did not answer
-
-
-@dataclass(frozen=True)
-class RuntimeState:
-    """The container (docker) or process (local) that runs the server."""
-
-    status: RuntimeStatus
-    config_hash: str | None = None  # the hash stamped at creation (docker label / local record)
-    image: str | None = None
-    identity: str | None = None  # container id or pid
-    detail: str = ""  # e.g. the engine's error, the exit code
 
 
 class VersionState(StrEnum):

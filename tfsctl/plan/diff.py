@@ -8,8 +8,11 @@ server match the spec:
     nothing changed                     -> none
     only model.config changed           -> reload (hot, no downtime)
     batching/monitoring files changed   -> restart (read only at start)
-    image/ports/flags/env/resources     -> replace (docker) / restart with new flags (local)
+    image/ports/flags/env/resources     -> replace, naming each setting that changed
     no container/process                -> create
+
+What the runtime is called and which settings it has come from its profile
+(tfsctl/runtimes/): the planner never asks which runtime it is.
 """
 
 from __future__ import annotations
@@ -34,10 +37,14 @@ from tfsctl.plan.model import (
     Severity,
     VersionChange,
 )
+from tfsctl.plan.settings_diff import image_rebuilt, settings_changes
+from tfsctl.plan.steps import entries_before_labels, served_after
 from tfsctl.plan.versions import plan_versions
-from tfsctl.runtimes.desired import desired_runtime
-from tfsctl.serverconfig.launch import side_files
-from tfsctl.serverconfig.model_config import ModelEntry, desired_entries
+from tfsctl.runtimes.base import RuntimeTarget
+from tfsctl.runtimes.desired import DesiredRuntime, desired_model_entries, desired_runtime
+from tfsctl.runtimes.registry import profile
+from tfsctl.serverconfig.launch import host_side_file_path, side_files
+from tfsctl.serverconfig.model_config import ModelEntry, host_model_config_path
 from tfsctl.spec.load import LoadedSpec
 from tfsctl.spec.model import Server
 
@@ -45,16 +52,20 @@ from tfsctl.spec.model import Server
 def _file_changes(server: Server, live: LiveServer, destroy: bool) -> tuple[FileChange, ...]:
     wanted = {} if destroy else {f.name: f.content for f in side_files(server)}
     changes = []
+
+    def change(name: str, kind: Change) -> FileChange:
+        return FileChange(name, kind, str(host_side_file_path(server, name)), wanted.get(name))
+
     for name, live_file in live.side_files:
         if name in wanted:
             if not live_file.exists:
-                changes.append(FileChange(name, Change.CREATE))
+                changes.append(change(name, Change.CREATE))
             elif live_file.text != wanted[name]:
-                changes.append(FileChange(name, Change.UPDATE))
+                changes.append(change(name, Change.UPDATE))
         elif live_file.exists:
-            changes.append(FileChange(name, Change.DELETE))
+            changes.append(change(name, Change.DELETE))
     known = {name for name, _ in live.side_files}
-    changes += [FileChange(name, Change.CREATE) for name in wanted if name not in known]
+    changes += [change(name, Change.CREATE) for name in wanted if name not in known]
     return tuple(changes)
 
 
@@ -95,27 +106,42 @@ def _drift(live: LiveServer) -> list[Drift]:
     return drift
 
 
-def _runtime_action(server: Server, live: LiveServer, wanted_hash: str,
+def _replace_reasons(server: Server, live: LiveServer, desired: DesiredRuntime,
+                     wanted_hash: str) -> list[str]:
+    """Why the running server no longer matches: each setting that changed, a rebuilt image."""
+    runtime = live.runtime
+    reasons = []
+    if runtime.config_hash != wanted_hash:
+        after = desired.stamped_settings()
+        if runtime.settings is None:
+            reasons.append(f"the {profile(server.runtime).noun} was made by an older tfsctl or by "
+                           "hand: its settings are not known")
+        else:
+            reasons += settings_changes(dict(runtime.settings), after)
+            if not reasons:
+                reasons.append("a secret value (secret_env) changed")
+    rebuilt = image_rebuilt(runtime, server.image)
+    if rebuilt:
+        reasons.append(rebuilt)
+    return reasons
+
+
+def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, wanted_hash: str,
                     files: tuple[FileChange, ...], models: tuple[ModelChange, ...],
                     destroy: bool) -> tuple[ServerAction, list[str]]:
     runtime = live.runtime
-    kind = "container" if server.runtime.value == "docker" else "process"
+    kind = profile(server.runtime).noun
     if destroy:
         if runtime.status in (RuntimeStatus.RUNNING, RuntimeStatus.STOPPED):
             return ServerAction.DESTROY, [f"the {kind} is removed (model versions are kept)"]
         return ServerAction.NONE, []
     if runtime.status is RuntimeStatus.UNREACHABLE:
-        return ServerAction.NONE, ["the Docker engine did not answer; nothing can be planned "
-                                   "for the container"]
+        return ServerAction.NONE, [f"the runtime did not answer; nothing can be planned for the {kind}"]
     if runtime.status is RuntimeStatus.MISSING:
         return ServerAction.CREATE, [f"no {kind} is running for this server"]
-    if runtime.config_hash != wanted_hash:
-        reasons = []
-        if server.runtime.value == "docker" and runtime.image and runtime.image != server.image:
-            reasons.append(f"image {runtime.image} -> {server.image}")
-        reasons.append(f"{kind} settings changed (image, ports, flags, env, mounts or "
-                       "resources)" if not reasons else "")
-        return ServerAction.REPLACE, [r for r in reasons if r]
+    replace = _replace_reasons(server, live, desired, wanted_hash)
+    if replace:
+        return ServerAction.REPLACE, replace
     if runtime.status is RuntimeStatus.STOPPED:
         return ServerAction.START, [f"the {kind} exists but is stopped"]
     if files:
@@ -207,9 +233,9 @@ def diff_server(server: Server, live: LiveServer, *,
     for name in missing:
         hazards.append(Hazard(HazardKind.SECRET_MISSING, Severity.ERROR,
                               f"secret_env needs ${name} in tfsctl's environment; it is not set"))
-    desired = desired_runtime(server, {k: v for k, v in secrets.items() if v is not None})
-    wanted_hash = desired.config_hash()
-    entries = () if destroy else desired_entries(server)
+    desired = desired_runtime(server)
+    wanted_hash = desired.config_hash({k: v for k, v in secrets.items() if v is not None})
+    entries = () if destroy else desired_model_entries(server)
     live_entries = live.model_config.entries
     if live.model_config.exists and live.model_config.error:
         hazards.append(Hazard(HazardKind.UNREADABLE_CONFIG, Severity.WARNING,
@@ -221,10 +247,10 @@ def diff_server(server: Server, live: LiveServer, *,
     else:
         models = diff_entries(live_entries, entries)
     files = _file_changes(server, live, destroy)
-    action, reasons = _runtime_action(server, live, wanted_hash, files, models, destroy)
+    action, reasons = _runtime_action(server, live, desired, wanted_hash, files, models, destroy)
     if live.runtime.status is RuntimeStatus.UNREACHABLE:
         hazards.append(Hazard(HazardKind.ENGINE_UNREACHABLE, Severity.ERROR,
-                              f"the Docker engine is unreachable: {live.runtime.detail}"))
+                              f"the runtime is unreachable: {live.runtime.detail}"))
     if live.interrupted_apply:
         hazards.append(Hazard(HazardKind.INTERRUPTED_APPLY, Severity.WARNING,
                               f"an earlier apply was interrupted ({live.interrupted_apply}): its "
@@ -235,11 +261,20 @@ def diff_server(server: Server, live: LiveServer, *,
                               f"{action.value}: {_expected_gap(live)}; a reload would not"))
     drift = _drift(live) + ([] if destroy else _report_drift(server, live))
     steps = () if destroy else _label_steps(server, live, action, versions, live_entries)
+    model_dirs = (live.model_dir(m.name) for m in server.models)
     return ServerPlan(
         name=server.name, runtime=server.runtime.value, action=action, reasons=tuple(reasons),
         versions=tuple(versions), models=models, files=files, label_steps=steps,
         hazards=tuple(hazards), drift=tuple(drift), desired_entries=entries,
         runtime_config_hash=wanted_hash,
+        target=RuntimeTarget.of(server),
+        desired_runtime=None if destroy else desired,
+        model_config_path=str(host_model_config_path(server)),
+        first_entries=entries_before_labels(entries, steps, live_entries),
+        serve=() if destroy else served_after(server, live, tuple(versions), models),
+        smoke=() if destroy else tuple((m.name, tuple(m.smoke)) for m in server.models if m.smoke),
+        cleanup=tuple(str(d.base_path / name) for d in model_dirs if d is not None
+                      for name in d.temporary),
     )
 
 

@@ -3,6 +3,12 @@
 The planner (`tfsctl.plan.diff`) builds it with no I/O; the apply executor and
 the renderers (text, JSON, Markdown) only read it. Actions are enums, never
 bare strings, and every change carries its reason so a reviewer can check it.
+
+A plan is also the program apply runs: each server's plan holds everything the
+executor does (where the server is, the runtime it should have, the model.config
+of each step, side file contents, the sources to export, the versions to wait
+for, the smoke requests), so a saved plan applies as it was reviewed even when
+the spec file has changed or moved since.
 """
 
 from __future__ import annotations
@@ -10,10 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from tfsctl.runtimes.base import RuntimeTarget
+from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.model_config import ModelEntry
+from tfsctl.spec.model import SmokeTest, Source
 
 #: Bumped when the JSON form of a plan changes incompatibly (see docs/plan-json.md).
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
 
 
 class Change(StrEnum):
@@ -116,6 +125,8 @@ class VersionChange:
     reason: str
     source: SourceRef | None = None
     target: str = ""  # host path of the version dir
+    #: the whole source, as the exporter needs it (CREATE only)
+    source_spec: Source | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,8 @@ class FileChange:
 
     name: str
     change: Change
+    path: str = ""  # on the host
+    content: str | None = None  # what is written (None: removed)
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,16 @@ class ServerPlan:
     drift: tuple[Drift, ...] = ()
     desired_entries: tuple[ModelEntry, ...] = ()
     runtime_config_hash: str = ""  # the hash the runtime will be stamped with
+    # -- what apply executes, beyond the changes above --------------------------------
+    target: RuntimeTarget | None = None  # which runtime, state dir and endpoint
+    desired_runtime: DesiredRuntime | None = None  # None for destroy
+    model_config_path: str = ""  # on the host
+    #: the model.config of the first step: desired, but each pending label where it is now
+    first_entries: tuple[ModelEntry, ...] = ()
+    #: model -> the versions that must be AVAILABLE once applied
+    serve: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...] = ()  # model -> its smoke requests
+    cleanup: tuple[str, ...] = ()  # leftovers of an interrupted export, removed first
 
     @property
     def exports(self) -> tuple[VersionChange, ...]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tfsctl import __version__
-from tfsctl.apply.atomic import write_atomic
+from tfsctl.atomic import write_atomic
 from tfsctl.errors import TfsctlError
 from tfsctl.plan.model import PLAN_FORMAT_VERSION, Plan
 from tfsctl.plan.render.json import plan_from_dict, plan_to_dict

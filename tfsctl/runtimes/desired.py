@@ -3,9 +3,13 @@
 docker-compose's idea: no state file; the container (or local process record)
 is stamped with a hash of the settings it was created from, and a different
 hash means it must be replaced. Everything that needs a restart to take effect
-goes into the hash: image, flags, ports, bind address, mounts, environment
-(secret values included, but only ever as part of the hash) and resources.
-model.config is deliberately not in it: a reload applies it hot.
+is a setting: image, flags, ports, bind address, model root, environment and
+resources, as the runtime's profile lists them. model.config is deliberately not
+one: a reload applies it hot.
+
+Secret values are never part of a `DesiredRuntime` (it goes into plans and plan
+files): only where they come from. They join the hash, and the environment the
+runtime gets, at the moment they are read (`config_hash`, `launch`).
 """
 
 from __future__ import annotations
@@ -14,80 +18,84 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from tfsctl.runtimes.base import Launch
+from tfsctl.runtimes.registry import profile
 from tfsctl.serverconfig.launch import server_args
-from tfsctl.spec.model import Runtime, Server
-
-#: Ports the server listens on inside a container (tensorflow/serving's defaults).
-CONTAINER_GRPC_PORT, CONTAINER_REST_PORT = 8500, 8501
-
-
-@dataclass(frozen=True)
-class SecretValue:
-    """A value that prints as *** everywhere (plan, JSON, logs) but hashes as itself."""
-
-    value: str
-
-    def __repr__(self) -> str:
-        return "SecretValue(***)"
-
-    __str__ = __repr__
+from tfsctl.serverconfig.model_config import ModelEntry, desired_entries
+from tfsctl.spec.model import Server
 
 
 @dataclass(frozen=True)
 class DesiredRuntime:
-    """Runtime-neutral description of how the server runs."""
+    """Runtime-neutral description of how the server runs (no secret values)."""
 
     server: str
-    runtime: Runtime
+    runtime: str
     image: str
     args: tuple[str, ...]
-    env: tuple[tuple[str, str | SecretValue], ...]
+    env: tuple[tuple[str, str], ...]
+    #: runtime variable -> the variable of tfsctl's environment holding its value
+    secret_env: tuple[tuple[str, str], ...]
     bind_address: str
     grpc_port: int
     rest_port: int
     model_root: str
     cpus: float | None
     memory_bytes: int | None
+    #: the runtime's restart-only settings (see RuntimeProfile.settings), sorted by name
+    settings: tuple[tuple[str, Any], ...]
 
-    def config_hash(self) -> str:
-        """Stable across runs and machines; changes iff a restart-only setting changes."""
+    def stamped_settings(self) -> dict[str, Any]:
+        """The settings as stamped on the runtime, so a later plan can name what changed;
+        a secret appears only as where it comes from."""
+        stamped = dict(self.settings)
+        stamped.update({f"env.{name}": f"(secret ${source})" for name, source in self.secret_env})
+        return stamped
+
+    def config_hash(self, secrets: Mapping[str, str]) -> str:
+        """Stable across runs and machines; changes iff a restart-only setting (or a secret's
+        value, read from `secrets`: tfsctl variable -> value) changes."""
         data = {
-            "runtime": self.runtime.value,
-            "image": self.image if self.runtime is Runtime.DOCKER else None,
-            "args": list(self.args),
-            "env": [[k, v.value if isinstance(v, SecretValue) else v] for k, v in self.env],
-            "bind": self.bind_address,
-            "ports": [self.grpc_port, self.rest_port],
-            "model_root": self.model_root,
-            "cpus": self.cpus,
-            "memory": self.memory_bytes,
+            "runtime": self.runtime,
+            "settings": [[k, v] for k, v in self.settings],
+            "secrets": sorted([name, secrets.get(source, "")] for name, source in self.secret_env),
         }
         encoded = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(encoded).hexdigest()[:32]
 
-    def plain_env(self) -> dict[str, str]:
-        """The environment with secret values revealed: for the runtime, never for output."""
-        return {k: v.value if isinstance(v, SecretValue) else v for k, v in self.env}
+    def launch(self, secrets: Mapping[str, str]) -> Launch:
+        """What the driver starts the server from, secret values revealed (for the runtime only)."""
+        env = dict(self.env)
+        env.update({name: secrets.get(source, "") for name, source in self.secret_env})
+        return Launch(image=self.image, args=self.args, env=env, bind_address=self.bind_address,
+                      grpc_port=self.grpc_port, rest_port=self.rest_port, model_root=self.model_root,
+                      cpus=self.cpus, memory_bytes=self.memory_bytes,
+                      config_hash=self.config_hash(secrets), settings=self.stamped_settings(),
+                      secret_sources=dict(self.secret_env))
 
 
-def desired_runtime(server: Server, secrets: Mapping[str, str]) -> DesiredRuntime:
-    """`secrets` maps the names in `secret_env` (tfsctl's environment) to their values."""
-    env: list[tuple[str, str | SecretValue]] = sorted(server.env.items())
-    env += sorted((name, SecretValue(secrets.get(source, ""))) for name, source in
-                  server.secret_env.items())
-    env.sort(key=lambda item: item[0])
+def desired_model_entries(server: Server) -> tuple[ModelEntry, ...]:
+    """The model.config entries of the spec, with base paths as the server sees them."""
+    return desired_entries(server, profile(server.runtime).view(server).root)
+
+
+def desired_runtime(server: Server) -> DesiredRuntime:
+    runtime = profile(server.runtime)
+    args = server_args(server, runtime.view(server))
     return DesiredRuntime(
         server=server.name,
-        runtime=server.runtime,
+        runtime=server.runtime.value,
         image=server.image,
-        args=server_args(server),
-        env=tuple(env),
+        args=args,
+        env=tuple(sorted(server.env.items())),
+        secret_env=tuple(sorted(server.secret_env.items())),
         bind_address=str(server.bind_address),
         grpc_port=server.ports.grpc,
         rest_port=server.ports.rest,
         model_root=str(server.model_root),
         cpus=server.resources.cpus,
         memory_bytes=int(server.resources.memory) if server.resources.memory else None,
+        settings=tuple(sorted(runtime.settings(server, args).items())),
     )
-

@@ -1,194 +1,127 @@
-"""The local runtime: `tfsctl serve` as a managed background process.
+"""`runtime: local`: the server is a `tfsctl serve` process on this machine.
 
-For laptops and machines without Docker. The process is started detached (its
-own session, so it outlives the tfsctl command) with three files in the
-server's state dir: `server.pid`, `server.log` (its stdout and stderr) and
-`server.json` (pid, arguments, config hash, start time). Observation is
-read-only, imports neither TensorFlow nor grpc, and checks that the pid
-still belongs to a tfsctl server, so a stale record after a reboot or a
-recycled pid reads as "not running" instead of failing or killing a
-stranger.
+For laptops and machines without Docker. The server sees host paths as they
+are and binds the spec's ports itself. A process cannot keep an old server
+while a new one binds the same ports, so a replace stops the old process first;
+its undo starts a process again from the previous process record (arguments,
+plain environment and where its secrets come from; recorded in the journal
+beforehand, so a killed apply can be undone too, with the same environment).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from tfsctl.errors import TfsctlError
-
-RECORD = "server.json"
-PID = "server.pid"
-LOG = "server.log"
-
-
-@dataclass(frozen=True)
-class LocalProcess:
-    """A server this runtime started."""
-
-    pid: int
-    args: tuple[str, ...]
-    started_at: str
-    log_file: Path
-    state_dir: Path
+from tfsctl.failpoints import failpoint
+from tfsctl.journal import RuntimeUndo, RuntimeUndoKind
+from tfsctl.runtimes import process
+from tfsctl.runtimes.base import (
+    Launch,
+    RuntimeDriver,
+    RuntimeProfile,
+    RuntimeState,
+    RuntimeStatus,
+    Step,
+)
+from tfsctl.serverconfig.launch import ServerView, listen_flags
+from tfsctl.spec.checks import Finding
+from tfsctl.spec.model import Runtime, Server
 
 
-@dataclass(frozen=True)
-class LocalProcessState:
-    """What the state dir says about the server, checked against the live process table."""
+class LocalProfile(RuntimeProfile):
+    kind = Runtime.LOCAL
+    noun = "process"
+    restarts_in_place = False  # new flags or side files need a new process
 
-    pid: int
-    alive: bool
-    args: tuple[str, ...]
-    config_hash: str | None
-    started_at: str
-    log_file: str
+    def view(self, server: Server) -> ServerView:
+        return ServerView(str(server.model_root),
+                          listen_flags(str(server.bind_address), server.ports.grpc, server.ports.rest))
 
+    def confines_base_paths(self, server: Server) -> bool:
+        return not server.allow_external_base_paths
 
-def _alive(pid: int) -> bool:
-    """True if `pid` runs and is a tfsctl server (not a recycled pid, not a zombie)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    zombie = stat.rsplit(")", 1)[-1].split()[0] == "Z"
-    return b"tfsctl.serve" in cmdline and not zombie
-
-
-def observe(state_dir: Path) -> LocalProcessState | None:
-    """The recorded server, or None when there is no (readable) record. Never raises."""
-    try:
-        data = json.loads((state_dir / RECORD).read_text())
-        pid = int(data["pid"])
-        args = tuple(str(a) for a in data.get("args", ()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return LocalProcessState(pid, _alive(pid), args, data.get("config_hash"),
-                             str(data.get("started_at", "")), str(state_dir / LOG))
+    def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
+        if not self.confines_base_paths(server):
+            return
+        for index, model in enumerate(server.models):
+            base = server.base_path(model)
+            if base != server.model_root and server.model_root not in base.parents:
+                yield Finding((*where, "models", index, "base_path"),
+                              f"base path {base} is outside the model root {server.model_root}",
+                              "move it under the model root, or set "
+                              "`allow_external_base_paths: true` on the server")
 
 
-def start(state_dir: Path, args: tuple[str, ...] | list[str], env: dict[str, str] | None = None,
-          config_hash: str = "") -> LocalProcess:
-    """Start `python -m tfsctl.serve ARGS` detached; raises if it exits at once."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state_dir / LOG
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tfsctl.serve", *args], stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **(env or {})}, close_fds=True)
-    finally:
-        log.close()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    record = {"pid": process.pid, "args": list(args), "config_hash": config_hash,
-              "started_at": started_at}
-    from tfsctl.apply.atomic import write_atomic
-
-    write_atomic(state_dir / PID, f"{process.pid}\n")
-    write_atomic(state_dir / RECORD, json.dumps(record, indent=2) + "\n")
-    time.sleep(0.2)
-    if process.poll() is not None:
-        raise TfsctlError(f"the local server exited at once (code {process.returncode})",
-                          f"see {log_path}: " + tail(state_dir, 5))
-    return LocalProcess(process.pid, tuple(args), started_at, log_path, state_dir)
+PROFILE = LocalProfile()
 
 
-def _reap(pid: int) -> None:
-    """Collect the exit status if the server is our own child (no zombie left behind)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def _environment(record: Mapping[str, Any]) -> dict[str, str]:
+    """A recorded server's environment: its plain values, and its secrets read again from
+    tfsctl's environment (the record names their sources, never their values)."""
+    env = {str(k): str(v) for k, v in dict(record.get("env") or {}).items()}
+    for name, source in dict(record.get("secret_env") or {}).items():
+        env[str(name)] = os.environ.get(str(source), "")
+    return env
 
 
-def _forget(state_dir: Path) -> None:
-    for name in (RECORD, PID):
-        with contextlib.suppress(FileNotFoundError):
-            (state_dir / name).unlink()
+class Driver(RuntimeDriver):
+    """The server's process, recorded in its state dir."""
 
+    def observe(self, image: str) -> RuntimeState:
+        found = process.observe(self.state_dir)
+        if found is None:
+            return RuntimeState(RuntimeStatus.MISSING)
+        settings = found.record.get("settings")
+        return RuntimeState(
+            RuntimeStatus.RUNNING if found.alive else RuntimeStatus.STOPPED,
+            config_hash=found.config_hash,
+            settings=tuple(sorted(settings.items())) if isinstance(settings, dict) else None,
+            identity=str(found.pid), detail="" if found.alive else f"pid {found.pid} is not running")
 
-def stop(state_dir: Path, timeout: float = 15.0) -> bool:
-    """SIGTERM, then SIGKILL after `timeout`; True if a running server was stopped."""
-    state = observe(state_dir)
-    if state is None or not state.alive:
-        _forget(state_dir)
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(state.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _reap(state.pid)
-        if not _alive(state.pid):
-            break
-        time.sleep(0.05)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(state.pid, signal.SIGKILL)
-        while _alive(state.pid):
-            _reap(state.pid)
-            time.sleep(0.05)
-    _forget(state_dir)
-    return True
+    def undo_for(self, step: Step) -> RuntimeUndo:
+        before = process.observe(self.state_dir)
+        if step is Step.CREATE or before is None:
+            return RuntimeUndo(RuntimeUndoKind.REMOVE)
+        return RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, before.alive, dict(before.record))
 
+    def _start(self, launch: Launch) -> None:
+        plain = {k: v for k, v in launch.env.items() if k not in launch.secret_sources}
+        process.start(self.state_dir, launch.args, launch.env, launch.config_hash,
+                      record={"env": plain, "secret_env": dict(launch.secret_sources),
+                              "settings": dict(launch.settings)})
 
-def _rest_up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/v1/models/tfsctl-ready-probe", timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # an answer (404 for the probe model) means the REST API is serving
-    except (urllib.error.URLError, OSError):
-        return False
+    def _start_recorded(self, record: Mapping[str, Any]) -> None:
+        keep = {k: record[k] for k in ("env", "secret_env", "settings") if k in record}
+        process.start(self.state_dir, tuple(str(a) for a in record.get("args") or ()),
+                      _environment(record), str(record.get("config_hash") or ""), record=keep)
 
+    def create(self, launch: Launch) -> None:
+        process.stop(self.state_dir)  # a stale record, if any
+        self._start(launch)
 
-def _grpc_up(address: str, timeout: float) -> bool:
-    import grpc
+    def replace(self, launch: Launch) -> None:
+        process.stop(self.state_dir)
+        failpoint("during-replace")
+        self._start(launch)
 
-    with grpc.insecure_channel(address) as channel:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=timeout)
-            return True
-        except grpc.FutureTimeoutError:
+    restart = replace  # a process cannot re-read its flags: restarting is replacing
+
+    def undo(self, undo: RuntimeUndo) -> None:
+        process.stop(self.state_dir)
+        if undo.kind is not RuntimeUndoKind.REMOVE and undo.was_running and undo.previous.get("args"):
+            self._start_recorded(undo.previous)
+
+    def commit(self, undo: RuntimeUndo) -> None:
+        """Nothing is kept aside for a local server: the old process is gone already."""
+
+    def revive(self) -> bool:
+        recorded = process.observe(self.state_dir)
+        if recorded is None or recorded.alive:
             return False
+        self._start_recorded(recorded.record)
+        return True
 
-
-def wait_ready(target: str, timeout: float, state_dir: Path | None = None) -> float:
-    """Wait until the server answers at `target` (an http:// REST URL or a gRPC host:port);
-    the seconds it took. Like TF Serving, the server opens its ports only once its models
-    are loaded, so answering means serving. With `state_dir`, a server that exits while
-    starting is reported at once, with its log."""
-    started = time.monotonic()
-    while True:
-        waited = time.monotonic() - started
-        left = timeout - waited
-        if left <= 0:
-            raise TfsctlError(f"the server at {target} was not ready within {timeout:g}s",
-                              tail(state_dir, 5) if state_dir else "")
-        up = (_rest_up(target) if target.startswith(("http://", "https://"))
-              else _grpc_up(target, min(1.0, left)))
-        if up:
-            return time.monotonic() - started
-        if state_dir is not None:
-            state = observe(state_dir)
-            if state is not None and not state.alive:
-                _reap(state.pid)
-                raise TfsctlError("the local server exited while starting",
-                                  f"see {state_dir / LOG}: " + tail(state_dir, 5))
-        time.sleep(0.1)
-
-
-def tail(state_dir: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join((state_dir / LOG).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+    def destroy(self) -> None:
+        process.stop(self.state_dir)

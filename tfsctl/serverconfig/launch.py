@@ -1,9 +1,11 @@
 """How a server is started: its flags and the side files they point at.
 
-Both runtimes start the same server (`tensorflow_model_server`, or the
-compatible `tfsctl serve`) with the same flags; only the paths differ (inside a
-container the model root is /models). Anything here that changes means the
-server must restart, unlike model.config, which a reload applies hot.
+Every runtime starts the same server (`tensorflow_model_server`, or the
+compatible `tfsctl serve`) with the same flags; what differs is given by the
+runtime as a `ServerView`: where the server sees the model root (/models in a
+container, the host path for a process) and the flags that make it listen.
+Anything here that changes means the server must restart, unlike model.config,
+which a reload applies hot.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsctl.serverconfig.model_config import server_model_config_path
-from tfsctl.spec.model import CONTAINER_MODEL_ROOT, Batching, Monitoring, Runtime, Server
+from tfsctl.spec.model import Batching, Monitoring, Server
 
 BATCHING_FILE = "batching.config"
 MONITORING_FILE = "monitoring.config"
@@ -39,6 +41,15 @@ def render_monitoring(monitoring: Monitoring) -> str:
 
 
 @dataclass(frozen=True)
+class ServerView:
+    """How a runtime presents the host to the server: where the model root appears, and the
+    flags that bind its ports (none where the runtime maps ports itself, as a container)."""
+
+    root: str
+    listen_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SideFile:
     """A file tfsctl writes into the model root for the server to read at start."""
 
@@ -55,12 +66,6 @@ def side_files(server: Server) -> tuple[SideFile, ...]:
     return tuple(files)
 
 
-def _server_path(server: Server, name: str) -> str:
-    if server.runtime is Runtime.DOCKER:
-        return f"{CONTAINER_MODEL_ROOT}/{name}"
-    return str(server.model_root / name)
-
-
 def host_side_file_path(server: Server, name: str) -> Path:
     return server.model_root / name
 
@@ -71,18 +76,19 @@ def _flag(name: str, value: object) -> str:
     return f"--{name}={value}"
 
 
-def server_args(server: Server) -> tuple[str, ...]:
-    """The server's flags. Ports are the container's own (8500/8501) under docker."""
-    args: list[str] = []
-    if server.runtime is Runtime.LOCAL:
-        args += [_flag("host", server.bind_address), _flag("port", server.ports.grpc),
-                 _flag("rest_api_port", server.ports.rest)]
-    args.append(_flag("model_config_file", server_model_config_path(server)))
+def listen_flags(host: str, grpc_port: int, rest_port: int) -> tuple[str, ...]:
+    """The flags that bind the server's ports on `host`."""
+    return (_flag("host", host), _flag("port", grpc_port), _flag("rest_api_port", rest_port))
+
+
+def server_args(server: Server, view: ServerView) -> tuple[str, ...]:
+    """The server's flags, with paths as the server sees them (`view`)."""
+    args = [*view.listen_args, _flag("model_config_file", server_model_config_path(view.root))]
     if server.batching is not None:
-        args += ["--enable_batching=true", _flag("batching_parameters_file",
-                                                 _server_path(server, BATCHING_FILE))]
+        args += ["--enable_batching=true",
+                 _flag("batching_parameters_file", f"{view.root.rstrip('/')}/{BATCHING_FILE}")]
     if server.monitoring is not None:
-        args.append(_flag("monitoring_config_file", _server_path(server, MONITORING_FILE)))
+        args.append(_flag("monitoring_config_file", f"{view.root.rstrip('/')}/{MONITORING_FILE}"))
     # Always: without it TF Serving refuses to *start* from a model.config with labels
     # (tensorflow/serving#1230), so a reboot, a crash restart or a rollback to the previous
     # server would fail. Moving a label onto a version that is not AVAILABLE is still refused

@@ -18,12 +18,10 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfsctl.spec.model import (
-    CONTAINER_MODEL_ROOT,
     AllPolicy,
     LatestPolicy,
     ModelSpec,
     PolicyKind,
-    Runtime,
     Server,
     SpecificPolicy,
 )
@@ -72,32 +70,31 @@ class ModelEntry:
         return dict(self.labels)
 
 
-def server_base_path(server: Server, model: ModelSpec) -> str:
-    """Where the server finds the model: under /models in a container, the host path locally."""
+def server_base_path(server: Server, model: ModelSpec, root: str) -> str:
+    """Where the server finds the model, given where it sees the model root (`root`)."""
     host = server.base_path(model)
-    if server.runtime is Runtime.DOCKER:
+    if host == server.model_root or server.model_root in host.parents:
         relative = host.relative_to(server.model_root)
-        return str(PurePosixPath(CONTAINER_MODEL_ROOT) / PurePosixPath(*relative.parts))
-    return str(host)
+        return str(PurePosixPath(root) / PurePosixPath(*relative.parts))
+    return str(host)  # outside the root: only a server that sees host paths is allowed this
 
 
-def server_model_config_path(server: Server) -> str:
+def server_model_config_path(root: str) -> str:
     """The --model_config_file value: the model root is where tfsctl writes model.config."""
-    if server.runtime is Runtime.DOCKER:
-        return f"{CONTAINER_MODEL_ROOT}/{MODEL_CONFIG_FILE}"
-    return str(server.model_root / MODEL_CONFIG_FILE)
+    return str(PurePosixPath(root) / MODEL_CONFIG_FILE)
 
 
 def host_model_config_path(server: Server) -> Path:
     return server.model_root / MODEL_CONFIG_FILE
 
 
-def desired_entries(server: Server) -> tuple[ModelEntry, ...]:
-    """The model.config entries a server's spec asks for, in spec order."""
+def desired_entries(server: Server, root: str) -> tuple[ModelEntry, ...]:
+    """The model.config entries a server's spec asks for, in spec order, for a server that
+    sees the model root at `root`."""
     return tuple(
         ModelEntry(
             name=model.name,
-            base_path=server_base_path(server, model),
+            base_path=server_base_path(server, model, root),
             platform=model.platform,
             policy=VersionPolicy.from_spec(model),
             labels=tuple(sorted(model.labels.items())),

@@ -8,13 +8,12 @@ They are pure: they look at the spec, never at the disk or the engine.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tfsctl.spec.model import (
     ModelSpec,
-    Runtime,
     Spec,
     SpecificPolicy,
 )
@@ -81,23 +80,6 @@ def check_ports(spec: Spec) -> Iterator[Finding]:
                 taken[(port, str(address))] = f"server {server.name!r} ({kind})"
 
 
-def check_base_paths(spec: Spec) -> Iterator[Finding]:
-    for si, server in enumerate(spec.servers):
-        for mi, model in enumerate(server.models):
-            base = server.base_path(model)
-            if base == server.model_root or server.model_root in base.parents:
-                continue
-            where = ("servers", si, "models", mi, "base_path")
-            if server.runtime is Runtime.DOCKER:
-                yield Finding(where, f"base path {base} is outside the model root "
-                              f"{server.model_root}", "docker servers see only the model root "
-                              "(mounted at /models): move the model under it")
-            elif not server.allow_external_base_paths:
-                yield Finding(where, f"base path {base} is outside the model root "
-                              f"{server.model_root}", "move it under the model root, or set "
-                              "`allow_external_base_paths: true` on the server")
-
-
 def check_versions(spec: Spec) -> Iterator[Finding]:
     """Labels and specific policies name versions the spec declares and serves."""
     for si, server in enumerate(spec.servers):
@@ -154,12 +136,13 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_unique_servers,
     check_unique_models,
     check_ports,
-    check_base_paths,
     check_versions,
     check_sources,
 )
 
 
-def run_checks(spec: Spec) -> list[Finding]:
-    return [finding for check in CHECKS for finding in check(spec)]
+def run_checks(spec: Spec, extra: Callable[[Spec], Iterable[Finding]] | None = None) -> list[Finding]:
+    """The spec's own checks, then `extra` ones from a higher layer (the runtimes' rules)."""
+    found = [finding for check in CHECKS for finding in check(spec)]
+    return found + (list(extra(spec)) if extra is not None else [])
 

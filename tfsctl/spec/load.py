@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tfsctl.spec import model as spec_model
-from tfsctl.spec.checks import run_checks
+from tfsctl.spec.checks import Finding, run_checks
 from tfsctl.spec.errors import Location, SpecError, SpecIssue
 from tfsctl.spec.model import Spec
 from tfsctl.spec.templating import render_templates
@@ -155,8 +155,12 @@ def _variables(doc: YamlDocument, data: dict[str, Any], environment: str | None,
 
 
 def load_spec(file: Path, *, environment: str | None = None,
-              overrides: Mapping[str, Any] | None = None, raw: bytes | None = None) -> LoadedSpec:
-    """Load and validate `file`; raises `SpecError` listing every problem found."""
+              overrides: Mapping[str, Any] | None = None, raw: bytes | None = None,
+              checks: Callable[[Spec], Iterable[Finding]] | None = None) -> LoadedSpec:
+    """Load and validate `file`; raises `SpecError` listing every problem found.
+
+    `checks` adds rules the spec package cannot know (each runtime's own, from the
+    runtime registry), reported exactly like the spec's."""
     file = Path(file)
     if raw is None:
         try:
@@ -186,7 +190,7 @@ def load_spec(file: Path, *, environment: str | None = None,
     except ValidationError as exc:
         raise SpecError([_issue_from_pydantic(doc, e) for e in exc.errors()],
                         doc.source_lines) from None
-    findings = run_checks(spec)
+    findings = run_checks(spec, checks)
     if findings:
         raise SpecError([SpecIssue(doc.locate(f.path, key=f.on_key), f.message, f.hint)
                          for f in findings], doc.source_lines)

@@ -36,6 +36,12 @@ from tfsctl.plan.model import (
     SourceRef,
     VersionChange,
 )
+from tfsctl.plan.render.execution import (
+    execution_from_dict,
+    execution_to_dict,
+    source_from_dict,
+    source_to_dict,
+)
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
 from tfsctl.spec.model import PolicyKind
 
@@ -53,7 +59,7 @@ def _version(version: VersionChange) -> JsonDict:
     return {"model": version.model, "version": version.version, "change": version.change.value,
             "reason": version.reason,
             "source": None if source is None else {"kind": source.kind, "path": source.path},
-            "target": version.target}
+            "target": version.target, "source_spec": source_to_dict(version.source_spec)}
 
 
 def _entry(entry: ModelEntry) -> JsonDict:
@@ -76,12 +82,14 @@ def _server(server: ServerPlan) -> JsonDict:
         "models": [{"name": m.name, "change": m.change.value,
                     "fields": [{"field": f.field, "before": f.before, "after": f.after}
                                for f in m.fields]} for m in server.models],
-        "files": [{"name": f.name, "change": f.change.value} for f in server.files],
+        "files": [{"name": f.name, "change": f.change.value, "path": f.path, "content": f.content}
+                  for f in server.files],
         "label_steps": [{"model": s.model, "label": s.label, "version": s.version}
                         for s in server.label_steps],
         "hazards": [_hazard(h) for h in server.hazards],
         "drift": [{"kind": d.kind.value, "message": d.message} for d in server.drift],
         "desired_model_config": [_entry(e) for e in server.desired_entries],
+        "execution": execution_to_dict(server, _entry),
     }
 
 
@@ -137,17 +145,20 @@ def _server_from(data: Mapping[str, Any]) -> ServerPlan:
         reasons=tuple(data["reasons"]),
         versions=_each(data, "versions", lambda v: VersionChange(
             model=v["model"], version=v["version"], change=Change(v["change"]), reason=v["reason"],
-            source=_source(v["source"]), target=v["target"])),
+            source=_source(v["source"]), target=v["target"],
+            source_spec=source_from_dict(v["source_spec"]))),
         models=_each(data, "models", lambda m: ModelChange(
             name=m["name"], change=Change(m["change"]),
             fields=_each(m, "fields", lambda f: FieldChange(f["field"], f["before"], f["after"])))),
-        files=_each(data, "files", lambda f: FileChange(f["name"], Change(f["change"]))),
+        files=_each(data, "files", lambda f: FileChange(f["name"], Change(f["change"]), f["path"],
+                                                        f["content"])),
         label_steps=_each(data, "label_steps",
                           lambda s: LabelStep(s["model"], s["label"], s["version"])),
         hazards=_each(data, "hazards", _hazard_from),
         drift=_each(data, "drift", lambda d: Drift(DriftKind(d["kind"]), d["message"])),
         desired_entries=_each(data, "desired_model_config", _entry_from),
         runtime_config_hash=data["runtime_config_hash"],
+        **execution_from_dict(data["execution"], _entry_from),
     )
 
 
@@ -165,6 +176,6 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
                     spec_digest=spec["digest"], environment=spec["environment"],
                     live_fingerprint=data["live_fingerprint"], format_version=version,
                     destroy=data["destroy"], notes=tuple(data["notes"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # pydantic's too
         raise TfsctlError(f"the plan data is malformed ({type(exc).__name__}: {exc})",
                           "make the plan again: `tfsctl plan --out PLANFILE`") from None

@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from tfsctl.apply.atomic import remove_file, write_atomic
+from tfsctl.atomic import remove_file, write_atomic
 
 JOURNAL_FILE = "apply.journal.json"
 
@@ -35,11 +36,11 @@ class RuntimeUndoKind(StrEnum):
 @dataclass(frozen=True)
 class RuntimeUndo:
     kind: RuntimeUndoKind
-    #: local runtime: the previous process's arguments and config hash, to start it again
-    args: tuple[str, ...] = ()
-    config_hash: str = ""
     #: whether the previous server was running (a stopped one is not started by the undo)
     was_running: bool = True
+    #: what the runtime needs to start the previous server again, in its own terms (the
+    #: local runtime: its process record); plain JSON, never secret values
+    previous: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,8 +73,8 @@ def load_journal(state_dir: Path) -> Journal | None:
         runtime = data.pop("runtime", None)
         journal = Journal(**data)
         if runtime is not None:
-            journal.runtime = RuntimeUndo(RuntimeUndoKind(runtime["kind"]), tuple(runtime["args"]),
-                                          runtime["config_hash"], runtime["was_running"])
+            journal.runtime = RuntimeUndo(RuntimeUndoKind(runtime["kind"]), runtime["was_running"],
+                                          dict(runtime["previous"]))
         return journal
     except (OSError, ValueError, TypeError, KeyError):
         return None

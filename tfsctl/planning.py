@@ -1,12 +1,14 @@
 """The one impure step before a plan: observe the live state once, then diff.
 
 `plan`, `apply`, `destroy` and `rollback` all go through `compute_plan`, so
-what a reviewer read is what apply does.
+what a reviewer read is what apply does. It sits above the pure `plan` package
+(which never reads anything) and below `apply`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tfsctl.errors import TfsctlError
@@ -31,10 +33,14 @@ def select_servers(loaded: LoadedSpec, names: tuple[str, ...] | list[str]) -> li
     return list(names) or known
 
 
+def read_secrets(sources: Iterable[str]) -> dict[str, str | None]:
+    """The values of secret_env sources in tfsctl's own environment (None: not set)."""
+    return {name: os.environ.get(name) for name in set(sources)}
+
+
 def secret_values(loaded: LoadedSpec) -> dict[str, str | None]:
-    """The secret_env sources from tfsctl's own environment (None: not set)."""
-    names = {src for server in loaded.spec.servers for src in server.secret_env.values()}
-    return {name: os.environ.get(name) for name in names}
+    """The secret_env sources of every server of the spec, read from the environment."""
+    return read_secrets(src for server in loaded.spec.servers for src in server.secret_env.values())
 
 
 def compute_plan(loaded: LoadedSpec, servers: list[str], *, destroy: bool = False,

@@ -1,0 +1,205 @@
+"""The one interface every runtime implements (the way pyinfra's connectors do).
+
+A runtime is where a server's process lives: a Docker container, a local
+`tfsctl serve` process, ... Each is one module under `tfsctl/runtimes/`, made of
+two halves, both registered in `registry.py`:
+
+* a `RuntimeProfile`: pure knowledge, no I/O, that the spec checks, the planner
+  and the renderers may use: how the server sees the host (`view`), which
+  settings force a new server (`settings`), what the runtime can do in place,
+  and the spec rules only this runtime has (`check`);
+* a `RuntimeDriver`: the effects, for one server: observe it, create, replace,
+  restart, stop it, describe how to undo a step before taking it, undo, commit.
+
+Nothing outside this package decides anything by the runtime's kind: callers
+ask the registry for the profile or driver of `server.runtime` and use the
+interface. Adding a runtime means its module, its registration, the spec enum
+and its tests.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from tfsctl.endpoints import Endpoint
+from tfsctl.journal import RuntimeUndo
+from tfsctl.serverconfig.launch import ServerView
+from tfsctl.spec.checks import Finding
+from tfsctl.spec.model import Runtime, Server
+
+#: The settings a runtime was created from, as stamped on it: a flat mapping of
+#: setting name -> JSON value, secret values replaced by a digest (see desired.py).
+Settings = Mapping[str, Any]
+
+
+class RuntimeStatus(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"  # exists (container or pid file) but not running
+    MISSING = "missing"  # never created, or removed
+    UNREACHABLE = "unreachable"  # the engine did not answer
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    """What runs a server, as its runtime reports it (read-only snapshot)."""
+
+    status: RuntimeStatus
+    config_hash: str | None = None  # the hash stamped at creation (label / process record)
+    #: the public settings stamped at creation (None when it predates the stamp)
+    settings: tuple[tuple[str, Any], ...] | None = None
+    #: image identity (runtimes with images): what the server runs, and what the spec's image
+    #: reference names on the engine now; they differ when the image was rebuilt under its tag
+    image_id: str | None = None
+    wanted_image_id: str | None = None
+    identity: str | None = None  # container id or pid
+    detail: str = ""  # e.g. the engine's error, the exit code
+
+
+class Step(StrEnum):
+    """A change apply asks a runtime for."""
+
+    CREATE = "create"  # nothing runs yet
+    REPLACE = "replace"  # a new server from new settings, the old one kept until commit
+    RESTART = "restart"  # the same settings, started again (re-reads its side files)
+
+
+@dataclass(frozen=True)
+class RuntimeTarget:
+    """Which server, where its state lives and how to reach it: plain data, so that the
+    guardian process can rebuild the same driver without the spec."""
+
+    server: str
+    runtime: str
+    state_dir: str
+    host: str
+    grpc_port: int
+    rest_port: int
+
+    @classmethod
+    def of(cls, server: Server) -> RuntimeTarget:
+        endpoint = Endpoint.for_bind(str(server.bind_address), server.ports.grpc, server.ports.rest)
+        return cls(server.name, server.runtime.value, str(server.resolved_state_dir),
+                   endpoint.host, endpoint.grpc_port, endpoint.rest_port)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(self.host, self.grpc_port, self.rest_port)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a driver starts a server from: the desired settings with secrets revealed.
+
+    `env` holds secret values: it goes to the runtime and nowhere else (never a repr, a
+    log line or a file of tfsctl's).
+    """
+
+    image: str
+    args: tuple[str, ...]
+    env: Mapping[str, str] = field(repr=False)
+    bind_address: str = "127.0.0.1"
+    grpc_port: int = 8500
+    rest_port: int = 8501
+    model_root: str = ""
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    #: stamped on the runtime, so the next plan can compare without the engine's own report
+    config_hash: str = ""
+    settings: Settings = field(default_factory=dict)
+    #: where the secret values come from (runtime variable -> tfsctl variable), recorded by
+    #: runtimes that must restart a server later without apply (never the values)
+    secret_sources: Mapping[str, str] = field(default_factory=dict)
+
+
+class RuntimeProfile(ABC):
+    """What a runtime is, without touching it: safe for validate and plan."""
+
+    kind: Runtime
+    noun: str  # "container", "process": how plans name the thing that runs the server
+    #: a restart keeps the same server object (a container restarts); otherwise a new one
+    restarts_in_place: bool = True
+
+    @abstractmethod
+    def view(self, server: Server) -> ServerView:
+        """Where the server sees its model root, and the flags that bind its ports."""
+
+    def settings(self, server: Server, args: tuple[str, ...]) -> dict[str, Any]:
+        """The restart-only settings this runtime creates a server from (secrets apart),
+        flat and named as a reviewer would say them (`ports.rest`, `env.NAME`)."""
+        listen = set(self.view(server).listen_args)
+        found: dict[str, Any] = {
+            "bind_address": str(server.bind_address),
+            "ports.grpc": server.ports.grpc,
+            "ports.rest": server.ports.rest,
+            "model_root": str(server.model_root),
+            "flags": [arg for arg in args if arg not in listen],
+            "resources.cpus": server.resources.cpus,
+            "resources.memory": int(server.resources.memory) if server.resources.memory else None,
+        }
+        found.update({f"env.{name}": value for name, value in server.env.items()})
+        return found
+
+    def confines_base_paths(self, server: Server) -> bool:
+        """Whether every base path must lie inside the model root."""
+        return True
+
+    def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
+        """Spec rules only this runtime has (`where` locates the server in the spec)."""
+        return iter(())
+
+
+class RuntimeDriver(ABC):
+    """A runtime's effects for one server. Constructing one touches nothing."""
+
+    def __init__(self, target: RuntimeTarget):
+        self.target = target
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.target.state_dir)
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """Every server process a reload must reach (one, unless the runtime runs several)."""
+        return (self.target.endpoint,)
+
+    @abstractmethod
+    def observe(self, image: str) -> RuntimeState:
+        """The server as the runtime reports it, never raising for an engine that is away;
+        `image` is the spec's image reference, for runtimes that compare image identity."""
+
+    @abstractmethod
+    def undo_for(self, step: Step) -> RuntimeUndo:
+        """How to take back `step`, read from the runtime as it is now (no change)."""
+
+    @abstractmethod
+    def create(self, launch: Launch) -> None: ...
+
+    @abstractmethod
+    def replace(self, launch: Launch) -> None:
+        """Swap the running server for one made from `launch`."""
+
+    @abstractmethod
+    def restart(self, launch: Launch) -> None:
+        """Start the server again so that it re-reads its side files (batching, monitoring)."""
+
+    @abstractmethod
+    def undo(self, undo: RuntimeUndo) -> None: ...
+
+    @abstractmethod
+    def commit(self, undo: RuntimeUndo) -> None:
+        """The new server is verified: drop what was kept to undo the step."""
+
+    @abstractmethod
+    def revive(self) -> bool:
+        """Start the server again as it was, if it exists but does not run; True if it did."""
+
+    @abstractmethod
+    def destroy(self) -> None: ...
