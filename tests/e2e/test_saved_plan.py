@@ -43,3 +43,18 @@ def test_saved_plan_applies(tmp_path: Path) -> None:
     finally:
         _spec(d)
         d.tfsctl("destroy", "-f", str(d.spec_file), "--auto-approve")
+
+
+def test_a_saved_plan_applies_after_its_spec_file_moved(deployment: Deployment) -> None:
+    """A plan file is the program apply runs: the spec file may go (as with Terraform)."""
+    d = deployment
+    _spec(d)
+    d.tfsctl("plan", "-f", str(d.spec_file), "--out", "plan.json", check=True)
+    moved = d.root.parent / "moved-away.yaml"
+    d.spec_file.rename(moved)
+    try:
+        d.tfsctl("apply", "plan.json", "--auto-approve", check=True)
+        assert d.predict("hpt", [1.0, 2.0, 5.0]) == [2.5, 3.0, 4.5]
+    finally:
+        moved.rename(d.spec_file)  # back, for the plan below and the fixture's destroy
+    assert d.plan_exit_code() == 0, "the saved plan converged"

@@ -117,7 +117,7 @@ def apply(planfile: Path | None, servers: tuple[str, ...], auto_approve: bool,
     """
     plan = None
     if planfile is not None:
-        from tfsctl.plan.planfile import load_plan
+        from tfsctl.planfile import load_plan
 
         saved = load_plan(planfile)
         plan = saved.plan

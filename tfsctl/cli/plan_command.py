@@ -64,7 +64,7 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
     result = compute_plan(loaded, select_servers(loaded, servers), destroy=destroy)
     show_plan(result.plan, "json" if as_json else output_format)
     if out is not None:
-        from tfsctl.plan.planfile import save_plan
+        from tfsctl.planfile import save_plan
 
         save_plan(out, result.plan, spec_text=loaded.text, spec_file=str(loaded.file))
         console.err().print(f"saved the plan to {out}; apply it with `tfsctl apply {out}`",

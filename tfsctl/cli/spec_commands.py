@@ -143,8 +143,8 @@ def import_(model_config: Path, server_name: str, runtime: str, model_root: str 
     `tfsctl render` of the result gives an equivalent model.config.
     ${VAR} references in base paths are expanded from the environment.
     """
+    from tfsctl.importer import import_entries
     from tfsctl.serverconfig.model_config import ModelConfigError, parse_text
-    from tfsctl.spec.importer import import_entries
 
     try:
         entries = parse_text(model_config.read_text())

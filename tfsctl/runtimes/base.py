@@ -124,8 +124,14 @@ class RuntimeProfile(ABC):
 
     kind: Runtime
     noun: str  # "container", "process": how plans name the thing that runs the server
-    #: a restart keeps the same server object (a container restarts); otherwise a new one
-    restarts_in_place: bool = True
+    #: the model root is mounted into the server at a fixed path (`seen_root`)
+    mounts_root: bool = False
+    #: base paths may lie outside the model root (when the spec allows it)
+    may_leave_root: bool = False
+
+    @abstractmethod
+    def seen_root(self, model_root: str) -> str:
+        """Where the server sees the host's `model_root`."""
 
     @abstractmethod
     def view(self, server: Server) -> ServerView:
@@ -148,8 +154,8 @@ class RuntimeProfile(ABC):
         return found
 
     def confines_base_paths(self, server: Server) -> bool:
-        """Whether every base path must lie inside the model root."""
-        return True
+        """Whether every base path of this server must lie inside the model root."""
+        return not (self.may_leave_root and server.allow_external_base_paths)
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
         """Spec rules only this runtime has (`where` locates the server in the spec)."""

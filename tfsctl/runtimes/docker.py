@@ -38,7 +38,10 @@ CONTAINER_GRPC_PORT, CONTAINER_REST_PORT = 8500, 8501
 class DockerProfile(RuntimeProfile):
     kind = Runtime.DOCKER
     noun = "container"
-    restarts_in_place = True
+    mounts_root = True
+
+    def seen_root(self, model_root: str) -> str:
+        return CONTAINER_MODEL_ROOT
 
     def view(self, server: Server) -> ServerView:
         return ServerView(CONTAINER_MODEL_ROOT)

@@ -33,14 +33,14 @@ from tfsctl.spec.model import Runtime, Server
 class LocalProfile(RuntimeProfile):
     kind = Runtime.LOCAL
     noun = "process"
-    restarts_in_place = False  # new flags or side files need a new process
+    may_leave_root = True
+
+    def seen_root(self, model_root: str) -> str:
+        return model_root
 
     def view(self, server: Server) -> ServerView:
-        return ServerView(str(server.model_root),
+        return ServerView(self.seen_root(str(server.model_root)),
                           listen_flags(str(server.bind_address), server.ports.grpc, server.ports.rest))
-
-    def confines_base_paths(self, server: Server) -> bool:
-        return not server.allow_external_base_paths
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
         if not self.confines_base_paths(server):

@@ -39,8 +39,6 @@ from pydantic.json_schema import WithJsonSchema
 
 #: The image used when a server names none; pinned so that plans are reproducible.
 DEFAULT_IMAGE = "tensorflow/serving:2.19.1"
-#: Where the model root is mounted inside a server container.
-CONTAINER_MODEL_ROOT = "/models"
 #: Prometheus metrics path that TensorFlow Serving documents.
 DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
 

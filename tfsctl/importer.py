@@ -5,6 +5,8 @@ base paths, platforms, policies and labels). Versions that labels or a
 specific policy name are declared with no source (they already exist on disk).
 `${VAR}` references in base paths are expanded from the environment, as
 TensorFlow Serving's own test configs expect; an unset one is an error.
+Where the server sees the model root, and whether base paths may leave it,
+comes from the chosen runtime's profile.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 import yaml
 
 from tfsctl.errors import TfsctlError
+from tfsctl.runtimes.base import RuntimeProfile
+from tfsctl.runtimes.registry import profile
 from tfsctl.serverconfig.model_config import ModelEntry, PolicyKind
-from tfsctl.spec.model import CONTAINER_MODEL_ROOT, Runtime
+from tfsctl.spec.model import Runtime
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -35,17 +39,17 @@ def expand_env(text: str, environ: Mapping[str, str]) -> str:
     return _VAR.sub(sub, text)
 
 
-def _model(entry: ModelEntry, runtime: Runtime, model_root: PurePosixPath) -> dict[str, Any]:
+def _model(entry: ModelEntry, runtime: RuntimeProfile, model_root: PurePosixPath) -> dict[str, Any]:
     model: dict[str, Any] = {"name": entry.name}
     base = PurePosixPath(entry.base_path)
-    if runtime is Runtime.DOCKER:
-        container_root = PurePosixPath(CONTAINER_MODEL_ROOT)
-        if container_root not in base.parents:
-            raise TfsctlError(f"model {entry.name!r}: base path {base} is not under /models",
-                              "a docker server sees only /models; use --runtime local")
-        relative = base.relative_to(container_root)
+    seen = PurePosixPath(runtime.seen_root(str(model_root)))
+    if seen in base.parents:
+        relative = base.relative_to(seen)
+    elif runtime.may_leave_root:
+        relative = base
     else:
-        relative = base.relative_to(model_root) if model_root in base.parents else base
+        raise TfsctlError(f"model {entry.name!r}: base path {base} is not under {seen}",
+                          f"a {runtime.kind.value} server sees only {seen}; use another --runtime")
     if str(relative) != entry.name:
         model["base_path"] = str(relative)
     if entry.platform != "tensorflow":
@@ -73,18 +77,19 @@ def import_entries(entries: tuple[ModelEntry, ...], *, server_name: str, runtime
     entries = tuple(
         ModelEntry(e.name, expand_env(e.base_path, environ), e.platform, e.policy, e.labels)
         for e in entries)
-    if runtime is Runtime.DOCKER and model_root is None:
-        raise TfsctlError("a docker server needs the host directory mounted at /models",
-                          "pass --model-root DIR")
+    chosen = profile(runtime)
+    if model_root is None and chosen.mounts_root:
+        raise TfsctlError(f"a {runtime.value} server needs the host directory it sees as "
+                          f"{chosen.seen_root('')}", "pass --model-root DIR")
     if model_root is None:
         parents = [str(PurePosixPath(e.base_path).parent) for e in entries] or ["models"]
         model_root = os.path.commonpath(parents) if all(p.startswith("/") for p in parents) \
             else "models"
     root = PurePosixPath(model_root)
-    models = [_model(e, runtime, root) for e in entries]
+    models = [_model(e, chosen, root) for e in entries]
     server: dict[str, Any] = {"name": server_name, "runtime": runtime.value,
                               "model_root": model_root}
-    if runtime is Runtime.LOCAL and any(
+    if chosen.may_leave_root and any(
             root not in PurePosixPath(e.base_path).parents for e in entries):
         server["allow_external_base_paths"] = True
     server["models"] = models
