@@ -3,8 +3,9 @@
 #
 # On a fresh Debian bookworm machine (as root): installs docker.io, mmdebstrap and
 # docker-compose (for bench/rollout.py) with the machine's apt configuration, starts
-# dockerd in the background (--iptables=false: no firewall changes; published ports work
-# on loopback through docker-proxy), waits for it, then runs scripts/build_image.sh.
+# dockerd in the background (with its iptables rules, which Swarm's overlay networks need;
+# DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 so services use local images without asking a
+# registry), waits for it, then runs scripts/build_image.sh.
 # Idempotent: where the engine already runs and the image is built, it only checks (the
 # build is a cache hit). Arguments are passed to scripts/build_image.sh (e.g. a tag).
 # Environment:
@@ -64,9 +65,9 @@ else
     say "dockerd (pid $dockerd_pid) is running but does not answer yet; waiting"
   else
     [ "$(id -u)" = 0 ] || die "no Docker engine answers and starting dockerd needs root"
-    say "starting dockerd --iptables=false (log: $log)"
+    say "starting dockerd (log: $log)"
     # setsid + nohup: the engine outlives this script (and the CI step's process group).
-    setsid nohup dockerd --iptables=false >>"$log" 2>&1 </dev/null &
+    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid nohup dockerd >>"$log" 2>&1 </dev/null &
     dockerd_pid=$!
   fi
   deadline=$(( $(date +%s) + wait_s ))
