@@ -11,26 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import requests
 
+from tests.support.images import BASE_IMAGE, BUILD_HINT, SERVE_IMAGE
 from tfsctl.runtimes.engine.containers import SERVER_LABEL, Containers
 
-BASE_IMAGE = os.environ.get("TFSCTL_BASE_IMAGE", "tfsctl/base:bookworm")
-SERVE_IMAGE = os.environ.get("TFSCTL_TEST_IMAGE", "tfsctl/serve:dev")
 PREFIX = f"tfsctl-test-{os.getpid()}-{secrets.token_hex(3)}"
-_BUILD = "run scripts/build_image.sh (or .ci/docker.sh, which also starts the engine)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +41,7 @@ def _require_image(client: Any, image: str) -> str:
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
-        pytest.fail(f"image {image} is not built: {_BUILD}", pytrace=False)
+        pytest.fail(f"image {image} is not built: {BUILD_HINT}", pytrace=False)
     return image
 
 
@@ -67,7 +56,8 @@ def serve_image(docker_client: Any) -> str:
 
 
 @pytest.fixture
-def runtime(docker_client: Any) -> Containers:
+def containers(docker_client: Any) -> Containers:
+    """tfsctl's engine layer on the test engine, as apply uses it."""
     return Containers(docker_client)
 
 
@@ -86,30 +76,13 @@ def unique(docker_client: Any) -> Iterator[Callable[[str], str]]:
 
 
 def _remove_prefixed(client: Any, names: list[str]) -> None:
+    """Remove every container named after one of `names` (also `tfsctl-<name>`, the docker
+    runtime's name for a server) or labelled as serving one of them."""
     import docker.errors
 
     for container in client.containers.list(all=True):
         name = container.name
         server = (container.labels or {}).get(SERVER_LABEL, "")
-        if any(name.startswith(n) or server == n for n in names):
+        if any(name.startswith((n, f"tfsctl-{n}")) or server == n for n in names):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-
-
-def wait_http(url: str, timeout: float = 30, ok: Callable[[requests.Response], bool] | None = None,
-              alive: Callable[[], str | None] | None = None) -> requests.Response:
-    """Poll url until it answers 200 (and ok(response)); alive() returns a reason to stop early."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            response = requests.get(url, timeout=5)
-            if response.status_code == 200 and (ok is None or ok(response)):
-                return response
-            last = f"HTTP {response.status_code}: {response.text[:300]}"
-        except requests.RequestException as exc:
-            last = exc
-        if alive is not None and (why := alive()) is not None:
-            pytest.fail(f"{url}: {why}", pytrace=False)
-        time.sleep(0.3)
-    pytest.fail(f"{url} not ready after {timeout}s (last: {last})", pytrace=False)

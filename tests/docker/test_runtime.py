@@ -1,12 +1,17 @@
-"""DockerRuntime against a real engine, with a tiny server (the base image's python3 -m http.server).
+"""The Docker engine layer (`Containers`) against a real engine, with a tiny server (the base
+image's python3 -m http.server).
 
 Each container serves a directory mounted read-only, so one GET proves the
-ports, the mount and that the right container answers.
+ports, the mount and that the right container answers. The docker runtime's
+`Driver`, which apply drives through these calls, is tested in test_driver.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,190 +21,144 @@ from typing import Any
 
 import pytest
 
-from tfsctl.runtimes.docker import (
+from tests.support.containers import (
+    SECRET,
+    container_names,
+    http_spec,
+    set_aside,
+    site,
+    started_at,
+    who,
+)
+from tests.support.net import free_port
+from tfsctl.failpoints import ENV as FAILPOINT_ENV
+from tfsctl.runtimes.engine.containers import (
     CONFIG_HASH_LABEL,
     MANAGED_LABEL,
+    NEXT_INFIX,
+    PREVIOUS_INFIX,
     SERVER_LABEL,
-    ContainerNotFound,
+    SETTINGS_LABEL,
+    Containers,
     ContainerSpec,
     ContainerStatus,
-    DockerRuntime,
+)
+from tfsctl.runtimes.engine.errors import (
+    ContainerNotFound,
     DockerRuntimeError,
     EngineUnavailable,
     ImageNotFound,
-    Mount,
     NameConflict,
-    PortBinding,
     PortInUse,
-    ReplacementError,
 )
-
-from .conftest import free_port, wait_http
 
 pytestmark = pytest.mark.docker
 
-SECRET = "s3cr3t-value-never-printed"
+MISSING_IMAGE = "tfsctl/does-not-exist:never"
 
 
-def site(tmp_path: Path, text: str) -> Path:
-    root = tmp_path / f"site-{text}"
-    root.mkdir()
-    (root / "who.txt").write_text(text)
-    return root
-
-
-def http_spec(name: str, image: str, root: Path, port: int, **extra: Any) -> ContainerSpec:
-    fields: dict[str, Any] = {
-        "name": name, "server": name, "image": image,
-        "args": ("python3", "-m", "http.server", "8000", "--bind", "0.0.0.0", "--directory", "/site"),
-        "env": (("GREETING", "hello"), ("API_TOKEN", SECRET)),
-        "ports": (PortBinding(8000, "127.0.0.1", port),),
-        "mounts": (Mount(str(root), "/site", read_only=True),),
-    }
-    fields.update(extra)
-    return ContainerSpec(**fields)
-
-
-def who(port: int, timeout: float = 20) -> str:
-    return wait_http(f"http://127.0.0.1:{port}/who.txt", timeout=timeout).text
-
-
-# --------------------------------------------------------------------------- config hash
-
-
-def test_config_hash_is_canonical_and_covers_every_field(tmp_path: Path) -> None:
-    spec = http_spec("a", "img", tmp_path, 1)
-    assert len(spec.config_hash()) == 64
-    # order of env/ports/mounts means nothing to the engine, so nothing to the hash
-    shuffled = http_spec("a", "img", tmp_path, 1, env=tuple(reversed(spec.env)))
-    assert shuffled.config_hash() == spec.config_hash()
-    assert http_spec("a", "img", tmp_path, 1, env=dict(spec.env)).config_hash() == spec.config_hash()
-    changed = [
-        http_spec("b", "img", tmp_path, 1), http_spec("a", "img2", tmp_path, 1),
-        http_spec("a", "img", tmp_path, 2), http_spec("a", "img", tmp_path / "x", 1),
-        http_spec("a", "img", tmp_path, 1, args=("sleep", "1")),
-        http_spec("a", "img", tmp_path, 1, env=(("API_TOKEN", "other"),)),
-        http_spec("a", "img", tmp_path, 1, cpus=0.5),
-        http_spec("a", "img", tmp_path, 1, memory_bytes=1 << 26),
-        http_spec("a", "img", tmp_path, 1, mounts=(Mount(str(tmp_path), "/site", read_only=False),)),
-    ]
-    hashes = {c.config_hash() for c in changed} | {spec.config_hash()}
-    assert len(hashes) == len(changed) + 1
-    # a caller may pin the label to its own hash (DesiredRuntime's, which plan compares)
-    assert http_spec("a", "img", tmp_path, 1, config_hash="pinned").config_hash() == "pinned"
-
-
-def test_config_hash_is_stable_across_processes(tmp_path: Path) -> None:
-    code = ("from tfsctl.runtimes.docker import *\n"
-            "print(ContainerSpec('n', 's', 'i', ['a', 'b'], {'K': 'v', 'A': 'z'}, "
-            "[PortBinding(1, '127.0.0.1', 2)], [Mount('/x', '/y')], 1.5, 10).config_hash())")
-    here = ContainerSpec("n", "s", "i", ["a", "b"], {"A": "z", "K": "v"}, [PortBinding(1, "127.0.0.1", 2)],
-                         [Mount("/x", "/y")], 1.5, 10).config_hash()
-    for seed in ("1", "2"):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"})
-        assert out.stdout.strip() == here
-
-
-def test_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
-    spec = http_spec("a", "img", tmp_path, 1)
-    assert SECRET not in repr(spec) and SECRET not in str(spec)
+def assert_no_secret(*errors: DockerRuntimeError) -> None:
+    for error in errors:
+        assert SECRET not in error.message and SECRET not in error.hint, error
 
 
 # --------------------------------------------------------------------------- create / observe
 
 
-def test_create_observe_labels_and_limits(runtime: DockerRuntime, base_image: str,
+def test_create_observe_labels_and_limits(containers: Containers, base_image: str,
                                           unique: Callable[[str], str], tmp_path: Path,
                                           docker_client: Any) -> None:
     name, port = unique("create"), free_port()
     spec = http_spec(name, base_image, site(tmp_path, "one"), port, cpus=0.5, memory_bytes=128 << 20)
-    assert runtime.observe(name) is None
+    assert containers.observe(name) is None
 
-    created = runtime.create(spec)
+    containers.create(spec)
     assert who(port) == "one"
 
-    observed = runtime.observe(name)
-    assert observed is not None and observed.id == created.id
-    assert observed.name == name and observed.server == name and observed.image == base_image
-    assert observed.status is ContainerStatus.RUNNING and observed.running and not observed.aside
-    assert observed.config_hash == spec.config_hash()
-    assert observed.args == spec.args
-    assert set(spec.env) <= set(observed.env)
-    assert observed.ports == spec.ports
-    assert observed.mounts == spec.mounts
-    assert observed.exit_code is None and observed.started_at
+    raw = docker_client.containers.get(name)
+    observed = containers.observe(name)
+    assert observed is not None and observed.id == raw.id and observed.name == name
+    assert observed.status is ContainerStatus.RUNNING and observed.running and observed.exit_code is None
+    assert observed.config_hash == spec.config_hash
+    assert observed.settings == json.loads(spec.settings)
+    assert observed.image_id == docker_client.images.get(base_image).id
     assert SECRET not in repr(observed)
 
-    raw = docker_client.containers.get(observed.id)
     assert raw.labels[MANAGED_LABEL] == "true"
     assert raw.labels[SERVER_LABEL] == name
-    assert raw.labels[CONFIG_HASH_LABEL] == spec.config_hash()
-    host = raw.attrs["HostConfig"]
+    assert raw.labels[CONFIG_HASH_LABEL] == spec.config_hash
+    assert raw.labels[SETTINGS_LABEL] == spec.settings
+    config, host = raw.attrs["Config"], raw.attrs["HostConfig"]
+    assert config["Cmd"] == list(spec.args)
+    assert {"GREETING=hello", f"API_TOKEN={SECRET}"} <= set(config["Env"])  # the engine gets the value
     assert host["RestartPolicy"]["Name"] == "unless-stopped"
     assert host["NanoCpus"] == 500_000_000 and host["Memory"] == 128 << 20
+    assert host["PortBindings"] == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
     # the mount is read-only inside
     result = raw.exec_run(["python3", "-c", "open('/site/new', 'w')"])
     assert result.exit_code != 0 and b"Read-only file system" in result.output
 
-    assert any(c.name == name for c in runtime.observe_all())
 
-
-def test_observe_ignores_unmanaged_and_reports_exit(runtime: DockerRuntime, base_image: str,
+def test_observe_ignores_unmanaged_and_reports_exit(containers: Containers, base_image: str,
                                                     unique: Callable[[str], str], docker_client: Any) -> None:
     name = unique("unmanaged")
     # labelled with our server label but not "managed": not ours, never observed
     docker_client.containers.run(base_image, ["sleep", "60"], name=name, detach=True,
                                  labels={SERVER_LABEL: name})
-    assert runtime.observe(name) is None
-    assert all(c.name != name for c in runtime.observe_all())
+    assert containers.observe(name) is None
+    assert containers.remove(name) is False
+    assert docker_client.containers.get(name).status == "running"  # never touched
 
     exiting = unique("exits")
-    runtime.create(ContainerSpec(exiting, exiting, base_image, ("sh", "-c", "exit 3"), (), (), ()))
+    containers.create(ContainerSpec(exiting, exiting, base_image, ("sh", "-c", "exit 3"), (), (), (),
+                                    config_hash="exits"))
     docker_client.containers.get(exiting).wait(timeout=30)
     docker_client.containers.get(exiting).stop(timeout=1)  # keep unless-stopped from restarting it
-    observed = runtime.observe(exiting)
+    observed = containers.observe(exiting)
     assert observed is not None and observed.status is ContainerStatus.EXITED
     assert observed.exit_code == 3 and not observed.running
 
 
-def test_restart_logs_remove(runtime: DockerRuntime, base_image: str, unique: Callable[[str], str],
-                             tmp_path: Path) -> None:
+def test_image_id_of_present_and_missing_images(containers: Containers, base_image: str,
+                                                docker_client: Any) -> None:
+    assert containers.image_id(base_image) == docker_client.images.get(base_image).id
+    assert containers.image_id(MISSING_IMAGE) is None
+
+
+def test_restart_and_remove(containers: Containers, base_image: str, unique: Callable[[str], str],
+                            tmp_path: Path, docker_client: Any) -> None:
     name, port = unique("life"), free_port()
-    runtime.create(http_spec(name, base_image, site(tmp_path, "life"), port))
-    assert who(port) == "life"
-    assert "GET /who.txt" in runtime.logs_tail(name, lines=20)
-    assert SECRET not in runtime.logs_tail(name)
-
-    first = runtime.observe(name)
-    runtime.restart(name, timeout=2)
-    again = runtime.observe(name)
-    assert again is not None and first is not None
-    assert again.id == first.id and again.started_at != first.started_at
+    containers.create(http_spec(name, base_image, site(tmp_path, "life"), port))
     assert who(port) == "life"
 
-    assert runtime.remove(name, timeout=2) is True
-    assert runtime.observe(name) is None
-    assert runtime.remove(name) is False
-    assert runtime.logs_tail(name) == ""
-    with pytest.raises(ContainerNotFound):
-        runtime.restart(name)
+    first = containers.observe(name)
+    assert first is not None
+    before = started_at(docker_client, first.id)
+    containers.restart(name, timeout=2)
+    again = containers.observe(name)
+    assert again is not None and again.id == first.id and again.running
+    assert started_at(docker_client, again.id) != before
+    assert who(port) == "life"
 
-
-def test_image_exists(runtime: DockerRuntime, base_image: str) -> None:
-    assert runtime.image_exists(base_image)
-    assert not runtime.image_exists("tfsctl/does-not-exist:never")
+    assert containers.remove(name, timeout=2) is True
+    assert containers.observe(name) is None
+    assert container_names(docker_client, name) == []
+    assert containers.remove(name) is False
+    with pytest.raises(ContainerNotFound) as info:
+        containers.restart(name)
+    assert "tfsctl apply" in info.value.hint
 
 
 # --------------------------------------------------------------------------- errors
 
 
-def test_create_errors_are_clear_and_leave_nothing(runtime: DockerRuntime, base_image: str,
+def test_create_errors_are_clear_and_leave_nothing(containers: Containers, base_image: str,
                                                   unique: Callable[[str], str], tmp_path: Path,
                                                   docker_client: Any) -> None:
     name = unique("errors")
     with pytest.raises(ImageNotFound) as missing:
-        runtime.create(http_spec(name, "tfsctl/does-not-exist:never", tmp_path, free_port()))
+        containers.create(http_spec(name, MISSING_IMAGE, tmp_path, free_port()))
+    assert MISSING_IMAGE in missing.value.message
     assert "scripts/build_image.sh" in missing.value.hint
 
     with socket.socket() as taken:
@@ -207,179 +166,227 @@ def test_create_errors_are_clear_and_leave_nothing(runtime: DockerRuntime, base_
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(PortInUse) as busy:
-            runtime.create(http_spec(name, base_image, tmp_path, port))
+            containers.create(http_spec(name, base_image, tmp_path, port))
         assert "port" in busy.value.message
-    assert runtime.observe(name) is None
-    assert not docker_client.containers.list(all=True, filters={"name": name})
+    assert containers.observe(name) is None
+    assert container_names(docker_client, name) == []  # the container that could not start is gone
 
-    with pytest.raises(DockerRuntimeError, match="does not exist"):
-        runtime.create(http_spec(name, base_image, tmp_path / "nowhere", free_port()))
+    with pytest.raises(DockerRuntimeError, match="does not exist") as nowhere:
+        containers.create(http_spec(name, base_image, tmp_path / "nowhere", free_port()))
+    assert "model root" in nowhere.value.hint
+    assert container_names(docker_client, name) == []
 
+    # a container tfsctl did not make holds the name: refused, and left alone
     docker_client.containers.run(base_image, ["sleep", "60"], name=name, detach=True)
-    with pytest.raises(NameConflict):
-        runtime.create(http_spec(name, base_image, tmp_path, free_port()))
+    with pytest.raises(NameConflict) as conflict:
+        containers.create(http_spec(name, base_image, tmp_path, free_port()))
+    assert "docker rm" in conflict.value.hint
+    with pytest.raises(NameConflict) as conflict_on_replace:
+        containers.replace(http_spec(name, base_image, tmp_path, free_port()), stop_timeout=2)
+    assert container_names(docker_client, name) == [name]
+    stranger = docker_client.containers.get(name)
+    assert stranger.status == "running" and MANAGED_LABEL not in stranger.labels
 
-    for error in (missing.value, busy.value):
-        assert SECRET not in error.message and SECRET not in error.hint
+    assert_no_secret(missing.value, busy.value, nowhere.value, conflict.value, conflict_on_replace.value)
 
 
-def test_engine_unreachable_is_an_error_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_unreachable_is_engine_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import docker
 
     bogus = docker.DockerClient(base_url=f"unix://{tmp_path}/no-engine.sock", version="1.41", timeout=5)
-    runtime = DockerRuntime(bogus)
-    for call in (lambda: runtime.observe("x"), runtime.observe_all, lambda: runtime.image_exists("x"),
-                 lambda: runtime.remove("x"), runtime.ping):
+    away = Containers(bogus)
+    spec = http_spec("x", "img", tmp_path, 1)
+    calls: dict[str, Callable[[], object]] = {
+        "observe": lambda: away.observe("x"), "image_id": lambda: away.image_id("img"),
+        "create": lambda: away.create(spec), "replace": lambda: away.replace(spec),
+        "restore_previous": lambda: away.restore_previous("x"),
+        "discard_previous": lambda: away.discard_previous("x"),
+        "restart": lambda: away.restart("x"), "remove": lambda: away.remove("x"),
+    }
+    for what, call in calls.items():
         with pytest.raises(EngineUnavailable) as info:
             call()
-        assert "did not answer" in info.value.message and "dockerd" in info.value.hint
+        assert "did not answer" in info.value.message and "dockerd" in info.value.hint, what
+        assert_no_secret(info.value)
 
-    # lazily made client from the environment: constructing never fails, using does
+    # the client is made from the environment on first use: constructing never fails, using does
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    lazy = DockerRuntime()
+    lazy = Containers()
     with pytest.raises(EngineUnavailable):
         lazy.observe("x")
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
     with pytest.raises(EngineUnavailable):
-        DockerRuntime().observe_all()
+        Containers().image_id("img")
 
 
 # --------------------------------------------------------------------------- replace
 
 
-def _next_or_previous(docker_client: Any, name: str) -> list[str]:
-    return sorted(c.name for c in docker_client.containers.list(all=True, filters={"name": name})
-                  if c.name != name)
-
-
-def test_replace_then_commit(runtime: DockerRuntime, base_image: str, unique: Callable[[str], str],
-                             tmp_path: Path, docker_client: Any) -> None:
+def test_replace_then_discard_previous(containers: Containers, base_image: str,
+                                       unique: Callable[[str], str], tmp_path: Path,
+                                       docker_client: Any) -> None:
     name, port = unique("commit"), free_port()
-    old_spec = http_spec(name, base_image, site(tmp_path, "old"), port)
-    old = runtime.create(old_spec)
+    containers.create(http_spec(name, base_image, site(tmp_path, "old"), port))
     assert who(port) == "old"
+    old = containers.observe(name)
+    assert old is not None
 
     new_spec = http_spec(name, base_image, site(tmp_path, "new"), port)
-    replacement = runtime.replace(new_spec, stop_timeout=2)
+    containers.replace(new_spec, stop_timeout=2)
     assert who(port) == "new"
-    assert replacement.container.name == name and replacement.container.running
-    assert replacement.container.config_hash == new_spec.config_hash()
-    assert replacement.previous is not None and replacement.previous.id == old.id
-    assert replacement.previous.aside and not replacement.previous.running
-    current = runtime.observe(name)
-    assert current is not None and current.id == replacement.container.id
-    assert [c.aside for c in runtime.observe_all() if c.server == name] == [False, True]
+    current = containers.observe(name)
+    assert current is not None and current.id != old.id and current.name == name and current.running
+    assert current.config_hash == new_spec.config_hash
+    assert current.settings == json.loads(new_spec.settings)
+    # the old container is only stopped and renamed aside, until the caller commits
+    aside = docker_client.containers.get(old.id)
+    assert aside.name == f"{name}{PREVIOUS_INFIX}{old.id[:12]}" and aside.status == "exited"
+    assert set_aside(docker_client, name) == [aside.name]
 
-    replacement.commit()
-    replacement.commit()  # idempotent
-    assert _next_or_previous(docker_client, name) == []
-    assert [c.id for c in runtime.observe_all() if c.server == name] == [replacement.container.id]
-    with pytest.raises(ReplacementError):
-        replacement.rollback()
+    assert containers.discard_previous(name) == 1
+    assert containers.discard_previous(name) == 0
+    assert set_aside(docker_client, name) == []
+    # committed: nothing is left to go back to, and the new container stays
+    assert containers.restore_previous(name) is False
+    still = containers.observe(name)
+    assert still is not None and still.id == current.id
     assert who(port) == "new"
 
 
-def test_replace_then_rollback(runtime: DockerRuntime, base_image: str, unique: Callable[[str], str],
-                               tmp_path: Path, docker_client: Any) -> None:
+def test_replace_then_restore_previous(containers: Containers, base_image: str,
+                                       unique: Callable[[str], str], tmp_path: Path,
+                                       docker_client: Any) -> None:
     name, port = unique("rollback"), free_port()
     old_spec = http_spec(name, base_image, site(tmp_path, "old"), port)
-    old = runtime.create(old_spec)
-    # the new one moves to another port and fails to be "healthy" as far as the caller cares
+    containers.create(old_spec)
+    old = containers.observe(name)
+    assert old is not None
+    # the new one moves to another port and is not "healthy" as far as the caller cares
     new_port = free_port()
-    new_spec = http_spec(name, base_image, site(tmp_path, "new"), new_port)
-    replacement = runtime.replace(new_spec, stop_timeout=2)
+    containers.replace(http_spec(name, base_image, site(tmp_path, "new"), new_port), stop_timeout=2)
     assert who(new_port) == "new"
 
-    replacement.restore_previous()
-    replacement.rollback()  # idempotent
+    assert containers.restore_previous(name) is True
     assert who(port) == "old"
-    current = runtime.observe(name)
-    assert current is not None and current.id == old.id and current.name == name
-    assert current.config_hash == old_spec.config_hash() and current.running
-    assert _next_or_previous(docker_client, name) == []
-    with pytest.raises(ReplacementError):
-        replacement.commit()
+    current = containers.observe(name)
+    assert current is not None and current.id == old.id and current.name == name and current.running
+    assert current.config_hash == old_spec.config_hash
+    assert set_aside(docker_client, name) == []
+    assert container_names(docker_client, name) == [name]
+    assert containers.restore_previous(name) is False
 
 
-def test_rollback_keeps_a_stopped_previous_container_stopped(runtime: DockerRuntime, base_image: str,
-                                                            unique: Callable[[str], str], tmp_path: Path,
-                                                            docker_client: Any) -> None:
+def test_restore_previous_keeps_a_stopped_container_stopped(containers: Containers, base_image: str,
+                                                           unique: Callable[[str], str], tmp_path: Path,
+                                                           docker_client: Any) -> None:
     name, port = unique("stopped"), free_port()
-    old = runtime.create(http_spec(name, base_image, site(tmp_path, "old"), port))
+    containers.create(http_spec(name, base_image, site(tmp_path, "old"), port))
+    old = containers.observe(name)
+    assert old is not None
     docker_client.containers.get(old.id).stop(timeout=2)
-    replacement = runtime.replace(http_spec(name, base_image, site(tmp_path, "new"), port), stop_timeout=2)
+    containers.replace(http_spec(name, base_image, site(tmp_path, "new"), port), stop_timeout=2)
     assert who(port) == "new"
-    replacement.rollback()
-    back = runtime.observe(name)
+
+    assert containers.restore_previous(name, start=False) is True
+    back = containers.observe(name)
     assert back is not None and back.id == old.id and back.name == name
     assert back.status is ContainerStatus.EXITED  # as it was: a rollback never starts what was stopped
+    assert container_names(docker_client, name) == [name]
 
 
-def test_replace_without_previous_container(runtime: DockerRuntime, base_image: str,
-                                            unique: Callable[[str], str], tmp_path: Path) -> None:
+def test_replace_without_previous_container(containers: Containers, base_image: str,
+                                            unique: Callable[[str], str], tmp_path: Path,
+                                            docker_client: Any) -> None:
     name, port = unique("fresh"), free_port()
-    replacement = runtime.replace(http_spec(name, base_image, site(tmp_path, "fresh"), port))
-    assert replacement.previous is None and who(port) == "fresh"
-    replacement.rollback()
-    assert runtime.observe(name) is None
+    containers.replace(http_spec(name, base_image, site(tmp_path, "fresh"), port), stop_timeout=2)
+    assert who(port) == "fresh"
+    assert set_aside(docker_client, name) == []
+    # nothing was set aside, so there is nothing to restore (undoing a create is `remove`)
+    assert containers.restore_previous(name) is False
+    assert who(port) == "fresh"
 
 
-def test_failed_replace_leaves_the_old_container_serving(runtime: DockerRuntime, base_image: str,
+def test_failed_replace_leaves_the_old_container_serving(containers: Containers, base_image: str,
                                                          unique: Callable[[str], str], tmp_path: Path,
                                                          docker_client: Any) -> None:
     name, port = unique("failed"), free_port()
-    old = runtime.create(http_spec(name, base_image, site(tmp_path, "old"), port))
+    containers.create(http_spec(name, base_image, site(tmp_path, "old"), port))
     assert who(port) == "old"
+    old = containers.observe(name)
+    assert old is not None
+    before = started_at(docker_client, old.id)
 
     # fails before the old container is touched: it never even stops
-    with pytest.raises(ImageNotFound):
-        runtime.replace(http_spec(name, "tfsctl/does-not-exist:never", tmp_path, port))
-    same = runtime.observe(name)
-    assert same is not None and same.id == old.id and same.started_at == old.started_at
+    with pytest.raises(ImageNotFound) as missing:
+        containers.replace(http_spec(name, MISSING_IMAGE, tmp_path, port))
+    same = containers.observe(name)
+    assert same is not None and same.id == old.id and same.running
+    assert started_at(docker_client, old.id) == before
+    assert container_names(docker_client, name) == [name]
 
     # fails at start (port taken): the old one is back under its name at once
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        with pytest.raises(PortInUse):
-            runtime.replace(http_spec(name, base_image, site(tmp_path, "new"), taken.getsockname()[1]),
-                            stop_timeout=2)
-    back = runtime.observe(name)
+        with pytest.raises(PortInUse) as busy:
+            containers.replace(http_spec(name, base_image, site(tmp_path, "new"), taken.getsockname()[1]),
+                               stop_timeout=2)
+    back = containers.observe(name)
     assert back is not None and back.id == old.id and back.name == name and back.running
     assert who(port) == "old"
-    assert _next_or_previous(docker_client, name) == []
+    assert container_names(docker_client, name) == [name]
+    assert_no_secret(missing.value, busy.value)
 
 
-def test_unfinished_replacement_recovered_from_engine_state(runtime: DockerRuntime, base_image: str,
+_REPLACE = """
+import json, sys
+from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount, PortBinding
+fields = json.loads(sys.argv[1])
+fields.update(args=tuple(fields["args"]), env=(),
+              ports=tuple(PortBinding(**p) for p in fields["ports"]),
+              mounts=tuple(Mount(**m) for m in fields["mounts"]))
+Containers().replace(ContainerSpec(**fields), stop_timeout=2)
+"""
+
+
+def _replace_and_die(spec: ContainerSpec) -> None:
+    """Replace in another process that SIGKILLs itself once the old container is aside and the
+    new one is staged (failpoint during-replace): no clean-up runs, as when a machine dies."""
+    fields = {**dataclasses.asdict(spec), "env": []}
+    result = subprocess.run([sys.executable, "-c", _REPLACE, json.dumps(fields)], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, FAILPOINT_ENV: "during-replace"})
+    assert result.returncode == -signal.SIGKILL, result.stderr
+
+
+def test_unfinished_replacement_recovered_from_engine_state(containers: Containers, base_image: str,
                                                             unique: Callable[[str], str], tmp_path: Path,
                                                             docker_client: Any) -> None:
     name, port = unique("crash"), free_port()
-    old = runtime.create(http_spec(name, base_image, site(tmp_path, "old"), port))
-    runtime.replace(http_spec(name, base_image, site(tmp_path, "new"), port), stop_timeout=2)
-    # the process that replaced died here: a fresh runtime finds the old container aside
-    fresh = DockerRuntime(docker_client)
+    containers.create(http_spec(name, base_image, site(tmp_path, "old"), port))
+    old = containers.observe(name)
+    assert old is not None
+
+    # killed in the middle: old container stopped and aside, the new one created, not started
+    _replace_and_die(http_spec(name, base_image, site(tmp_path, "new"), port))
+    assert docker_client.containers.get(old.id).name.startswith(name + PREVIOUS_INFIX)
+    assert [n for n in container_names(docker_client, name) if NEXT_INFIX in n]
+    fresh = Containers(docker_client)
     assert fresh.restore_previous(name) is True
     assert who(port) == "old"
     current = fresh.observe(name)
     assert current is not None and current.id == old.id
-    assert fresh.restore_previous(name) is False
+    assert container_names(docker_client, name) == [name]
 
-    replacement = fresh.replace(http_spec(name, base_image, site(tmp_path, "newer"), port), stop_timeout=2)
-    assert DockerRuntime(docker_client).discard_previous(name) == 1
+    # replaced completely, then the process died before it could commit or roll back
+    containers.replace(http_spec(name, base_image, site(tmp_path, "newer"), port), stop_timeout=2)
     assert who(port) == "newer"
-    assert [c.id for c in fresh.observe_all() if c.server == name] == [replacement.container.id]
+    assert Containers(docker_client).restore_previous(name) is True
+    assert who(port) == "old"
+    assert Containers(docker_client).restore_previous(name) is False
 
-
-def test_replace_result_is_json_friendly(runtime: DockerRuntime, base_image: str,
-                                         unique: Callable[[str], str], tmp_path: Path) -> None:
-    """What apply reports about a replacement can be printed without leaking secrets."""
-    name, port = unique("report"), free_port()
-    runtime.create(http_spec(name, base_image, site(tmp_path, "a"), port))
-    replacement = runtime.replace(http_spec(name, base_image, site(tmp_path, "b"), port), stop_timeout=2)
-    try:
-        text = repr(replacement) + repr(replacement.container) + repr(replacement.previous)
-        assert SECRET not in text and "pending" in text
-        json.dumps({"new": replacement.container.name, "hash": replacement.container.config_hash})
-        assert who(port) == "b"
-    finally:
-        replacement.commit()
+    containers.replace(http_spec(name, base_image, site(tmp_path, "newest"), port), stop_timeout=2)
+    newest = containers.observe(name)
+    assert Containers(docker_client).discard_previous(name) == 1
+    assert who(port) == "newest"
+    assert newest is not None and container_names(docker_client, name) == [name]
+    assert docker_client.containers.get(name).id == newest.id

@@ -2,7 +2,7 @@
 
 Runs the image the way people run tensorflow/serving (MODEL_NAME + a model dir
 mounted under /models, or --model_config_file passed through), through
-DockerRuntime, with ports published on 127.0.0.1, and predicts half_plus_two.
+tfsctl's engine layer, with ports published on 127.0.0.1, and predicts half_plus_two.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 
-from tfsctl.runtimes.docker import ContainerSpec, DockerRuntime, Mount, ObservedContainer, PortBinding
-
-from .conftest import free_port, wait_http
+from tests.support.containers import logs_tail, stamp
+from tests.support.net import free_port, wait_http
+from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount, PortBinding
 
 pytestmark = pytest.mark.docker
 
@@ -25,22 +25,26 @@ HALF_PLUS_TWO = "saved_model_half_plus_two_cpu"
 READY_TIMEOUT = 120  # TensorFlow's import alone takes seconds on a small CI machine
 
 
-def _run(runtime: DockerRuntime, image: str, name: str, mounts: tuple[Mount, ...],
-         env: tuple[tuple[str, str], ...] = (),
-         args: tuple[str, ...] = ()) -> tuple[ObservedContainer, int, int]:
+def _run(containers: Containers, image: str, name: str, mounts: tuple[Mount, ...],
+         env: tuple[tuple[str, str], ...] = (), args: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Create and start the server's container; its (gRPC, REST) host ports."""
     grpc_port, rest_port = free_port(), free_port()
+    config_hash, settings = stamp(image=image, args=args)
     spec = ContainerSpec(name=name, server=name, image=image, args=args, env=env,
                          ports=(PortBinding(8500, "127.0.0.1", grpc_port),
                                 PortBinding(8501, "127.0.0.1", rest_port)),
-                         mounts=mounts)
-    return runtime.create(spec), grpc_port, rest_port
+                         mounts=mounts, config_hash=config_hash, settings=settings)
+    containers.create(spec)
+    return grpc_port, rest_port
 
 
-def _wait_available(runtime: DockerRuntime, name: str, rest_port: int, model: str) -> None:
+def _wait_available(containers: Containers, docker_client: Any, name: str, rest_port: int,
+                    model: str) -> None:
     def alive() -> str | None:
-        observed = runtime.observe(name)
-        if observed is None or not observed.running or observed.restart_count:
-            return f"the server exited; its logs:\n{runtime.logs_tail(name, 80)}"
+        observed = containers.observe(name)
+        restarted = docker_client.containers.get(name).attrs["RestartCount"] if observed else 0
+        if observed is None or not observed.running or restarted:
+            return f"the server exited; its logs:\n{logs_tail(docker_client, name, 80)}"
         return None
 
     def available(response: requests.Response) -> bool:
@@ -77,17 +81,17 @@ def test_image_is_tensorflow_serving_shaped(serve_image: str, docker_client: Any
     assert found.decode().split() == []
 
 
-def test_predict_half_plus_two_like_tensorflow_serving(runtime: DockerRuntime, serve_image: str,
+def test_predict_half_plus_two_like_tensorflow_serving(containers: Containers, serve_image: str,
                                                        tfs_testdata: Path, unique: Callable[[str], str],
                                                        docker_client: Any) -> None:
     import grpc
 
     name = unique("hpt")
     model_dir = tfs_testdata / HALF_PLUS_TWO
-    _, grpc_port, rest_port = _run(runtime, serve_image, name,
-                                   (Mount(str(model_dir), "/models/half_plus_two", read_only=True),),
-                                   env=(("MODEL_NAME", "half_plus_two"),))
-    _wait_available(runtime, name, rest_port, "half_plus_two")
+    grpc_port, rest_port = _run(containers, serve_image, name,
+                                (Mount(str(model_dir), "/models/half_plus_two", read_only=True),),
+                                env=(("MODEL_NAME", "half_plus_two"),))
+    _wait_available(containers, docker_client, name, rest_port, "half_plus_two")
     assert _predict(rest_port, "half_plus_two") == pytest.approx([2.5, 3.0, 4.5])
 
     # the gRPC port answers HTTP/2 (a full gRPC predict is covered by tests/serve)
@@ -101,20 +105,21 @@ def test_predict_half_plus_two_like_tensorflow_serving(runtime: DockerRuntime, s
     container.stop(timeout=30)
     assert time.monotonic() - started < 15
     container.reload()
-    assert container.attrs["State"]["ExitCode"] == 0, runtime.logs_tail(name)
+    assert container.attrs["State"]["ExitCode"] == 0, logs_tail(docker_client, name)
 
 
-def test_model_config_file_is_passed_through(runtime: DockerRuntime, serve_image: str, tfs_testdata: Path,
-                                             unique: Callable[[str], str], tmp_path: Path) -> None:
+def test_model_config_file_is_passed_through(containers: Containers, serve_image: str, tfs_testdata: Path,
+                                             unique: Callable[[str], str], tmp_path: Path,
+                                             docker_client: Any) -> None:
     name = unique("config")
     config = tmp_path / "model.config"
     config.write_text('model_config_list {\n  config {\n    name: "hpt"\n'
                       '    base_path: "/models/half_plus_two"\n    model_platform: "tensorflow"\n  }\n}\n')
     mounts = (Mount(str(tfs_testdata / HALF_PLUS_TWO), "/models/half_plus_two", read_only=True),
               Mount(str(config), "/models/model.config", read_only=True))
-    _, _, rest_port = _run(runtime, serve_image, name, mounts,
-                           args=("--model_config_file=/models/model.config",))
-    _wait_available(runtime, name, rest_port, "hpt")
+    _, rest_port = _run(containers, serve_image, name, mounts,
+                        args=("--model_config_file=/models/model.config",))
+    _wait_available(containers, docker_client, name, rest_port, "hpt")
     assert _predict(rest_port, "hpt") == pytest.approx([2.5, 3.0, 4.5])
     # the entrypoint's default model (/models/model) is not served when a config file is given
     assert requests.get(f"http://127.0.0.1:{rest_port}/v1/models/model", timeout=10).status_code == 404

@@ -1,0 +1,138 @@
+"""The docker runtime's `Driver` against a real engine, step by step as apply drives it:
+observe, undo_for, create/replace/restart, undo or commit, revive, destroy.
+
+The server is the base image's python3 -m http.server listening on the container's
+REST port (8501) with the model root (mounted at /models) as its directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.containers import SECRET, container_names, http_args, set_aside, site, stamp, who
+from tests.support.net import free_port
+from tfsctl.journal import RuntimeUndoKind
+from tfsctl.runtimes.base import Launch, RuntimeStatus, RuntimeTarget, Step
+from tfsctl.runtimes.docker import CONTAINER_MODEL_ROOT, CONTAINER_REST_PORT, Driver, container_name
+from tfsctl.runtimes.engine.containers import SERVER_LABEL, Containers
+
+pytestmark = pytest.mark.docker
+
+
+def target(server: str, state_dir: Path, rest_port: int) -> RuntimeTarget:
+    return RuntimeTarget(server, "docker", str(state_dir), "127.0.0.1", free_port(), rest_port)
+
+
+def launch(image: str, root: Path, grpc_port: int, rest_port: int) -> Launch:
+    config_hash, _ = stamp(image=image, model_root=str(root))
+    return Launch(image=image, args=http_args(CONTAINER_REST_PORT, CONTAINER_MODEL_ROOT),
+                  env={"GREETING": "hello", "API_TOKEN": SECRET}, bind_address="127.0.0.1",
+                  grpc_port=grpc_port, rest_port=rest_port, model_root=str(root),
+                  config_hash=config_hash, settings={"image": image, "model_root": str(root)})
+
+
+def test_create_observe_replace_undo_commit_destroy(base_image: str, unique: Callable[[str], str],
+                                                    tmp_path: Path, docker_client: Any) -> None:
+    server, rest = unique("driver"), free_port()
+    driver = Driver(target(server, tmp_path, rest), Containers(docker_client))
+    image_id = docker_client.images.get(base_image).id
+
+    missing = driver.observe(base_image)
+    assert missing.status is RuntimeStatus.MISSING and missing.wanted_image_id == image_id
+    assert driver.undo_for(Step.CREATE).kind is RuntimeUndoKind.REMOVE
+
+    first = launch(base_image, site(tmp_path, "a"), driver.target.grpc_port, rest)
+    driver.create(first)
+    assert who(rest) == "a"
+    raw = docker_client.containers.get(container_name(server))
+    state = driver.observe(base_image)
+    assert state.status is RuntimeStatus.RUNNING and state.identity == raw.id and state.detail == ""
+    assert state.config_hash == first.config_hash
+    assert state.settings == tuple(sorted(first.settings.items()))
+    assert state.image_id == state.wanted_image_id == image_id
+    assert SECRET not in repr(state) and SECRET not in repr(first)
+    # the model root is mounted read-only at /models, both ports published on the bind address
+    assert raw.labels[SERVER_LABEL] == server
+    assert [(m["Source"], m["Destination"], m["RW"]) for m in raw.attrs["Mounts"]] == \
+        [(first.model_root, CONTAINER_MODEL_ROOT, False)]
+    assert raw.attrs["HostConfig"]["PortBindings"] == {
+        "8500/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(first.grpc_port)}],
+        "8501/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(rest)}]}
+
+    # replace, then undo: the first container is back, under its name
+    undo = driver.undo_for(Step.REPLACE)
+    assert undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS and undo.was_running
+    second = launch(base_image, site(tmp_path, "b"), first.grpc_port, rest)
+    driver.replace(second)
+    assert who(rest) == "b"
+    assert driver.observe(base_image).config_hash == second.config_hash
+    driver.undo(undo)
+    assert who(rest) == "a"
+    back = driver.observe(base_image)
+    assert back.identity == raw.id and back.config_hash == first.config_hash
+    assert container_names(docker_client, container_name(server)) == [container_name(server)]
+
+    # replace, then commit: the first container is gone
+    undo = driver.undo_for(Step.REPLACE)
+    driver.replace(second)
+    assert who(rest) == "b"
+    assert set_aside(docker_client, container_name(server))
+    driver.commit(undo)
+    assert set_aside(docker_client, container_name(server)) == []
+    replaced = driver.observe(base_image)
+    assert replaced.identity != raw.id and replaced.config_hash == second.config_hash
+
+    # restart: the same container, started again
+    undo = driver.undo_for(Step.RESTART)
+    assert undo.kind is RuntimeUndoKind.RESTART and undo.was_running
+    driver.restart(second)
+    assert who(rest) == "b"
+    assert driver.observe(base_image).identity == replaced.identity
+
+    driver.destroy()
+    assert driver.observe(base_image).status is RuntimeStatus.MISSING
+    assert container_names(docker_client, container_name(server)) == []
+
+
+def test_undo_keeps_a_stopped_server_stopped_and_revive_starts_it(base_image: str,
+                                                                  unique: Callable[[str], str],
+                                                                  tmp_path: Path, docker_client: Any) -> None:
+    server, rest = unique("stopped"), free_port()
+    driver = Driver(target(server, tmp_path, rest), Containers(docker_client))
+    first = launch(base_image, site(tmp_path, "a"), driver.target.grpc_port, rest)
+    driver.create(first)
+    assert who(rest) == "a"
+    raw = docker_client.containers.get(container_name(server))
+    raw.stop(timeout=2)
+
+    stopped = driver.observe(base_image)
+    assert stopped.status is RuntimeStatus.STOPPED and stopped.identity == raw.id
+    assert stopped.detail.startswith("exited (exit ")
+
+    undo = driver.undo_for(Step.REPLACE)
+    assert undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS and not undo.was_running
+    driver.replace(launch(base_image, site(tmp_path, "b"), first.grpc_port, rest))
+    assert who(rest) == "b"
+    driver.undo(undo)
+    back = driver.observe(base_image)
+    assert back.status is RuntimeStatus.STOPPED and back.identity == raw.id  # as it was
+
+    assert driver.revive() is True
+    assert who(rest) == "a"
+    assert driver.revive() is False  # already running
+
+
+def test_engine_unreachable_is_a_state_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import docker
+
+    bogus = docker.DockerClient(base_url=f"unix://{tmp_path}/no-engine.sock", version="1.41", timeout=5)
+    state = Driver(target("x", tmp_path, 1), Containers(bogus)).observe("img")
+    assert state.status is RuntimeStatus.UNREACHABLE and "did not answer" in state.detail
+
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    lazy = Driver(target("x", tmp_path, 1))  # makes its client on first use
+    assert lazy.observe("img").status is RuntimeStatus.UNREACHABLE
