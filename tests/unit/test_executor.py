@@ -83,6 +83,9 @@ class Driver:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
 
+    def check_started(self) -> None:
+        """Nothing was started: there is nothing to watch."""
+
 
 def _setup(tmp_path: Path):
     root = tmp_path / "models"

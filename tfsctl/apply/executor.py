@@ -219,7 +219,8 @@ def apply_server(plan: ServerPlan, live: LiveServer, launch: Launch | None, ctx:
              Step.RESTART: ctx.driver.restart}[step](launch)
             failpoint("after-runtime")
         report.seconds_to_serve = wait_until_serving(expectation(plan), ctx.probe,
-                                                     timeout=ctx.timeout, progress=ctx.progress)
+                                                     timeout=ctx.timeout, progress=ctx.progress,
+                                                     alive=ctx.driver.check_started)
         if started is not None:
             report.start_gap_seconds = round(time.monotonic() - started, 2)
         failpoint("before-labels")

@@ -68,17 +68,21 @@ def _pending(expect: Expectation, probe: StatusProbe) -> tuple[list[str], list[s
 
 def wait_until_serving(expect: Expectation, probe: StatusProbe, *, timeout: float,
                        progress: Callable[[str], None] = lambda _: None,
-                       interval: float = 0.25) -> float:
-    """Poll until `expect` holds; returns the seconds it took. Raises ServingFailed."""
+                       interval: float = 0.25, alive: Callable[[], None] = lambda: None) -> float:
+    """Poll until `expect` holds; returns the seconds it took. Raises ServingFailed, or what
+    `alive` raises: it checks the server apply started is still the one running, before
+    each look and once more when everything is served (the answers must be its own)."""
     start = time.monotonic()
     last = ""
     while True:
+        alive()
         pending, failures = _pending(expect, probe)
         if failures:
             raise ServingFailed("; ".join(failures),
                                 "check the version's files (tfsctl plan shows incomplete dirs) "
                                 "and the server log")
         if not pending:
+            alive()
             return time.monotonic() - start
         summary = "; ".join(pending[:3]) + (f" (+{len(pending) - 3} more)" if len(pending) > 3 else "")
         if summary != last:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tfsctl.endpoints import Endpoint
+from tfsctl.errors import TfsctlError
 from tfsctl.journal import RuntimeUndo
 from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding
@@ -119,6 +120,10 @@ class Launch:
     secret_sources: Mapping[str, str] = field(default_factory=dict)
 
 
+class ServerExited(TfsctlError):
+    """The server a driver started stopped running (its exit code and log lines say why)."""
+
+
 class RuntimeProfile(ABC):
     """What a runtime is, without touching it: safe for validate and plan."""
 
@@ -175,6 +180,12 @@ class RuntimeDriver(ABC):
     def endpoints(self) -> tuple[Endpoint, ...]:
         """Every server process a reload must reach (one, unless the runtime runs several)."""
         return (self.target.endpoint,)
+
+    @abstractmethod
+    def check_started(self) -> None:
+        """Raise ServerExited if the server this driver started (create, replace, restart)
+        has stopped running, or, once serving, is not the one answering on its ports;
+        called while apply waits, so a server that cannot start fails in seconds."""
 
     @abstractmethod
     def observe(self, image: str) -> RuntimeState:

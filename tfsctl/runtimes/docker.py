@@ -15,16 +15,25 @@ from collections.abc import Iterator
 from typing import Any
 
 from tfsctl.journal import RuntimeUndo, RuntimeUndoKind
+from tfsctl.runtimes import ports
 from tfsctl.runtimes.base import (
     Launch,
     RuntimeDriver,
     RuntimeProfile,
     RuntimeState,
     RuntimeStatus,
+    RuntimeTarget,
+    ServerExited,
     Step,
 )
-from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount, PortBinding
-from tfsctl.runtimes.engine.errors import EngineUnavailable
+from tfsctl.runtimes.engine.containers import (
+    Containers,
+    ContainerSpec,
+    Mount,
+    ObservedContainer,
+    PortBinding,
+)
+from tfsctl.runtimes.engine.errors import EngineUnavailable, PortInUse
 from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Runtime, Server
@@ -86,9 +95,10 @@ def container_spec(server: str, launch: Launch) -> ContainerSpec:
 class Driver(RuntimeDriver):
     """The server's container on the engine of DOCKER_HOST (or the default socket)."""
 
-    def __init__(self, target: Any, containers: Containers | None = None):
+    def __init__(self, target: RuntimeTarget, containers: Containers | None = None):
         super().__init__(target)
         self.containers = containers or Containers()
+        self._started: ObservedContainer | None = None  # as it was right after this driver started it
 
     @property
     def server(self) -> str:
@@ -116,20 +126,56 @@ class Driver(RuntimeDriver):
         kind = RuntimeUndoKind.RESTORE_PREVIOUS if step is Step.REPLACE else RuntimeUndoKind.RESTART
         return RuntimeUndo(kind, was_running=current.running)
 
+    def _port_taken(self, error: PortInUse) -> PortInUse:
+        """The engine's refusal, with the program holding the port where the system says."""
+        for name, port in (("gRPC", self.target.grpc_port), ("REST", self.target.rest_port)):
+            holder = ports.holder(port)
+            if holder is not None:
+                return PortInUse(f"{name} port {port} is already in use by {ports.describe(holder)}",
+                                 error.hint)
+        return error
+
+    def _watch(self) -> None:
+        self._started = self.containers.observe(self.server)
+
     def create(self, launch: Launch) -> None:
         self.containers.remove(self.server)  # a stopped leftover of ours, if any
-        self.containers.create(container_spec(self.server, launch))
+        try:
+            self.containers.create(container_spec(self.server, launch))
+        except PortInUse as exc:
+            raise self._port_taken(exc) from None
+        self._watch()
 
     def replace(self, launch: Launch) -> None:
         """Create-first; the old container is kept aside until commit. Containers still aside
         from an earlier replace are garbage by now (an interrupted one was undone before this
         apply planned), so they go first."""
         self.containers.discard_previous(self.server)
-        self.containers.replace(container_spec(self.server, launch))
+        try:
+            self.containers.replace(container_spec(self.server, launch))
+        except PortInUse as exc:
+            raise self._port_taken(exc) from None
+        self._watch()
 
     def restart(self, launch: Launch) -> None:
         """Same container (its settings did not change), restarted to re-read its side files."""
         self.containers.restart(self.server)
+        self._watch()
+
+    def check_started(self) -> None:
+        started = self._started
+        if started is None:
+            return
+        now = self.containers.observe(self.server)
+        if now is None or now.id != started.id:
+            raise ServerExited(f"the container apply started for {self.server!r} is gone",
+                               "something else removed or replaced it meanwhile")
+        if now.running and now.restart_count == started.restart_count:
+            return
+        why = f"exit code {now.exit_code}" if now.exit_code is not None else \
+            f"restarted {now.restart_count - started.restart_count} times"
+        raise ServerExited(f"the container of {self.server!r} stopped while starting ({why})",
+                           "its log ends with:\n" + self.containers.logs_tail(self.server, 8))
 
     def undo(self, undo: RuntimeUndo) -> None:
         if undo.kind is RuntimeUndoKind.REMOVE:

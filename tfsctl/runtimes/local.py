@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from tfsctl.failpoints import failpoint
 from tfsctl.journal import RuntimeUndo, RuntimeUndoKind
-from tfsctl.runtimes import process
+from tfsctl.runtimes import ports, process
 from tfsctl.runtimes.base import (
     Launch,
     RuntimeDriver,
     RuntimeProfile,
     RuntimeState,
     RuntimeStatus,
+    RuntimeTarget,
+    ServerExited,
     Step,
 )
 from tfsctl.serverconfig.launch import ServerView, listen_flags
@@ -66,8 +69,24 @@ def _environment(record: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
+def _descends_from(pid: int, ancestor: int) -> bool:
+    """Whether `pid` is `ancestor` or one of its descendants (a server's worker)."""
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
 class Driver(RuntimeDriver):
     """The server's process, recorded in its state dir."""
+
+    def __init__(self, target: RuntimeTarget):
+        super().__init__(target)
+        self._started: process.LocalProcess | None = None
 
     def observe(self, image: str) -> RuntimeState:
         found = process.observe(self.state_dir)
@@ -86,16 +105,38 @@ class Driver(RuntimeDriver):
             return RuntimeUndo(RuntimeUndoKind.REMOVE)
         return RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, before.alive, dict(before.record))
 
+    def _ports(self) -> dict[str, int]:
+        return {"gRPC": self.target.grpc_port, "REST": self.target.rest_port}
+
     def _start(self, launch: Launch) -> None:
+        ports.require_free(launch.bind_address, self._ports())
         plain = {k: v for k, v in launch.env.items() if k not in launch.secret_sources}
-        process.start(self.state_dir, launch.args, launch.env, launch.config_hash,
-                      record={"env": plain, "secret_env": dict(launch.secret_sources),
-                              "settings": dict(launch.settings)})
+        self._started = process.start(
+            self.state_dir, launch.args, launch.env, launch.config_hash,
+            record={"env": plain, "secret_env": dict(launch.secret_sources),
+                    "settings": dict(launch.settings)})
 
     def _start_recorded(self, record: Mapping[str, Any]) -> None:
         keep = {k: record[k] for k in ("env", "secret_env", "settings") if k in record}
-        process.start(self.state_dir, tuple(str(a) for a in record.get("args") or ()),
-                      _environment(record), str(record.get("config_hash") or ""), record=keep)
+        self._started = process.start(
+            self.state_dir, tuple(str(a) for a in record.get("args") or ()),
+            _environment(record), str(record.get("config_hash") or ""), record=keep)
+
+    def check_started(self) -> None:
+        started = self._started
+        if started is None:
+            return
+        code = started.handle.poll()
+        if code is not None:
+            raise ServerExited(f"the local server exited while starting (exit code {code})",
+                               f"its log ({started.log_file}) ends with:\n"
+                               + process.tail(self.state_dir, 8))
+        for name, port in self._ports().items():
+            holder = ports.holder(port)
+            if holder is not None and not _descends_from(holder, started.pid):
+                raise ServerExited(f"{name} port {port} is answered by {ports.describe(holder)}, "
+                                   f"not by the server apply started (pid {started.pid})",
+                                   "stop that program; its answers are not this server's")
 
     def create(self, launch: Launch) -> None:
         process.stop(self.state_dir)  # a stale record, if any

@@ -38,13 +38,14 @@ LOG = "server.log"
 
 @dataclass(frozen=True)
 class LocalProcess:
-    """A server this runtime started."""
+    """A server this runtime started (`handle`: the child, to read its exit code)."""
 
     pid: int
     args: tuple[str, ...]
     started_at: str
     log_file: Path
     state_dir: Path
+    handle: subprocess.Popen[bytes] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def observe(state_dir: Path) -> LocalProcessState | None:
 
 def start(state_dir: Path, args: tuple[str, ...] | list[str], env: Mapping[str, str] | None = None,
           config_hash: str = "", record: Mapping[str, Any] | None = None) -> LocalProcess:
-    """Start `python -m tfsctl.serve ARGS` detached; raises if it exits at once.
+    """Start `python -m tfsctl.serve ARGS` detached. Whether it comes up is for the caller
+    to watch (`wait_ready`, or the exit code through `handle`).
 
     `record` is kept in server.json beside pid and arguments, for whoever starts the
     server again later (it must hold no secret value)."""
@@ -105,11 +107,7 @@ def start(state_dir: Path, args: tuple[str, ...] | list[str], env: Mapping[str, 
                "started_at": started_at}
     write_atomic(state_dir / PID, f"{process.pid}\n")
     write_atomic(state_dir / RECORD, json.dumps(written, indent=2) + "\n")
-    time.sleep(0.2)
-    if process.poll() is not None:
-        raise TfsctlError(f"the local server exited at once (code {process.returncode})",
-                          f"see {log_path}: " + tail(state_dir, 5))
-    return LocalProcess(process.pid, tuple(args), started_at, log_path, state_dir)
+    return LocalProcess(process.pid, tuple(args), started_at, log_path, state_dir, process)
 
 
 def _reap(pid: int) -> None:

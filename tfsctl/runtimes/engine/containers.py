@@ -124,6 +124,8 @@ class ObservedContainer:
     settings: dict[str, Any] | None
     image_id: str
     exit_code: int | None = None
+    #: restarts under the restart policy: a count that grows means a crash loop
+    restart_count: int = 0
 
     @property
     def running(self) -> bool:
@@ -148,7 +150,8 @@ def _observed(container: Any) -> ObservedContainer:
         settings=settings if isinstance(settings, dict) else None,
         image_id=str(attrs.get("Image", "")),
         exit_code=(state.get("ExitCode") if status in (ContainerStatus.EXITED, ContainerStatus.DEAD)
-                   else None))
+                   else None),
+        restart_count=int(attrs.get("RestartCount") or 0))
 
 
 def _is_aside(name: str) -> bool:
@@ -200,6 +203,14 @@ class Containers:
         """The server's current container, or None; read-only (found by SERVER_LABEL)."""
         container = self._current(server)
         return _observed(container) if container is not None else None
+
+    def logs_tail(self, server: str, lines: int = 20) -> str:
+        """The last lines the server's container printed (stdout and stderr), or ""."""
+        container = self._current(server)
+        if container is None:
+            return ""
+        with engine_call(f"read the logs of {container.name}"):
+            return bytes(container.logs(tail=lines, stdout=True, stderr=True)).decode(errors="replace")
 
     def image_id(self, reference: str) -> str | None:
         """The ID the engine has for an image reference now, or None if it has none (or could

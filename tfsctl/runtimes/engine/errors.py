@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tfsctl.errors import TfsctlError
+from tfsctl.runtimes import ports
 
 ENGINE_HINT = "start the Docker engine (dockerd; .ci/docker.sh does it) or point DOCKER_HOST at one"
 BUILD_HINT = "build the serve image with scripts/build_image.sh (makes tfsctl/serve:dev) or pull the image"
@@ -34,7 +35,7 @@ class ImageNotFound(DockerRuntimeError):
     """The image is not on the engine (nothing can be pulled on a machine without a registry)."""
 
 
-class PortInUse(DockerRuntimeError):
+class PortInUse(DockerRuntimeError, ports.PortInUse):
     """A host port of the spec is taken by another process or container."""
 
 
