@@ -3,6 +3,7 @@ ports is never taken for the server apply started."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -83,8 +84,6 @@ def _wait_answering(port: int, process: subprocess.Popen[bytes]) -> None:
                 return
         except requests.RequestException:
             pass
-        try:
-            process.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.5)  # an event to wait on: the stray server exiting
     raise AssertionError(f"the stray server exited with {process.returncode}")
