@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -158,6 +159,21 @@ def write_record(base_path: Path, version: int, result: ExportResult) -> None:
     write_atomic(base_path / RECORDS_DIR / f"{version}.json", json.dumps(record, indent=2) + "\n")
 
 
+def _disk_error(exc: OSError | shutil.Error) -> str:
+    """One line for a failed copy: shutil.Error lists every file (source, target, why),
+    each path twice; the first reason says it."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        first = exc.args[0][0]
+        reason = str(first[2] if isinstance(first, tuple) and len(first) == 3 else first)
+        # "[Errno 28] No space left on device: '<temp path>'": the reason, not the path
+        reason = re.sub(r"^\[Errno \d+\] ", "", reason).split(": '", 1)[0]
+        more = len(exc.args[0]) - 1
+        return reason + (f" (and {more} more files)" if more else "")
+    if exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
+
+
 def export_version(source: Source, target: Path, *, progress: Progress | None = None
                    ) -> ExportResult:
     """Export `source` into the version dir `target` (which must not exist yet)."""
@@ -187,6 +203,10 @@ def export_version(source: Source, target: Path, *, progress: Progress | None = 
         failpoint("export-before-rename")
         os.rename(build, target)
         fsync_dir(target.parent)
+    except (OSError, shutil.Error) as exc:
+        raise ExportError(f"exporting to {target} failed: {_disk_error(exc)}",
+                          "free space on the disk holding the model root (or fix what the "
+                          "message names), then apply again") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = ExportResult(str(target), source_kind(source), str(source_path(source)), fingerprint,
