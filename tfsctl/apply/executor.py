@@ -25,9 +25,12 @@ the previous config), and the error says what failed and what was restored.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +78,9 @@ class ApplyFailed(TfsctlError):
     def __init__(self, message: str, restored: list[str]):
         hint = ("restored: " + "; ".join(restored)) if restored else \
             "nothing had been changed yet: the server was not touched"
+        if any(item.startswith("NOT restored") for item in restored):
+            hint += ("; what was not restored is retried by this apply's guardian (guardian.log in "
+                     "the state dir) or, failing that, by the next apply")
         super().__init__(message, hint)
         self.restored = restored
 
@@ -94,7 +100,11 @@ class ApplyReport:
 
 def expectation(plan: ServerPlan) -> Expectation:
     """Which versions must be AVAILABLE once the plan is applied (decided by the planner)."""
-    return Expectation({model: frozenset(versions) for model, versions in plan.serve})
+    leaving: dict[str, set[int]] = {}
+    for prune in plan.prunes:
+        leaving.setdefault(prune.model, set()).add(prune.version)
+    return Expectation({model: frozenset(versions) for model, versions in plan.serve},
+                       {model: frozenset(versions) for model, versions in leaving.items()})
 
 
 class _Transaction:
@@ -239,9 +249,10 @@ def apply_server(plan: ServerPlan, live: LiveServer, launch: Launch | None, ctx:
         if failures:
             raise ServingFailed("; ".join(failures))
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure rolls back
-        ctx.progress(f"failed: {getattr(exc, 'message', exc)}; rolling back")
-        restored = tx.rollback()
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        message = _reason(exc)
+        ctx.progress(f"failed: {message}; rolling back")
+        with signals_deferred():  # a second Ctrl-C must not cut the rollback short
+            restored = tx.rollback()
         raise ApplyFailed(f"apply of server {plan.name!r} failed: {message}", restored) from None
     tx.done()
     for change in plan.prunes:
@@ -250,6 +261,31 @@ def apply_server(plan: ServerPlan, live: LiveServer, launch: Launch | None, ctx:
         report.pruned.append(f"{change.model}/{change.version}")
     report.model_config_text = final_text
     return report
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C or SIGTERM)"
+    return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM are noted, not raised, while the block runs (the main thread's
+    handlers only; elsewhere there is nothing to defer)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _destroy(plan: ServerPlan, ctx: ApplyContext) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from tfsctl.atomic import remove_file, write_atomic
+from tfsctl.atomic import TEMP_PREFIX, remove_file, write_atomic
 from tfsctl.errors import TfsctlError
 from tfsctl.journal import Journal, delete_journal, load_journal
 from tfsctl.runtimes.base import RuntimeDriver
@@ -53,14 +53,20 @@ def undo_journal(journal: Journal, ops: RuntimeDriver, reload: Reload) -> UndoRe
         else:
             _attempt(result, f"previous {path.name}", partial(write_atomic, path, previous))
     for target in reversed(journal.exported):
-        _attempt(result, f"removed new version dir {target}",
-                 partial(shutil.rmtree, target, ignore_errors=True))
+        _attempt(result, f"removed new version dir {target}", partial(_remove_export, Path(target)))
     if journal.runtime is not None:
         runtime_undo = journal.runtime
         _attempt(result, "previous server", lambda: ops.undo(runtime_undo))
     elif journal.reload_previous is not None:
         _reload_previous(result, parse_text(journal.reload_previous), ops, reload)
     return result
+
+
+def _remove_export(target: Path) -> None:
+    """The version dir, and the exporter's work dir beside it if the export was cut short."""
+    shutil.rmtree(target, ignore_errors=True)
+    for work in target.parent.glob(f"{TEMP_PREFIX}{target.name}-*"):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def finish_commit(journal: Journal, ops: RuntimeDriver) -> UndoResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tfsctl.errors import TfsctlError
 from tfsctl.live.state import ServedModel, VersionState
@@ -21,9 +21,12 @@ StatusProbe = Callable[[str], ServedModel | None]
 
 @dataclass(frozen=True)
 class Expectation:
-    """Per model, the versions that must be AVAILABLE; models mapped to () must be gone."""
+    """Per model, the versions that must be AVAILABLE; models mapped to () must be gone.
+    `leaving` are versions apply prunes only once serving is verified: the server may still
+    serve them meanwhile (a policy such as `all` keeps them until their dir goes)."""
 
     serve: Mapping[str, frozenset[int]]
+    leaving: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
     def describe(self) -> str:
         return ", ".join(f"{m} {sorted(v)}" if v else f"{m} (removed)"
@@ -60,7 +63,7 @@ def _pending(expect: Expectation, probe: StatusProbe) -> tuple[list[str], list[s
             else:
                 pending.append(f"{model}/{version}: {found.state.value}")
         extra = [v.version for v in status.versions if v.version not in versions
-                 and v.state is VersionState.AVAILABLE]
+                 and v.version not in expect.leaving.get(model, ()) and v.state is VersionState.AVAILABLE]
         if extra:
             pending.append(f"{model}: still serving {extra}")
     return pending, failures
