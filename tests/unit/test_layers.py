@@ -2,8 +2,9 @@
 circle (lazy imports inside functions count too: they are imports all the same).
 
 The layers, lowest first, are the README's "How it works" picture: shared helpers, the
-spec, the server's own config files, the runtimes, live state, exports, the pure plan,
-planning (observe + diff) and import, apply and the compatible server, the CLI on top.
+spec, the server's own config files, the runtimes (and the Kubernetes renderer beside
+them), live state, exports, the pure plan, planning (observe + diff) and import, apply
+and the compatible server, the CLI on top.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ LAYERS: dict[str, int] = {
     "journal": 1,
     "spec": 2,
     "serverconfig": 3,
-    "runtimes": 4,
+    "runtimes": 4, "kubernetes": 4,
     "live": 5,
     "export": 6,
     "plan": 7,

@@ -21,7 +21,7 @@ from tfsctl.cli.options import (
 )
 from tfsctl.errors import TfsctlError
 from tfsctl.spec.errors import SpecError
-from tfsctl.spec.model import Runtime, Spec
+from tfsctl.spec.model import Runtime, Server, Spec
 
 SCHEMA_PATH = Path("schemas") / "tfsctl.schema.json"
 
@@ -93,24 +93,37 @@ def schema(check: bool, output: Path) -> None:
 @click.command()
 @spec_options
 @click.option("--server", "server_name", metavar="NAME", help="Only this server.")
-@click.option("--what", type=click.Choice(["model-config", "args", "all"]), default="model-config",
-              show_default=True, help="model.config only, the server flags, or every file.")
+@click.option("--what", type=click.Choice(["model-config", "args", "all", "kubernetes"]),
+              default="model-config", show_default=True,
+              help="model.config only, the server flags, every file, or Kubernetes manifests.")
 def render(server_name: str | None, what: str, **spec_args: object) -> None:
     """Print the model.config the spec produces, in TF Serving's text format.
 
     With several servers, each server's config is preceded by a `# server:`
     comment (valid in protobuf text format). `--what all` also prints the
     batching and monitoring files and the server's flags.
-    """
-    from tfsctl.runtimes.desired import desired_model_entries, desired_runtime
-    from tfsctl.serverconfig.launch import side_files
-    from tfsctl.serverconfig.model_config import render_text
 
+    `--what kubernetes` prints a YAML stream per server (ConfigMap, Deployment,
+    Service, and a PodDisruptionBudget with replicas > 1) from each server's
+    `kubernetes:` block, to commit and hand to `kubectl apply -k`, Argo CD or
+    Flux; tfsctl itself never talks to a cluster.
+
+    \b
+    Example:
+      tfsctl render -f examples/kubernetes.yaml --what kubernetes > deploy/serving.yaml
+    """
     loaded = load_from_options(spec_args)
     servers = [s for s in loaded.spec.servers if server_name in (None, s.name)]
     if not servers:
         raise TfsctlError(f"no server named {server_name!r}",
                           f"use one of: {', '.join(s.name for s in loaded.spec.servers)}")
+    if what == "kubernetes":
+        click.echo(_kubernetes(servers, loaded.file, loaded.environment), nl=False)
+        return
+    from tfsctl.runtimes.desired import desired_model_entries, desired_runtime
+    from tfsctl.serverconfig.launch import side_files
+    from tfsctl.serverconfig.model_config import render_text
+
     parts = []
     for server in servers:
         header = f"# server: {server.name}\n" if len(loaded.spec.servers) > 1 or what != \
@@ -125,6 +138,18 @@ def render(server_name: str | None, what: str, **spec_args: object) -> None:
             body += "# args: " + " ".join(desired_runtime(server).args) + "\n"
         parts.append(header + body)
     click.echo("".join(parts), nl=False)
+
+
+def _kubernetes(servers: list[Server], file: Path, environment: str | None) -> str:
+    from tfsctl.kubernetes.render import render_stream
+
+    missing = [s.name for s in servers if s.kubernetes is None]
+    if missing:
+        raise TfsctlError(f"{file}: no `kubernetes:` block for server {', '.join(missing)}",
+                          "add one with the pods' model root, e.g. `kubernetes: "
+                          "{model_volume: {claim: models}}`, or pick servers with --server")
+    source = f"{file} (--env {environment})" if environment else str(file)
+    return render_stream(servers, source)
 
 
 @click.command(name="import")

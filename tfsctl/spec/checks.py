@@ -8,10 +8,12 @@ They are pure: they look at the spec, never at the disk or the engine.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfsctl.spec.kubernetes import DNS_LABEL_PATTERN
 from tfsctl.spec.model import (
     ModelSpec,
     Spec,
@@ -132,12 +134,43 @@ def check_sources(spec: Spec) -> Iterator[Finding]:
                                   "keep sources outside the base path; tfsctl exports into it")
 
 
+#: Flags the Kubernetes manifests set from the `kubernetes:` block.
+KUBERNETES_FLAGS = frozenset({"model_config_file_poll_wait_seconds"})
+
+
+def check_kubernetes(spec: Spec) -> Iterator[Finding]:
+    """What the manifests need: a DNS name, models under the model root, a Secret for secrets."""
+    for si, server in enumerate(spec.servers):
+        kube = server.kubernetes
+        if kube is None:
+            continue
+        at: PathKey = ("servers", si)
+        if kube.name is None and not re.match(DNS_LABEL_PATTERN, server.name):
+            yield Finding(at + ("name",), f"server name {server.name!r} is not a Kubernetes "
+                          "name (lowercase letters, digits and '-', starting with a letter)",
+                          "set `kubernetes: {name: ...}` to a name Kubernetes accepts")
+        for mi, model in enumerate(server.models):
+            base = server.base_path(model)
+            if base != server.model_root and server.model_root not in base.parents:
+                yield Finding(at + ("models", mi, "base_path"), f"base path {base} is outside "
+                              f"the model root {server.model_root}", "pods see only the model "
+                              "root (the claim or model_uri): move the model under it")
+        if server.secret_env and kube.secret is None:
+            yield Finding(at + ("secret_env",), "secret_env needs a Kubernetes Secret to read "
+                          "the values from", "set `kubernetes: {secret: NAME}`; its keys are "
+                          "the variable names on the right of secret_env")
+        for flag in sorted(KUBERNETES_FLAGS & set(server.flags)):
+            yield Finding(at + ("flags", flag), f"{flag} is set from the kubernetes block",
+                          "use `kubernetes: {config_poll_seconds: N}` instead", on_key=True)
+
+
 CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_unique_servers,
     check_unique_models,
     check_ports,
     check_versions,
     check_sources,
+    check_kubernetes,
 )
 
 

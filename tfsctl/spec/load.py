@@ -95,6 +95,8 @@ _FIELD_HINTS = {
     "flags": "remove it from `flags:` and use the matching spec setting",
     "specific": "list each version once",
     "smoke": "keep `version` or `label`, not both",
+    "kubernetes": "e.g. `kubernetes: {model_volume: {claim: models}}`; see README, Scaling out",
+    "grace_seconds": "raise grace_seconds or lower drain_seconds",
 }
 
 

@@ -37,6 +37,9 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
+from tfsctl.spec.base import Strict
+from tfsctl.spec.kubernetes import Kubernetes
+
 #: The image used when a server names none; pinned so that plans are reproducible.
 DEFAULT_IMAGE = "tensorflow/serving:2.19.1"
 #: Prometheus metrics path that TensorFlow Serving documents.
@@ -91,12 +94,6 @@ def _absolute(path: Path, base: Path) -> Path:
     """Absolute and normalised, without following symlinks (plan checks those on disk)."""
     expanded = Path(os.path.expanduser(str(path)))
     return Path(os.path.normpath(expanded if expanded.is_absolute() else base / expanded))
-
-
-class Strict(BaseModel):
-    """Base of every spec model: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 # ---------------------------------------------------------------- version sources
@@ -415,6 +412,12 @@ class Server(Strict):
         default_factory=dict, description="Extra tensorflow_model_server flags, without `--`.")
     allow_external_base_paths: bool = Field(default=False, description="Let base paths leave "
                                             "the model root (local runtime only).")
+    replicas: int = Field(default=1, ge=1, le=10_000, description="How many copies of the "
+                          "server run where the platform runs copies (Kubernetes); docker "
+                          "and local run one.")
+    kubernetes: Kubernetes | None = Field(default=None, description="What `tfsctl render "
+                                          "--what kubernetes` needs: namespace, service type, "
+                                          "where pods find the model root.")
     models: list[ModelSpec] = Field(default_factory=list)
 
     @field_validator("model_root", "state_dir")

@@ -1,0 +1,1 @@
+"""Kubernetes manifests for a spec's servers (rendered for GitOps, never applied)."""
