@@ -236,3 +236,18 @@ def test_a_verified_apply_killed_before_its_clean_up_is_finished_not_undone(tmp_
     assert ops.log == ["commit restore-previous"], "the old container is dropped, not restored"
     assert (root / "m" / "2").exists(), "the verified apply's version stays"
     assert load_journal(state_dir) is None
+
+
+def test_signals_during_a_rollback_wait_until_it_is_done() -> None:
+    import os
+    import signal
+
+    from tfsctl.apply.executor import signals_deferred
+
+    finished = False
+    with pytest.raises(KeyboardInterrupt), signals_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        finished = True
+    assert finished, "the block ran to its end; the interrupt came after"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
