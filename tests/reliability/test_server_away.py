@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 from tests.e2e.conftest import Deployment, hpt_model
 from tests.reliability.tally import Tally
@@ -65,6 +66,9 @@ def test_server_killed_during_a_reload(deployment: Deployment, tally: Tally) -> 
     if apply.returncode == 1:
         assert "restored:" in stderr and "model config" in stderr, stderr
         assert not (d.root / "models" / "hpt" / "2").exists(), "the exported version was taken back"
+        if "started it again" in stderr:  # restored means answering, when apply returns
+            answer = requests.get(f"http://127.0.0.1:{d.rest}/v1/models/hpt", timeout=60)
+            assert answer.status_code == 200, answer.text
     # the guardian may still be finishing the undo (a server slow to come back under load)
     d.guardian_done(timeout=120)
     assert d.answers_version_1(timeout=120), ("the server that served before the apply does not answer",

@@ -163,6 +163,9 @@ class Ops:
         revived, self.alive = not self.alive, True
         return revived
 
+    def wait_answering(self, timeout: float) -> None:
+        self.log.append("wait until it answers")
+
 
 def _killed_at(tmp_path: Path, step: str) -> tuple[World, Path, Path]:
     """An apply killed at `step`: its journal is left behind, nothing was rolled back."""
@@ -199,7 +202,7 @@ def test_a_server_gone_during_apply_is_started_again_with_the_previous_config(tm
     ops = Ops(alive=False)
     world.fail_at = "reload stable=1"  # the server does not answer any more
     restored = recover(state_dir, ops, world.reload)  # type: ignore[arg-type]
-    assert ops.log == ["revive"]
+    assert ops.log == ["revive", "wait until it answers"], "restored means answering again"
     assert restored is not None and any("started it again" in r for r in restored)
     assert (root / "model.config").read_text() == LIVE_CONFIG
 

@@ -23,6 +23,9 @@ from tfsctl.serverconfig.model_config import ModelEntry, parse_text
 
 Reload = Callable[[tuple[ModelEntry, ...]], None]
 
+#: How long a server started again by an undo may take to answer.
+REVIVE_TIMEOUT = 300.0
+
 
 @dataclass
 class UndoResult:
@@ -94,8 +97,14 @@ def _reload_previous(result: UndoResult, entries: tuple[ModelEntry, ...], ops: R
                                  f"could not be started again ({_message(revive_error)})")
             return
         if revived:
+            try:
+                ops.wait_answering(REVIVE_TIMEOUT)
+            except Exception as down:  # noqa: BLE001 - reported
+                result.failed.append(f"previous model config: the server was started again but "
+                                     f"does not answer ({_message(down)})")
+                return
             result.restored.append("the server had gone away: started it again with the previous "
-                                   "model config")
+                                   "model config (it answers)")
         else:
             result.failed.append(f"previous model config (reload): {why}")
         return

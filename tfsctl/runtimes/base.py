@@ -19,6 +19,7 @@ and its tests.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -183,9 +184,28 @@ class RuntimeDriver(ABC):
 
     @abstractmethod
     def check_started(self) -> None:
-        """Raise ServerExited if the server this driver started (create, replace, restart)
-        has stopped running, or, once serving, is not the one answering on its ports;
-        called while apply waits, so a server that cannot start fails in seconds."""
+        """Raise ServerExited if the server has stopped running (the one this driver started,
+        or else the one that was there) or, once serving, is not the one answering on its
+        ports; called while apply waits, so a server that cannot start, or dies, fails the
+        wait in seconds instead of at its timeout."""
+
+    def wait_answering(self, timeout: float) -> None:
+        """Until the server answers on its REST port (any HTTP answer: it is up), watching it
+        with `check_started`; ServerExited if it does not within `timeout` seconds."""
+        import requests
+
+        url = f"{self.target.endpoint.rest}/v1/models/tfsctl-ready-probe"
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_started()
+            try:
+                requests.get(url, timeout=2)
+                return
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise ServerExited(f"the server did not answer at {url} within {timeout:g}s",
+                                       "see its log") from None
+            time.sleep(0.2)
 
     @abstractmethod
     def observe(self, image: str) -> RuntimeState:

@@ -164,9 +164,13 @@ class Driver(RuntimeDriver):
 
     def check_started(self) -> None:
         started = self._started
-        if started is None:
-            return
         now = self.containers.observe(self.server)
+        if started is None:  # not started by this apply: it must simply keep running
+            if now is not None and not now.running:
+                raise ServerExited(f"the container of {self.server!r} stopped while apply waited "
+                                   f"(exit code {now.exit_code})",
+                                   "its log ends with:\n" + self.containers.logs_tail(self.server, 8))
+            return
         if now is None or now.id != started.id:
             raise ServerExited(f"the container apply started for {self.server!r} is gone",
                                "something else removed or replaced it meanwhile")
@@ -196,6 +200,7 @@ class Driver(RuntimeDriver):
         if current is None or current.running:
             return False
         self.containers.restart(self.server)
+        self._watch()
         return True
 
     def destroy(self) -> None:

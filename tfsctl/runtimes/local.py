@@ -125,6 +125,11 @@ class Driver(RuntimeDriver):
     def check_started(self) -> None:
         started = self._started
         if started is None:
+            running = process.observe(self.state_dir)
+            if running is not None and not running.alive:
+                raise ServerExited(f"the local server (pid {running.pid}) stopped while apply waited",
+                                   f"its log ({running.log_file}) ends with:\n"
+                                   + process.tail(self.state_dir, 8))
             return
         code = started.handle.poll()
         if code is not None:
