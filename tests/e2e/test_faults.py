@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.conftest import Deployment, free_port, hpt_model
 from tests.reliability.tally import Tally
 from tfsctl.failpoints import ENV, POINTS
+from tfsctl.journal import JOURNAL_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,11 @@ def test_concurrent_applies_one_proceeds(tmp_path: Path, tally: Tally) -> None:
                    "--auto-approve"]
         first = subprocess.Popen(command, cwd=d.root, env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-        time.sleep(1.0)  # the first holds the lock while it exports
+        # the first holds the lock once it has started changing things (its journal exists)
+        journal = d.root / "models" / ".tfsctl" / JOURNAL_FILE
+        while not journal.exists():
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.05)
         second = subprocess.run(command, cwd=d.root, env=env, capture_output=True, text=True,
                                 timeout=300)
         first_out = first.communicate(timeout=300)
