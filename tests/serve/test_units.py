@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfsctl.runtimes import local
+from tfsctl.runtimes import process
 from tfsctl.serve.configfiles import metrics_path, read_batching, read_model_server_config
 from tfsctl.serve.flags import FlagError, parse_flags
 from tfsctl.serve.metrics import Metrics
@@ -58,7 +58,7 @@ def test_flag_errors(argv: list[str], message: str) -> None:
 
 
 def test_import_does_not_import_tensorflow() -> None:
-    code = ("import sys, tfsctl.serve, tfsctl.serve.flags, tfsctl.runtimes.local; "
+    code = ("import sys, tfsctl.serve, tfsctl.serve.flags, tfsctl.runtimes.local, tfsctl.runtimes.process; "
             "sys.exit('tensorflow' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
@@ -204,19 +204,19 @@ def test_metrics_text_format() -> None:
 
 
 def test_observe_never_crashes_on_stale_or_broken_records(tmp_path: Path) -> None:
-    assert local.observe(tmp_path) is None
-    (tmp_path / local.RECORD).write_text("{not json")
-    assert local.observe(tmp_path) is None
+    assert process.observe(tmp_path) is None
+    (tmp_path / process.RECORD).write_text("{not json")
+    assert process.observe(tmp_path) is None
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / local.RECORD).write_text(json.dumps({"pid": dead.pid, "args": ["--port=1"],
+    (tmp_path / process.RECORD).write_text(json.dumps({"pid": dead.pid, "args": ["--port=1"],
                                                      "started_at": "then"}))
-    state = local.observe(tmp_path)
+    state = process.observe(tmp_path)
     assert state is not None and not state.alive and state.args == ("--port=1",)
     # a live pid that is not a tfsctl server (this test process) is not "alive" either
-    (tmp_path / local.RECORD).write_text(json.dumps({"pid": os.getpid()}))
-    assert not local.observe(tmp_path).alive
-    assert local.stop(tmp_path) is False and not (tmp_path / local.RECORD).exists()
+    (tmp_path / process.RECORD).write_text(json.dumps({"pid": os.getpid()}))
+    assert not process.observe(tmp_path).alive
+    assert process.stop(tmp_path) is False and not (tmp_path / process.RECORD).exists()
 
 
 # ------------------------------------------------------------------ batching
