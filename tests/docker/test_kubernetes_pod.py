@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.serve.conftest import make_writable
+from tests.support.models import make_writable
 from tfsctl.kubernetes.manifests import CONFIG_DIR, MODEL_MOUNT, config_map, deployment
 from tfsctl.spec.load import load_spec
 

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from tests.support.containers import (
     started_at,
     who,
 )
-from tests.support.net import free_port
+from tests.support.net import free_port, held_port
 from tfsctl.failpoints import ENV as FAILPOINT_ENV
 from tfsctl.runtimes.engine.containers import (
     CONFIG_HASH_LABEL,
@@ -42,6 +41,7 @@ from tfsctl.runtimes.engine.containers import (
     Containers,
     ContainerSpec,
     ContainerStatus,
+    ObservedContainer,
 )
 from tfsctl.runtimes.engine.errors import (
     ContainerNotFound,
@@ -60,6 +60,15 @@ MISSING_IMAGE = "tfsctl/does-not-exist:never"
 def assert_no_secret(*errors: DockerRuntimeError) -> None:
     for error in errors:
         assert SECRET not in error.message and SECRET not in error.hint, error
+
+
+def create_old(containers: Containers, image: str, tmp_path: Path, name: str, port: int) -> ObservedContainer:
+    """The server's first container, serving the site "old" on `port`, observed once it answers."""
+    containers.create(http_spec(name, image, site(tmp_path, "old"), port))
+    assert who(port) == "old"
+    old = containers.observe(name)
+    assert old is not None
+    return old
 
 
 # --------------------------------------------------------------------------- create / observe
@@ -161,10 +170,7 @@ def test_create_errors_are_clear_and_leave_nothing(containers: Containers, base_
     assert MISSING_IMAGE in missing.value.message
     assert "scripts/build_image.sh" in missing.value.hint
 
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with held_port() as port:
         with pytest.raises(PortInUse) as busy:
             containers.create(http_spec(name, base_image, tmp_path, port))
         assert "port" in busy.value.message
@@ -226,10 +232,7 @@ def test_replace_then_discard_previous(containers: Containers, base_image: str,
                                        unique: Callable[[str], str], tmp_path: Path,
                                        docker_client: Any) -> None:
     name, port = unique("commit"), free_port()
-    containers.create(http_spec(name, base_image, site(tmp_path, "old"), port))
-    assert who(port) == "old"
-    old = containers.observe(name)
-    assert old is not None
+    old = create_old(containers, base_image, tmp_path, name, port)
 
     new_spec = http_spec(name, base_image, site(tmp_path, "new"), port)
     containers.replace(new_spec, stop_timeout=2)
@@ -257,10 +260,7 @@ def test_replace_then_restore_previous(containers: Containers, base_image: str,
                                        unique: Callable[[str], str], tmp_path: Path,
                                        docker_client: Any) -> None:
     name, port = unique("rollback"), free_port()
-    old_spec = http_spec(name, base_image, site(tmp_path, "old"), port)
-    containers.create(old_spec)
-    old = containers.observe(name)
-    assert old is not None
+    old = create_old(containers, base_image, tmp_path, name, port)
     # the new one moves to another port and is not "healthy" as far as the caller cares
     new_port = free_port()
     containers.replace(http_spec(name, base_image, site(tmp_path, "new"), new_port), stop_timeout=2)
@@ -270,7 +270,7 @@ def test_replace_then_restore_previous(containers: Containers, base_image: str,
     assert who(port) == "old"
     current = containers.observe(name)
     assert current is not None and current.id == old.id and current.name == name and current.running
-    assert current.config_hash == old_spec.config_hash
+    assert current.config_hash == old.config_hash
     assert set_aside(docker_client, name) == []
     assert container_names(docker_client, name) == [name]
     assert containers.restore_previous(name) is False
@@ -280,9 +280,7 @@ def test_restore_previous_keeps_a_stopped_container_stopped(containers: Containe
                                                            unique: Callable[[str], str], tmp_path: Path,
                                                            docker_client: Any) -> None:
     name, port = unique("stopped"), free_port()
-    containers.create(http_spec(name, base_image, site(tmp_path, "old"), port))
-    old = containers.observe(name)
-    assert old is not None
+    old = create_old(containers, base_image, tmp_path, name, port)
     docker_client.containers.get(old.id).stop(timeout=2)
     containers.replace(http_spec(name, base_image, site(tmp_path, "new"), port), stop_timeout=2)
     assert who(port) == "new"
@@ -310,10 +308,7 @@ def test_failed_replace_leaves_the_old_container_serving(containers: Containers,
                                                          unique: Callable[[str], str], tmp_path: Path,
                                                          docker_client: Any) -> None:
     name, port = unique("failed"), free_port()
-    containers.create(http_spec(name, base_image, site(tmp_path, "old"), port))
-    assert who(port) == "old"
-    old = containers.observe(name)
-    assert old is not None
+    old = create_old(containers, base_image, tmp_path, name, port)
     before = started_at(docker_client, old.id)
 
     # fails before the old container is touched: it never even stops
@@ -325,12 +320,8 @@ def test_failed_replace_leaves_the_old_container_serving(containers: Containers,
     assert container_names(docker_client, name) == [name]
 
     # fails at start (port taken): the old one is back under its name at once
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        with pytest.raises(PortInUse) as busy:
-            containers.replace(http_spec(name, base_image, site(tmp_path, "new"), taken.getsockname()[1]),
-                               stop_timeout=2)
+    with held_port() as taken, pytest.raises(PortInUse) as busy:
+        containers.replace(http_spec(name, base_image, site(tmp_path, "new"), taken), stop_timeout=2)
     back = containers.observe(name)
     assert back is not None and back.id == old.id and back.name == name and back.running
     assert who(port) == "old"
@@ -362,9 +353,7 @@ def test_unfinished_replacement_recovered_from_engine_state(containers: Containe
                                                             unique: Callable[[str], str], tmp_path: Path,
                                                             docker_client: Any) -> None:
     name, port = unique("crash"), free_port()
-    containers.create(http_spec(name, base_image, site(tmp_path, "old"), port))
-    old = containers.observe(name)
-    assert old is not None
+    old = create_old(containers, base_image, tmp_path, name, port)
 
     # killed in the middle: old container stopped and aside, the new one created, not started
     _replace_and_die(http_spec(name, base_image, site(tmp_path, "new"), port))

@@ -1,190 +1,24 @@
 """End-to-end fixtures: real servers, real models, the real CLI in a subprocess.
 
 Each test gets its own model root, state dir and free loopback ports, and
-everything it starts is destroyed afterwards (even when it fails).
+everything it starts is destroyed afterwards (even when it fails). The
+`deployment` fixture, shared with tests/reliability, is in tests/conftest.py;
+the `Deployment` class in tests/support/deployment.py.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import textwrap
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
-import yaml
 
-from tfsctl.journal import JOURNAL_FILE
-
-REPO = Path(__file__).resolve().parents[2]
-SERVE_IMAGE = os.environ.get("TFSCTL_TEST_IMAGE", "tfsctl/serve:dev")
-
-_CHECKPOINT_SCRIPT = textwrap.dedent("""
-    import sys
-    import tensorflow as tf
-    tf.compat.v1.disable_eager_execution()
-    out, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-    graph = tf.Graph()
-    with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, shape=[None], name="x")
-        w = tf.compat.v1.Variable(a, name="w")
-        c = tf.compat.v1.Variable(b, name="c")
-        tf.identity(w * x + c, name="y")
-        saver = tf.compat.v1.train.Saver()
-        with tf.compat.v1.Session() as sess:
-            sess.run(tf.compat.v1.global_variables_initializer())
-            saver.save(sess, out + "/model.ckpt")
-""")
-
-
-#: The repository's own half_plus_two SavedModel (y = 0.5x + 2).
-HALF_PLUS_TWO = REPO / "examples/models/half_plus_two/1"
-
-
-def hpt_model(versions: list[int], stable: int) -> dict[str, Any]:
-    """Model `hpt`: half_plus_two at `versions`, `stable` on one of them, a smoke request."""
-    return {"name": "hpt", "policy": {"specific": versions},
-            "versions": {v: {"source": {"saved_model": str(HALF_PLUS_TWO)}} for v in versions},
-            "labels": {"stable": stable},
-            "smoke": [{"request": {"instances": [1.0]}, "expect": {"predictions": [2.5]},
-                       "label": "stable"}]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def make_checkpoint(directory: Path, a: float, b: float) -> Path:
-    """A TF1 checkpoint computing y = a*x + b with tensors named x:0 and y:0."""
-    directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-c", _CHECKPOINT_SCRIPT, str(directory), str(a), str(b)],
-                   check=True, capture_output=True, timeout=300)
-    return directory / "model.ckpt"
-
-
-@dataclass
-class Deployment:
-    """A spec under test: written to disk, applied and inspected with the real CLI."""
-
-    root: Path
-    runtime: str
-    grpc: int = field(default_factory=free_port)
-    rest: int = field(default_factory=free_port)
-    name: str = field(default_factory=lambda: f"e2e{os.getpid()}{time.monotonic_ns() % 10**6}")
-
-    @property
-    def spec_file(self) -> Path:
-        return self.root / "tfsctl.yaml"
-
-    def write(self, models: list[dict[str, Any]], **server: Any) -> Path:
-        # a broken version fails at once instead of after TF Serving's 5 retries a minute apart
-        body: dict[str, Any] = {
-            "name": self.name, "runtime": self.runtime, "model_root": "models",
-            "ports": {"grpc": self.grpc, "rest": self.rest},
-            "flags": {"max_num_load_retries": 0}, **server, "models": models}
-        if self.runtime == "docker":
-            body.setdefault("image", SERVE_IMAGE)
-        self.spec_file.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [body]},
-                                                 sort_keys=False))
-        return self.spec_file
-
-    def tfsctl(self, *args: str, check: bool = False, timeout: float = 600,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "tfsctl.cli.main", *args],
-                                capture_output=True, text=True, cwd=self.root, timeout=timeout,
-                                env={**os.environ, "NO_COLOR": "1", **(env or {})})
-        if check and result.returncode != 0:
-            raise AssertionError(f"tfsctl {' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-        return result
-
-    def apply(self, *extra: str, check: bool = True, env: dict[str, str] | None = None
-              ) -> subprocess.CompletedProcess[str]:
-        return self.tfsctl("apply", "-f", str(self.spec_file), "--auto-approve", *extra,
-                           check=check, env=env)
-
-    def plan_exit_code(self) -> int:
-        return self.tfsctl("plan", "-f", str(self.spec_file), "--detailed-exitcode").returncode
-
-    def predict(self, model: str, values: list[float], suffix: str = "") -> list[float]:
-        response = requests.post(f"http://127.0.0.1:{self.rest}/v1/models/{model}{suffix}:predict",
-                                 data=json.dumps({"instances": values}), timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()["predictions"]
-
-    def status(self, model: str) -> dict[str, str]:
-        response = requests.get(f"http://127.0.0.1:{self.rest}/v1/models/{model}", timeout=10)
-        return {s["version"]: s["state"] for s in response.json().get("model_version_status", [])}
-
-    def available(self, model: str) -> set[str]:
-        return {v for v, state in self.status(model).items() if state == "AVAILABLE"}
-
-    def answers_version_1(self, timeout: float = 60) -> bool:
-        """Version 1 of `hpt` (served before any interrupted apply) answers within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                response = requests.post(
-                    f"http://127.0.0.1:{self.rest}/v1/models/hpt/versions/1:predict",
-                    json={"instances": [1.0]}, timeout=2)
-                if response.status_code == 200 and response.json()["predictions"] == [2.5]:
-                    return True
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        return False
-
-    def assert_no_partial_version(self, context: str) -> None:
-        """Every version dir of `hpt` a server could see is complete."""
-        for path in (self.root / "models/hpt").iterdir():
-            if path.name.isdigit():
-                assert (path / "saved_model.pb").exists(), (context, path.name)
-
-    def guardian_done(self, timeout: float) -> bool:
-        """The undo journal of an interrupted apply is gone (its guardian finished) in time."""
-        journal = self.root / "models" / ".tfsctl" / JOURNAL_FILE
-        deadline = time.monotonic() + timeout
-        while journal.exists():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
-        return True
-
-    def server_identity(self) -> str:
-        """The container id or the local process id: unchanged by a hot reload."""
-        status = self.tfsctl("status", "-f", str(self.spec_file), "--json", check=True)
-        data = json.loads(status.stdout)
-        return str(data["servers"][0]["runtime"]["identity"])
+# tests/e2e/test_saved_plan.py still imports Deployment from here
+from tests.support.deployment import Deployment  # noqa: F401
+from tests.support.models import writable_copies
 
 
 @pytest.fixture
 def tfs_models(tfs_testdata: Path, tmp_path: Path) -> Path:
     """Writable copies of TF Serving's half_plus_two/three test models."""
-    target = tmp_path / "sources"
-    for name in ("saved_model_half_plus_two_cpu", "saved_model_half_plus_three"):
-        shutil.copytree(tfs_testdata / name, target / name)
-    for path in target.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return target
-
-
-@pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.docker)])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    deploy = Deployment(root=tmp_path / "project", runtime=request.param)
-    deploy.root.mkdir()
-    try:
-        yield deploy
-    finally:
-        if deploy.spec_file.exists():
-            deploy.tfsctl("destroy", "-f", str(deploy.spec_file), "--auto-approve")
+    return writable_copies(tfs_testdata, ("saved_model_half_plus_two_cpu", "saved_model_half_plus_three"),
+                           tmp_path / "sources")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment, make_checkpoint
+from tests.support.deployment import Deployment, make_checkpoint
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -110,8 +111,6 @@ def test_lifecycle(deployment: Deployment, tfs_models: Path, tmp_path: Path) -> 
     # 4. a port change replaces (docker) / restarts (local) the server
     d.spec_file.write_text(good_spec)
     assert d.plan_exit_code() == 0
-    from tests.e2e.conftest import free_port
-
     d.rest = free_port()
     d.write([_hpt(tfs_models, versions=both, policy={"specific": [123, 124]},
                   labels={"stable": 124}), adder])

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment, free_port, hpt_model
 from tests.reliability.tally import Tally
+from tests.support.deployment import Deployment, hpt_model
+from tests.support.net import free_port
 from tfsctl.failpoints import ENV, POINTS
 from tfsctl.journal import JOURNAL_FILE
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HALF_PLUS_TWO, Deployment, hpt_model
+from tests.support.deployment import HALF_PLUS_TWO, Deployment, hpt_model
 from tfsctl.atomic import TEMP_PREFIX
 from tfsctl.failpoints import ENV
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import HALF_PLUS_TWO, Deployment
+from tests.support.deployment import HALF_PLUS_TWO, Deployment
 
 pytestmark = pytest.mark.slow
 

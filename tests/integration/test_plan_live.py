@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.images import BASE_IMAGE
 from tfsctl.runtimes.desired import desired_model_entries, desired_runtime
 from tfsctl.runtimes.engine.containers import (
     CONFIG_HASH_LABEL,
@@ -26,8 +27,6 @@ from tfsctl.runtimes.engine.containers import (
     SETTINGS_LABEL,
 )
 from tfsctl.spec.load import load_spec
-
-BASE_IMAGE = "tfsctl/base:bookworm"
 
 
 def _plan(spec: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HALF_PLUS_TWO, Deployment, hpt_model, make_checkpoint
-from tests.reliability.helpers import assert_clean_outcome, base_spec, dump, invoke, sandbox
 from tests.reliability.tally import Tally
+from tests.support.cli import assert_clean_outcome, invoke
+from tests.support.deployment import HALF_PLUS_TWO, Deployment, hpt_model, make_checkpoint
+from tests.support.sandbox import base_spec, dump, sandbox
 
 
 def _saved_model(root: Path) -> Path:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment, hpt_model
 from tests.reliability.engine_proxy import EngineProxy
 from tests.reliability.tally import Tally
+from tests.support.deployment import Deployment, hpt_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

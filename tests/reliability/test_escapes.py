@@ -29,17 +29,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import HALF_PLUS_TWO
-from tests.reliability.helpers import (
-    Sandbox,
-    assert_clean_outcome,
-    base_spec,
-    dump,
-    invoke,
-    located_error,
-    sandbox,
-)
 from tests.reliability.tally import Tally
+from tests.support.cli import assert_clean_outcome, invoke, located_error
+from tests.support.deployment import HALF_PLUS_TWO
+from tests.support.sandbox import Sandbox, base_spec, dump, sandbox
 
 TRAVERSALS = ["..", "../..", "../outside", "/etc", "/etc/passwd", "a/../../b", "m\x00x", "~root",
               "./../models/../..", "C:\\x", "m/../../x", "../../../../../../../../tmp", " ", "",

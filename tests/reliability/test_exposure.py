@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment, hpt_model
 from tests.reliability.tally import Tally
+from tests.support.deployment import Deployment, hpt_model
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ Every input must end in exit 0 (valid), 1 (a clear error naming the file, at
 path:line:col when it has a place) or 2 (`plan --detailed-exitcode`: changes); never
 a traceback, never an escaped exception, never a hang (hypothesis' deadline and
 explicit timings for the bombs), never a file written outside the project. The CLI
-runs in-process (tests/reliability/helpers.py) so that hundreds of inputs take seconds.
+runs in-process (tests/support/cli.py) so that hundreds of inputs take seconds.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import REPO
-from tests.reliability.helpers import assert_clean_outcome, base_spec, dump, invoke, sandbox
 from tests.reliability.tally import Tally
+from tests.support.cli import assert_clean_outcome, invoke
+from tests.support.paths import REPO
+from tests.support.sandbox import base_spec, dump, sandbox
 from tfsctl.spec import yamlsource
 
 SETTINGS = settings(max_examples=120, deadline=5_000, derandomize=False,

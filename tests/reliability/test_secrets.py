@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment, hpt_model
-from tests.reliability.helpers import files_holding as _files_holding
 from tests.reliability.tally import Tally
+from tests.support.deployment import Deployment, hpt_model
+from tests.support.sandbox import files_holding as _files_holding
 from tfsctl.cli.main import run
 
 SECRET_SOURCE = "TFSCTL_TEST_SECRET"

@@ -19,8 +19,8 @@ import time
 import pytest
 import requests
 
-from tests.e2e.conftest import Deployment, hpt_model
 from tests.reliability.tally import Tally
+from tests.support.deployment import Deployment, hpt_model
 
 pytestmark = pytest.mark.slow
 

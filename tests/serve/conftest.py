@@ -1,130 +1,23 @@
-"""Real `tfsctl serve` processes on free loopback ports, and writable copies of TF Serving's models."""
+"""Fixtures for the server tests: writable copies of TF Serving's models, and real `tfsctl serve`
+processes on free loopback ports, stopped after each test (helpers: tests/support/serve.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen
-    grpc: int
-    rest: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.rest}"
-
-    @property
-    def grpc_address(self) -> str:
-        return f"127.0.0.1:{self.grpc}"
-
-    def get(self, path: str) -> requests.Response:
-        return requests.get(self.url + path, timeout=30)
-
-    def post(self, path: str, body: object) -> requests.Response:
-        return requests.post(self.url + path, json=body, timeout=30)
-
-    def states(self, model: str) -> dict[str, str]:
-        """version -> state, from the REST status API ({} when the model is unknown)."""
-        response = self.get(f"/v1/models/{model}")
-        return {s["version"]: s["state"] for s in response.json().get("model_version_status", [])}
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"condition not met in {timeout}s; log:\n{self.log.read_text()[-3000:]}")
-
-
-def server_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tfsctl.serve", *args]
-
-
-def start_server(args: list[str], log: Path) -> Server:
-    grpc_port, rest_port = free_port(), free_port()
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(
-            server_command("--host=127.0.0.1", f"--port={grpc_port}", f"--rest_api_port={rest_port}",
-                           *args), stdout=handle, stderr=subprocess.STDOUT)
-    server = Server(process, grpc_port, rest_port, log)
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited {process.returncode}:\n{log.read_text()}")
-        try:
-            return requests.get(server.url + "/v1/models/none", timeout=1).status_code == 404
-        except requests.RequestException:
-            return False
-
-    server.wait_for(up)
-    return server
-
-
-def run_to_exit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """A server that is expected not to start: its exit code and output."""
-    return subprocess.run(server_command("--host=127.0.0.1", f"--port={free_port()}", *args),
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def stop_server(server: Server) -> int:
-    """SIGTERM, and the exit code; a server still running after its drain window fails the
-    test with every thread's stack (SIGUSR1) and the end of its log."""
-    server.process.terminate()
-    try:
-        return server.process.wait(timeout=75)
-    except subprocess.TimeoutExpired:
-        server.process.send_signal(signal.SIGUSR1)
-        time.sleep(2)
-        server.process.kill()
-        server.process.wait()
-        raise AssertionError("server did not stop on SIGTERM; threads and log:\n"
-                             + server.log.read_text()[-8000:]) from None
-
-
-def copy_version(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target)
-    make_writable(target)
-    return target
-
-
-def make_writable(root: Path) -> None:
-    """The shared test data is read-only, and copies keep its modes."""
-    os.chmod(root, 0o755)
-    for path in root.rglob("*"):
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+from tests.support.models import writable_copies
+from tests.support.serve import Server, start_server, stop_server
 
 
 @pytest.fixture
 def models(tfs_testdata: Path, tmp_path: Path) -> Path:
     """Writable copies of TF Serving's test models."""
-    root = tmp_path / "models"
-    for name in ("saved_model_half_plus_two_cpu", "saved_model_half_plus_three",
-                 "saved_model_half_plus_two_2_versions", "bad_half_plus_two"):
-        shutil.copytree(tfs_testdata / name, root / name)
-    make_writable(root)
-    return root
+    return writable_copies(tfs_testdata, ("saved_model_half_plus_two_cpu", "saved_model_half_plus_three",
+                                          "saved_model_half_plus_two_2_versions", "bad_half_plus_two"),
+                           tmp_path / "models")
 
 
 @pytest.fixture
@@ -140,20 +33,3 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     for server in started:
         if server.process.poll() is None:
             stop_server(server)
-
-
-def config_text(*blocks: str) -> str:
-    return "model_config_list { " + " ".join(blocks) + " }"
-
-
-def block(name: str, base: Path | str, policy: str = "", labels: dict[str, int] | None = None,
-          platform: str = "tensorflow") -> str:
-    label_text = "".join(f'version_labels {{ key: "{k}" value: {v} }} '
-                         for k, v in (labels or {}).items())
-    platform_text = f'model_platform: "{platform}" ' if platform else ""
-    return f'config {{ name: "{name}" base_path: "{base}" {platform_text}{policy} {label_text}}}'
-
-
-def write_config(path: Path, *blocks: str) -> Path:
-    path.write_text(config_text(*blocks))
-    return path

@@ -143,8 +143,9 @@ def test_grpc_on_a_unix_socket_only(tmp_path: Path, models: Path) -> None:
     import requests
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    from tests.serve.conftest import Server as Handle
-    from tests.serve.conftest import free_port, server_command, stop_server
+    from tests.support.net import free_port
+    from tests.support.serve import Server as Handle
+    from tests.support.serve import server_command, stop_server
 
     socket_path = tmp_path / "tfs.sock"
     rest = free_port()

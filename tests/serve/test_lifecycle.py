@@ -13,15 +13,9 @@ import grpc
 import pytest
 import requests
 
-from tests.serve.conftest import (
-    block,
-    config_text,
-    copy_version,
-    free_port,
-    run_to_exit,
-    server_command,
-    write_config,
-)
+from tests.support.models import copy_version
+from tests.support.net import free_port
+from tests.support.serve import block, config_text, run_to_exit, server_command, write_config
 
 pytestmark = pytest.mark.slow
 

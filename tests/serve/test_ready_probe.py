@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.conftest import Server, block, free_port, write_config
+from tests.support.net import free_port
+from tests.support.serve import Server, block, write_config
 from tfsctl.kubernetes.manifests import PROBE_FILE, PROBE_MODELS_FILE, config_files
 from tfsctl.spec.load import load_spec
 

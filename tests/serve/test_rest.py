@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serve.conftest import block, stop_server, write_config
+from tests.support.serve import block, stop_server, write_config
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from tests.support.paths import REPO
 from tfsctl.serverconfig.model_config import from_proto, parse_text
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 
 
