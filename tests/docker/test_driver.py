@@ -7,6 +7,7 @@ REST port (8501) with the model root (mounted at /models) as its directory.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 import pytest
 
 from tests.support.containers import SECRET, container_names, http_args, set_aside, site, stamp, who
-from tests.support.net import free_port
+from tests.support.net import free_port, held_port
 from tfsctl.journal import RuntimeUndoKind
-from tfsctl.runtimes.base import Launch, RuntimeStatus, RuntimeTarget, Step
+from tfsctl.runtimes.base import Launch, RuntimeStatus, RuntimeTarget, ServerExited, Step
 from tfsctl.runtimes.docker import CONTAINER_MODEL_ROOT, CONTAINER_REST_PORT, Driver, container_name
 from tfsctl.runtimes.engine.containers import SERVER_LABEL, Containers
+from tfsctl.runtimes.engine.errors import PortInUse
 
 pytestmark = pytest.mark.docker
 
@@ -136,3 +138,33 @@ def test_engine_unreachable_is_a_state_not_a_crash(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
     lazy = Driver(target("x", tmp_path, 1))  # makes its client on first use
     assert lazy.observe("img").status is RuntimeStatus.UNREACHABLE
+
+
+def test_a_held_port_is_refused_naming_its_holder(base_image: str, unique: Callable[[str], str],
+                                                  tmp_path: Path, docker_client: Any) -> None:
+    server = unique("held")
+    with held_port() as rest:
+        driver = Driver(target(server, tmp_path, rest), Containers(docker_client))
+        with pytest.raises(PortInUse) as busy:
+            driver.create(launch(base_image, site(tmp_path, "a"), driver.target.grpc_port, rest))
+    assert f"REST port {rest} is already in use by pid {os.getpid()}" in busy.value.message
+    assert SECRET not in busy.value.message + busy.value.hint
+    assert container_names(docker_client, container_name(server)) == []
+
+
+def test_check_started_reports_a_server_that_stopped(base_image: str, unique: Callable[[str], str],
+                                                     tmp_path: Path, docker_client: Any) -> None:
+    server, rest = unique("check"), free_port()
+    driver = Driver(target(server, tmp_path, rest), Containers(docker_client))
+    driver.create(launch(base_image, site(tmp_path, "a"), driver.target.grpc_port, rest))
+    assert who(rest) == "a"
+    driver.check_started()  # running, as started: nothing to say
+
+    docker_client.containers.get(container_name(server)).stop(timeout=2)
+    with pytest.raises(ServerExited, match="stopped while starting \\(exit code") as stopped:
+        driver.check_started()
+    assert "GET /who.txt" in stopped.value.hint  # the end of its log
+
+    # a driver that did not start it only requires that it keeps running
+    with pytest.raises(ServerExited, match="stopped while apply waited"):
+        Driver(target(server, tmp_path, rest), Containers(docker_client)).check_started()

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,14 @@ MISSING_IMAGE = "tfsctl/does-not-exist:never"
 def assert_no_secret(*errors: DockerRuntimeError) -> None:
     for error in errors:
         assert SECRET not in error.message and SECRET not in error.hint, error
+
+
+def until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Wait for `condition` (polled) with a generous deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
+        time.sleep(0.2)
 
 
 def create_old(containers: Containers, image: str, tmp_path: Path, name: str, port: int) -> ObservedContainer:
@@ -122,6 +131,8 @@ def test_observe_ignores_unmanaged_and_reports_exit(containers: Containers, base
     containers.create(ContainerSpec(exiting, exiting, base_image, ("sh", "-c", "exit 3"), (), (), (),
                                     config_hash="exits"))
     docker_client.containers.get(exiting).wait(timeout=30)
+    # unless-stopped starts it again: a crash loop shows as a growing restart count
+    until(lambda: (containers.observe(exiting) or pytest.fail("gone")).restart_count >= 1, "a restart")
     docker_client.containers.get(exiting).stop(timeout=1)  # keep unless-stopped from restarting it
     observed = containers.observe(exiting)
     assert observed is not None and observed.status is ContainerStatus.EXITED
@@ -148,11 +159,14 @@ def test_restart_and_remove(containers: Containers, base_image: str, unique: Cal
     assert again is not None and again.id == first.id and again.running
     assert started_at(docker_client, again.id) != before
     assert who(port) == "life"
+    logs = containers.logs_tail(name, 20)
+    assert "GET /who.txt" in logs and SECRET not in logs
 
     assert containers.remove(name, timeout=2) is True
     assert containers.observe(name) is None
     assert container_names(docker_client, name) == []
     assert containers.remove(name) is False
+    assert containers.logs_tail(name) == ""
     with pytest.raises(ContainerNotFound) as info:
         containers.restart(name)
     assert "tfsctl apply" in info.value.hint

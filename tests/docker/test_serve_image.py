@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.containers import logs_tail, stamp
+from tests.support.containers import stamp
 from tests.support.net import free_port, wait_http
 from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount, PortBinding
 
@@ -38,13 +38,11 @@ def _run(containers: Containers, image: str, name: str, mounts: tuple[Mount, ...
     return grpc_port, rest_port
 
 
-def _wait_available(containers: Containers, docker_client: Any, name: str, rest_port: int,
-                    model: str) -> None:
+def _wait_available(containers: Containers, name: str, rest_port: int, model: str) -> None:
     def alive() -> str | None:
         observed = containers.observe(name)
-        restarted = docker_client.containers.get(name).attrs["RestartCount"] if observed else 0
-        if observed is None or not observed.running or restarted:
-            return f"the server exited; its logs:\n{logs_tail(docker_client, name, 80)}"
+        if observed is None or not observed.running or observed.restart_count:
+            return f"the server exited; its logs:\n{containers.logs_tail(name, 80)}"
         return None
 
     def available(response: requests.Response) -> bool:
@@ -91,7 +89,7 @@ def test_predict_half_plus_two_like_tensorflow_serving(containers: Containers, s
     grpc_port, rest_port = _run(containers, serve_image, name,
                                 (Mount(str(model_dir), "/models/half_plus_two", read_only=True),),
                                 env=(("MODEL_NAME", "half_plus_two"),))
-    _wait_available(containers, docker_client, name, rest_port, "half_plus_two")
+    _wait_available(containers, name, rest_port, "half_plus_two")
     assert _predict(rest_port, "half_plus_two") == pytest.approx([2.5, 3.0, 4.5])
 
     # the gRPC port answers HTTP/2 (a full gRPC predict is covered by tests/serve)
@@ -105,12 +103,11 @@ def test_predict_half_plus_two_like_tensorflow_serving(containers: Containers, s
     container.stop(timeout=30)
     assert time.monotonic() - started < 15
     container.reload()
-    assert container.attrs["State"]["ExitCode"] == 0, logs_tail(docker_client, name)
+    assert container.attrs["State"]["ExitCode"] == 0, containers.logs_tail(name)
 
 
 def test_model_config_file_is_passed_through(containers: Containers, serve_image: str, tfs_testdata: Path,
-                                             unique: Callable[[str], str], tmp_path: Path,
-                                             docker_client: Any) -> None:
+                                             unique: Callable[[str], str], tmp_path: Path) -> None:
     name = unique("config")
     config = tmp_path / "model.config"
     config.write_text('model_config_list {\n  config {\n    name: "hpt"\n'
@@ -119,7 +116,7 @@ def test_model_config_file_is_passed_through(containers: Containers, serve_image
               Mount(str(config), "/models/model.config", read_only=True))
     _, rest_port = _run(containers, serve_image, name, mounts,
                         args=("--model_config_file=/models/model.config",))
-    _wait_available(containers, docker_client, name, rest_port, "hpt")
+    _wait_available(containers, name, rest_port, "hpt")
     assert _predict(rest_port, "hpt") == pytest.approx([2.5, 3.0, 4.5])
     # the entrypoint's default model (/models/model) is not served when a config file is given
     assert requests.get(f"http://127.0.0.1:{rest_port}/v1/models/model", timeout=10).status_code == 404

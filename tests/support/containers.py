@@ -78,12 +78,3 @@ def set_aside(client: Any, server: str) -> list[str]:
     return [name for name in container_names(client, server)
             if PREVIOUS_INFIX in name or NEXT_INFIX in name]
 
-
-def logs_tail(client: Any, name: str, lines: int = 80) -> str:
-    """The end of a container's output, for failure messages ("" when it is gone)."""
-    import docker.errors
-
-    try:
-        return client.containers.get(name).logs(tail=lines).decode(errors="replace")
-    except docker.errors.NotFound:
-        return ""
