@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -30,6 +32,16 @@ def show_plan(plan: Plan, output_format: str) -> None:
 FORMATS = click.Choice(["text", "json", "markdown"])
 
 
+def shown_plan(plan: Plan, spec_file: Path) -> Plan:
+    """`plan` as printed: host paths relative to the repository (or the spec's directory)."""
+    from tfsctl.cli.display import display_prefixes
+    from tfsctl.plan.relative import relative_plan
+
+    # the spec as an absolute path first, so it is shown from the same root as the others
+    plan = replace(plan, spec_file=os.path.abspath(plan.spec_file))
+    return relative_plan(plan, display_prefixes(spec_file))
+
+
 @click.command()
 @spec_options
 @click.option("--server", "servers", multiple=True, metavar="NAME",
@@ -52,7 +64,8 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
     versions to export (+), config entries changed (~) or removed (-), and
     whether the server is hot-reloaded or replaced (-/+). Errors (a version
     with no source, a changed source, an unreachable engine) are listed and
-    make apply refuse.
+    make apply refuse. Paths are shown relative to the repository (or the
+    spec's directory), so the same spec gives the same plan on any machine.
 
     \b
     Examples:
@@ -62,14 +75,16 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
     """
     loaded = load_from_options(spec_args)
     result = compute_plan(loaded, select_servers(loaded, servers), destroy=destroy)
-    show_plan(result.plan, "json" if as_json else output_format)
+    plan = shown_plan(result.plan, loaded.file)
+    show_plan(plan, "json" if as_json else output_format)
     if out is not None:
         from tfsctl.planfile import save_plan
 
+        # apply executes the plan file: it keeps the absolute paths
         save_plan(out, result.plan, spec_text=loaded.text, spec_file=str(loaded.file))
         console.err().print(f"saved the plan to {out}; apply it with `tfsctl apply {out}`",
                             markup=False)
-    if result.plan.errors:
+    if plan.errors:
         ctx.exit(1)
-    if detailed_exitcode and result.plan.has_changes:
+    if detailed_exitcode and plan.has_changes:
         ctx.exit(2)
