@@ -1,4 +1,5 @@
-"""`tfsctl plan`: read the spec, observe the live state once, diff, render."""
+"""`tfsctl plan`: read the spec, get the live state (observed, a snapshot, or another spec's),
+diff, check policies, render."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import click
 from tfsctl.cli import console
 from tfsctl.cli.options import load_from_options, spec_options
 from tfsctl.plan.model import Plan
+from tfsctl.plan.render import COMMENT_LIMIT
 from tfsctl.planning import compute_plan, select_servers
 
 
-def show_plan(plan: Plan, output_format: str) -> None:
+def show_plan(plan: Plan, output_format: str, *, markdown_limit: int | None = None,
+              full_plan_at: str = "") -> None:
     if output_format == "json":
         from tfsctl.plan.render.json import render_json
 
@@ -22,7 +25,7 @@ def show_plan(plan: Plan, output_format: str) -> None:
     elif output_format == "markdown":
         from tfsctl.plan.render.markdown import render_markdown
 
-        click.echo(render_markdown(plan))
+        click.echo(render_markdown(plan, limit=markdown_limit, full_plan_at=full_plan_at))
     else:
         from tfsctl.plan.render.text import render_text
 
@@ -32,14 +35,16 @@ def show_plan(plan: Plan, output_format: str) -> None:
 FORMATS = click.Choice(["text", "json", "markdown"])
 
 
-def shown_plan(plan: Plan, spec_file: Path) -> Plan:
-    """`plan` as printed: host paths relative to the repository (or the spec's directory)."""
+def shown_plan(plan: Plan, spec_file: Path, stand_ins: tuple[Path, ...] = ()) -> Plan:
+    """`plan` with its host paths relative to the repository (or the spec's directory);
+    `stand_ins` are directories that stand for the spec's (a snapshot machine's)."""
     from tfsctl.cli.display import display_prefixes
     from tfsctl.plan.relative import relative_plan
 
-    # the spec as an absolute path first, so it is shown from the same root as the others
-    plan = replace(plan, spec_file=os.path.abspath(plan.spec_file))
-    return relative_plan(plan, display_prefixes(spec_file))
+    # the spec and the baseline as absolute paths first, so they are shown from the same root
+    plan = replace(plan, spec_file=os.path.abspath(plan.spec_file), baseline=replace(
+        plan.baseline, source=plan.baseline.source and os.path.abspath(plan.baseline.source)))
+    return relative_plan(plan, display_prefixes(spec_file, stand_ins))
 
 
 @click.command()
@@ -54,9 +59,16 @@ def shown_plan(plan: Plan, spec_file: Path) -> Plan:
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing would change, 2 when something would, 1 on error.")
 @click.option("--destroy", is_flag=True, help="Plan removing the servers instead.")
+@click.option("--markdown-limit", type=click.IntRange(min=1000), default=COMMENT_LIMIT,
+              show_default=True, help="Cut a Markdown plan longer than this many characters "
+                                      "(GitHub's comment limit), keeping its summary.")
+@click.option("--full-plan-at", default="", metavar="TEXT",
+              help="Where the full plan is (a URL, an artifact), named when a Markdown plan "
+                   "is cut. Default: the --out file.")
 @click.pass_context
 def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_json: bool,
-         out: Path | None, detailed_exitcode: bool, destroy: bool, **spec_args: object) -> None:
+         out: Path | None, detailed_exitcode: bool, destroy: bool, markdown_limit: int,
+         full_plan_at: str, **spec_args: object) -> None:
     """Show what apply would change, and why. Changes nothing.
 
     Reads the spec, observes each server once (model dirs, model.config, the
@@ -64,8 +76,10 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
     versions to export (+), config entries changed (~) or removed (-), and
     whether the server is hot-reloaded or replaced (-/+). Errors (a version
     with no source, a changed source, an unreachable engine) are listed and
-    make apply refuse. Paths are shown relative to the repository (or the
-    spec's directory), so the same spec gives the same plan on any machine.
+    make apply refuse.
+
+    Paths are shown relative to the repository (or the spec's directory), so
+    the same spec gives the same plan on any machine.
 
     \b
     Examples:
@@ -74,17 +88,19 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
       tfsctl plan -f tfsctl.yaml --out plan.json && tfsctl apply plan.json
     """
     loaded = load_from_options(spec_args)
-    result = compute_plan(loaded, select_servers(loaded, servers), destroy=destroy)
-    plan = shown_plan(result.plan, loaded.file)
-    show_plan(plan, "json" if as_json else output_format)
+    planned = compute_plan(loaded, select_servers(loaded, servers), destroy=destroy).plan
+    shown = shown_plan(planned, loaded.file)
+    output_format = "json" if as_json else output_format
+    show_plan(shown, output_format, markdown_limit=markdown_limit,
+              full_plan_at=full_plan_at or (f"the saved plan {out}" if out else ""))
     if out is not None:
         from tfsctl.planfile import save_plan
 
         # apply executes the plan file: it keeps the absolute paths
-        save_plan(out, result.plan, spec_text=loaded.text, spec_file=str(loaded.file))
+        save_plan(out, planned, spec_text=loaded.text, spec_file=str(loaded.file))
         console.err().print(f"saved the plan to {out}; apply it with `tfsctl apply {out}`",
                             markup=False)
-    if plan.errors:
+    if shown.errors:
         ctx.exit(1)
-    if detailed_exitcode and plan.has_changes:
+    if detailed_exitcode and shown.has_changes:
         ctx.exit(2)
