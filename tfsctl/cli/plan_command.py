@@ -4,16 +4,20 @@ diff, check policies, render."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tfsctl.cli import console
-from tfsctl.cli.options import load_from_options, spec_options
+from tfsctl.cli.options import load_from_options, parse_vars, spec_options
+from tfsctl.errors import TfsctlError
 from tfsctl.plan.model import Plan
 from tfsctl.plan.render import COMMENT_LIMIT
 from tfsctl.planning import compute_plan, select_servers
+from tfsctl.spec.load import LoadedSpec
 
 
 def show_plan(plan: Plan, output_format: str, *, markdown_limit: int | None = None,
@@ -47,6 +51,29 @@ def shown_plan(plan: Plan, spec_file: Path, stand_ins: tuple[Path, ...] = ()) ->
     return relative_plan(plan, display_prefixes(spec_file, stand_ins))
 
 
+def _compute(spec_args: Mapping[str, Any], servers: tuple[str, ...], against: Path | None,
+             snapshot: Path | None, destroy: bool) -> tuple[LoadedSpec, Plan, Plan]:
+    """The plan against the chosen baseline: as made (for a plan file), and as shown."""
+    from tfsctl.cli.offline import plan_against_snapshot, plan_against_spec
+
+    if against is not None and snapshot is not None:
+        raise TfsctlError("--against and --live are two different baselines",
+                          "give one: --against OLD_SPEC, or --live SNAPSHOT")
+    loaded = load_from_options(spec_args)
+    names = select_servers(loaded, servers)
+    overrides = parse_vars(spec_args.get("variables", ()))
+    stand_ins: tuple[Path, ...] = ()
+    if against is not None:
+        plan = plan_against_spec(loaded, against, overrides, names, destroy=destroy)
+    elif snapshot is not None:
+        plan, snapshot_dir = plan_against_snapshot(loaded, snapshot, overrides, names,
+                                                   destroy=destroy)
+        stand_ins = (snapshot_dir,)
+    else:
+        plan = compute_plan(loaded, names, destroy=destroy).plan
+    return loaded, plan, shown_plan(plan, loaded.file, stand_ins)
+
+
 @click.command()
 @spec_options
 @click.option("--server", "servers", multiple=True, metavar="NAME",
@@ -59,6 +86,12 @@ def shown_plan(plan: Plan, spec_file: Path, stand_ins: tuple[Path, ...] = ()) ->
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing would change, 2 when something would, 1 on error.")
 @click.option("--destroy", is_flag=True, help="Plan removing the servers instead.")
+@click.option("--against", type=click.Path(path_type=Path), metavar="OLD_SPEC",
+              help="Compare with another spec (the base branch's) as if it were applied, "
+                   "instead of the live state. Contacts no engine or server.")
+@click.option("--live", "snapshot", type=click.Path(path_type=Path), metavar="SNAPSHOT",
+              help="Compare with a live-state snapshot (`tfsctl status --snapshot`) instead "
+                   "of observing. Contacts no engine or server.")
 @click.option("--markdown-limit", type=click.IntRange(min=1000), default=COMMENT_LIMIT,
               show_default=True, help="Cut a Markdown plan longer than this many characters "
                                       "(GitHub's comment limit), keeping its summary.")
@@ -67,7 +100,8 @@ def shown_plan(plan: Plan, spec_file: Path, stand_ins: tuple[Path, ...] = ()) ->
                    "is cut. Default: the --out file.")
 @click.pass_context
 def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_json: bool,
-         out: Path | None, detailed_exitcode: bool, destroy: bool, markdown_limit: int,
+         out: Path | None, detailed_exitcode: bool, destroy: bool, against: Path | None,
+         snapshot: Path | None, markdown_limit: int,
          full_plan_at: str, **spec_args: object) -> None:
     """Show what apply would change, and why. Changes nothing.
 
@@ -78,6 +112,9 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
     with no source, a changed source, an unreachable engine) are listed and
     make apply refuse.
 
+    Where the servers cannot be reached (a pull request's CI job), compare
+    with the base branch's spec (--against) or with a snapshot the deploy job
+    took (--live); every format says what the plan was compared against.
     Paths are shown relative to the repository (or the spec's directory), so
     the same spec gives the same plan on any machine.
 
@@ -86,10 +123,12 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
       tfsctl plan -f tfsctl.yaml
       tfsctl plan -f tfsctl.yaml --format markdown > plan.md    # for the pull request
       tfsctl plan -f tfsctl.yaml --out plan.json && tfsctl apply plan.json
+      git show origin/main:tfsctl.yaml > base.yaml
+      tfsctl plan -f tfsctl.yaml --against base.yaml --detailed-exitcode
+      tfsctl status -f tfsctl.yaml --snapshot live.json          # where the servers are
+      tfsctl plan -f tfsctl.yaml --live live.json                # anywhere
     """
-    loaded = load_from_options(spec_args)
-    planned = compute_plan(loaded, select_servers(loaded, servers), destroy=destroy).plan
-    shown = shown_plan(planned, loaded.file)
+    loaded, planned, shown = _compute(spec_args, servers, against, snapshot, destroy)
     output_format = "json" if as_json else output_format
     show_plan(shown, output_format, markdown_limit=markdown_limit,
               full_plan_at=full_plan_at or (f"the saved plan {out}" if out else ""))

@@ -1,11 +1,12 @@
 """A plan with its host paths written relative to the repository (or the spec's directory).
 
 A plan names host paths everywhere: export sources and targets, base paths,
-the runtime's settings, hazard and drift messages. Printed as they are, they show the layout of the
-machine that made the plan (`/home/runner/work/...`): noise in a review,
-different on every CI runner. `relative_plan` rewrites every string of the
-plan, so the same spec gives byte-identical text, JSON and Markdown wherever
-it is checked out. Pure: the roots are found by the caller.
+the runtime's settings, hazard and drift messages. Printed as they are, they
+show the layout of the machine that made the plan (`/home/runner/work/...`):
+noise in a review, different on every CI runner. `relative_plan` rewrites
+every string of the plan, so the same spec gives byte-identical text, JSON
+and Markdown wherever it is checked out. Pure: the roots are found by the
+caller.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from functools import cache
+from pathlib import PurePath
 from typing import Any, TypeVar, cast
 
 from tfsctl.plan.model import Plan
@@ -54,7 +56,8 @@ class PathRewriter:
         return self._pattern.sub(self._replace, text)
 
     def value(self, value: T) -> T:
-        """`value` with every string in it rewritten (dataclasses, tuples, dicts; not enums).
+        """`value` with every string and path in it rewritten (through dataclasses, pydantic
+        models, tuples, lists and dicts; enums stay).
 
         Whatever holds no rewritten string is returned as it is, not copied: a plan of
         thousands of models has few host paths besides its version targets.
@@ -69,9 +72,20 @@ class PathRewriter:
             items = tuple(self._rewrite(item) for item in value)
             changed = any(new is not old for new, old in zip(items, value, strict=True))
             return items if changed else value
+        if kind is list:  # a runtime setting's value (its flags)
+            rewritten = [self._rewrite(item) for item in value]
+            return rewritten if any(n is not o for n, o in zip(rewritten, value, strict=True)) \
+                else value
         if kind is dict:
             return {self._rewrite(k): self._rewrite(v) for k, v in value.items()}
+        if isinstance(value, PurePath):
+            shown = self.text(str(value))
+            return value if shown == str(value) else kind(shown)
         names = _init_fields(kind)
+        if names is None:  # a pydantic model (a version's source, a smoke request)
+            fields = {name: getattr(value, name) for name in type(value).model_fields}
+            update = {k: new for k, old in fields.items() if (new := self._rewrite(old)) is not old}
+            return value.model_copy(update=update) if update else value
         if not names:
             return value  # numbers, None, enums
         clone = None
@@ -86,8 +100,10 @@ class PathRewriter:
 
 
 @cache
-def _init_fields(cls: type) -> tuple[str, ...]:
-    """The fields of a dataclass (none for anything else)."""
+def _init_fields(cls: type) -> tuple[str, ...] | None:
+    """The fields of a dataclass; None for a pydantic model; none for anything else."""
+    if hasattr(cls, "model_fields") and hasattr(cls, "model_copy"):
+        return None
     if not dataclasses.is_dataclass(cls):
         return ()
     return tuple(f.name for f in dataclasses.fields(cls) if f.init)
