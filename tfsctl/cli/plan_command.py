@@ -74,6 +74,19 @@ def _compute(spec_args: Mapping[str, Any], servers: tuple[str, ...], against: Pa
     return loaded, plan, shown_plan(plan, loaded.file, stand_ins)
 
 
+def _report_policy(plan: Plan, output_format: str) -> None:
+    """Denials and warnings on stderr too when stdout is JSON or Markdown (a CI log shows
+    stderr; the text plan already lists them)."""
+    if output_format == "text":
+        return
+    from tfsctl.plan.model import PolicyLevel
+    from tfsctl.plan.render.lines import policy_text
+
+    for finding in plan.policy:
+        console.err().print(policy_text(finding), markup=False,
+                            style="red" if finding.level is PolicyLevel.DENY else "yellow")
+
+
 @click.command()
 @spec_options
 @click.option("--server", "servers", multiple=True, metavar="NAME",
@@ -92,6 +105,9 @@ def _compute(spec_args: Mapping[str, Any], servers: tuple[str, ...], against: Pa
 @click.option("--live", "snapshot", type=click.Path(path_type=Path), metavar="SNAPSHOT",
               help="Compare with a live-state snapshot (`tfsctl status --snapshot`) instead "
                    "of observing. Contacts no engine or server.")
+@click.option("--policy", "policy_dirs", multiple=True, type=click.Path(path_type=Path),
+              metavar="DIR", help="Check the plan with the Rego policies in DIR (conftest's "
+                                  "convention; repeatable). A denial exits 1.")
 @click.option("--markdown-limit", type=click.IntRange(min=1000), default=COMMENT_LIMIT,
               show_default=True, help="Cut a Markdown plan longer than this many characters "
                                       "(GitHub's comment limit), keeping its summary.")
@@ -101,7 +117,7 @@ def _compute(spec_args: Mapping[str, Any], servers: tuple[str, ...], against: Pa
 @click.pass_context
 def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_json: bool,
          out: Path | None, detailed_exitcode: bool, destroy: bool, against: Path | None,
-         snapshot: Path | None, markdown_limit: int,
+         snapshot: Path | None, policy_dirs: tuple[Path, ...], markdown_limit: int,
          full_plan_at: str, **spec_args: object) -> None:
     """Show what apply would change, and why. Changes nothing.
 
@@ -124,14 +140,21 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
       tfsctl plan -f tfsctl.yaml --format markdown > plan.md    # for the pull request
       tfsctl plan -f tfsctl.yaml --out plan.json && tfsctl apply plan.json
       git show origin/main:tfsctl.yaml > base.yaml
-      tfsctl plan -f tfsctl.yaml --against base.yaml --detailed-exitcode
+      tfsctl plan -f tfsctl.yaml --against base.yaml --policy policies/ --detailed-exitcode
       tfsctl status -f tfsctl.yaml --snapshot live.json          # where the servers are
       tfsctl plan -f tfsctl.yaml --live live.json                # anywhere
     """
     loaded, planned, shown = _compute(spec_args, servers, against, snapshot, destroy)
+    if policy_dirs:  # policies read the plan as printed: the same paths on every machine
+        from tfsctl.plan.render.json import plan_to_dict
+        from tfsctl.rego import evaluate
+
+        findings = evaluate(policy_dirs, plan_to_dict(shown))
+        planned, shown = replace(planned, policy=findings), replace(shown, policy=findings)
     output_format = "json" if as_json else output_format
     show_plan(shown, output_format, markdown_limit=markdown_limit,
               full_plan_at=full_plan_at or (f"the saved plan {out}" if out else ""))
+    _report_policy(shown, output_format)
     if out is not None:
         from tfsctl.planfile import save_plan
 
@@ -139,7 +162,7 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
         save_plan(out, planned, spec_text=loaded.text, spec_file=str(loaded.file))
         console.err().print(f"saved the plan to {out}; apply it with `tfsctl apply {out}`",
                             markup=False)
-    if shown.errors:
+    if shown.errors or shown.denials:
         ctx.exit(1)
     if detailed_exitcode and shown.has_changes:
         ctx.exit(2)
