@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up tfsctl for development on a fresh machine: a venv in .venv with tfsctl,
-# TensorFlow (CPU) and the official TensorFlow Serving protos.
+# TensorFlow (CPU), the official TensorFlow Serving protos and the Rego engine (policies).
 #
 # tensorflow-serving-api is installed with --no-deps: its metadata requires the
 # `tensorflow` package, which would pull a second, clashing TensorFlow next to
@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[tf,dev]"
+.venv/bin/python -m pip install -q -e ".[tf,dev,policy]"
 .venv/bin/python -m pip install -q --no-deps "tensorflow-serving-api==2.21.*"
 .venv/bin/python -c "import tfsctl, tensorflow_serving.config.model_server_config_pb2" \
   && echo "tfsctl installed: .venv/bin/tfsctl"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from tfsctl.plan.model import (
+    Baseline,
+    BaselineKind,
     Change,
     Drift,
     DriftKind,
@@ -19,6 +21,8 @@ from tfsctl.plan.model import (
     LabelStep,
     ModelChange,
     Plan,
+    PolicyFinding,
+    PolicyLevel,
     ServerAction,
     ServerPlan,
     Severity,
@@ -134,6 +138,14 @@ SCENARIOS: dict[str, Plan] = {
               "reports it LOADING")))),
     "two_servers": plan(reload_server(), dataclasses.replace(replace_server(), name="gpu"),
                         notes=("planned 2 of 3 servers",)),
+    "snapshot_policy": plan(
+        replace_server(),
+        baseline=Baseline(BaselineKind.SNAPSHOT, "live.json", "2026-12-01T09:30:00+00:00", 2700),
+        policy=(PolicyFinding(PolicyLevel.DENY, "deny_replace_with_downtime_in_prod",
+                              "server default would be replaced, with downtime, in prod"),
+                PolicyFinding(PolicyLevel.WARN, "warn", "model half_plus_two has no smoke "
+                              "requests"))),
+    "against_spec": plan(reload_server(), baseline=Baseline(BaselineKind.SPEC, "base.yaml")),
     "markdown_hostile": plan(server(
         ServerAction.RELOAD, name="a|b", reasons=("model config only: hot reload, no downtime",),
         versions=(export("pipe|model", 1, "saved_model", "./x|y/`z`"),),

@@ -16,8 +16,8 @@ from tfsctl.plan.render.json import plan_from_dict, plan_to_dict, render_json
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plan-json.md"
 
-TOP_KEYS = ["format_version", "tfsctl_version", "spec", "live_fingerprint", "destroy",
-            "has_changes", "summary", "errors", "notes", "servers"]
+TOP_KEYS = ["format_version", "tfsctl_version", "spec", "live_fingerprint", "compared_against",
+            "destroy", "has_changes", "summary", "errors", "notes", "policy", "servers"]
 SERVER_KEYS = ["name", "runtime", "action", "reasons", "downtime", "has_changes",
                "runtime_config_hash", "versions", "models", "files", "label_steps", "hazards",
                "drift", "desired_model_config", "execution"]

@@ -8,7 +8,8 @@ import pytest
 
 from tests.plan_render.builders import SCENARIOS, export, plan, server
 from tests.plan_render.golden import assert_golden
-from tfsctl.plan.model import ServerAction
+from tfsctl.plan.model import Change, ModelChange, Plan, ServerAction
+from tfsctl.plan.render import COMMENT_LIMIT
 from tfsctl.plan.render.markdown import escape_markdown, render_markdown
 
 #: A `|` that ends a table cell (not escaped as `\|`).
@@ -84,8 +85,9 @@ def test_a_backtick_fence_in_the_diff_cannot_close_the_block() -> None:
 def test_no_changes_is_a_short_comment() -> None:
     output = render_markdown(SCENARIOS["no_changes"])
     assert output.splitlines()[0] == "**tfsctl plan**: No changes. The servers match the spec."
+    assert output.splitlines()[2] == "Compared against the live state, observed now."
     assert "<details>" not in output and "```" not in output
-    assert len(output.splitlines()) <= 3
+    assert len(output.splitlines()) <= 5
 
 
 def test_drift_only_plan_shows_the_drift() -> None:
@@ -101,3 +103,41 @@ def test_drift_only_plan_shows_the_drift() -> None:
 ])
 def test_escape_markdown(raw: str, escaped: str) -> None:
     assert escape_markdown(raw) == escaped
+
+
+def test_policy_denials_are_a_caution_and_warnings_a_warning() -> None:
+    output = render_markdown(SCENARIOS["snapshot_policy"])
+    assert ("> **1 policy denial: the plan fails its policies.**\n> - Policy denied "
+            "\\[deny\\_replace\\_with\\_downtime\\_in\\_prod\\]: server default would be replaced"
+            ) in output
+    assert "> **Policy warnings**\n> - Policy warning \\[warn\\]: model half\\_plus\\_two" in output
+    assert "taken 2026-12-01T09:30:00+00:00, 45 minutes old" in output
+
+
+def _big_plan(servers: int, models: int) -> Plan:
+    return plan(*(server(ServerAction.RELOAD, name=f"s{s}", models=tuple(
+        ModelChange(f"model_{s}_{m}", Change.CREATE) for m in range(models)))
+        for s in range(servers)))
+
+
+def test_a_plan_too_long_for_a_comment_is_cut_with_its_summary_and_a_note() -> None:
+    big = _big_plan(servers=6, models=400)
+    full = render_markdown(big)
+    assert len(full) > COMMENT_LIMIT
+    assert render_markdown(big, limit=len(full)) == full
+    cut = render_markdown(big, limit=COMMENT_LIMIT, full_plan_at="the tfsctl-plan artifact")
+    assert len(cut) <= COMMENT_LIMIT
+    assert cut.splitlines()[0] == full.splitlines()[0]  # the summary line stays
+    assert f"This plan is {len(full):,} characters, more than a comment holds" in cut
+    assert "The full plan: the tfsctl-plan artifact." in cut
+    shown = cut.count("<details>")
+    assert 0 < shown < 6
+    assert f"{shown} of 6 servers are shown in full" in cut
+    assert cut.count('> - \\~ server "s') == 6 - shown  # the others by their summary
+    assert cut.count("```") % 2 == 0 and cut.count("<details>") == cut.count("</details>")
+
+
+def test_a_huge_single_server_is_cut_to_its_summary() -> None:
+    cut = render_markdown(_big_plan(servers=1, models=3000), limit=10_000)
+    assert len(cut) <= 10_000
+    assert "0 of 1 servers are shown in full" in cut and "<details>" not in cut

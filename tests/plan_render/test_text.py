@@ -11,6 +11,7 @@ from tests.plan_render.golden import assert_golden, text_of
 from tfsctl.plan.model import Change, ModelChange, ServerAction
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+LIVE = "Compared against the live state, observed now."
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -44,7 +45,7 @@ def test_fields_are_indented_under_their_model() -> None:
 
 def test_replace_says_downtime_in_the_header() -> None:
     output = text_of(SCENARIOS["replace"])
-    assert output.startswith("Symbols: ~ update in place, -/+ replace\n")
+    assert output.startswith(f"{LIVE}\n\nSymbols: ~ update in place, -/+ replace\n")
     assert ('-/+ server "default" will be replaced, with downtime (image '
             "tensorflow/serving:2.18.0 -> tensorflow/serving:2.19.1)") in output
     assert "Warning [downtime] replace: the server stops answering" in output
@@ -75,7 +76,7 @@ def test_drift_without_changes_is_still_shown() -> None:
 
 def test_destroy_and_create_symbols() -> None:
     assert text_of(SCENARIOS["destroy"]).startswith(
-        'Symbols: - remove\n\n- server "default" will be destroyed')
+        f'{LIVE}\n\nSymbols: - remove\n\n- server "default" will be destroyed')
     assert '+ server "default" will be created' in text_of(SCENARIOS["create"])
 
 
@@ -96,3 +97,21 @@ def test_user_strings_are_not_rich_markup() -> None:
 
 def test_notes_are_printed() -> None:
     assert "Note: planned 2 of 3 servers" in text_of(SCENARIOS["two_servers"])
+
+
+def test_every_baseline_is_named_first() -> None:
+    snapshot = text_of(SCENARIOS["snapshot_policy"]).splitlines()[0]
+    assert snapshot.startswith("Compared against the live-state snapshot live.json (taken "
+                               "2026-12-01T09:30:00+00:00, 45 minutes old)")
+    assert text_of(SCENARIOS["against_spec"]).splitlines()[0] == (
+        "Compared against the spec base.yaml, as if it were applied and converged; no engine "
+        "or server was contacted.")
+
+
+def test_policy_findings_are_listed_and_a_denial_is_counted() -> None:
+    output = text_of(SCENARIOS["snapshot_policy"])
+    assert ("Policy denied [deny_replace_with_downtime_in_prod]: server default would be "
+            "replaced, with downtime, in prod") in output
+    assert "Policy warning [warn]: model half_plus_two has no smoke requests" in output
+    assert "Error: 1 policy denial: the plan fails its policies." in output
+    assert "policy denial" not in text_of(SCENARIOS["reload"])

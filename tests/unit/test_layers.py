@@ -3,7 +3,7 @@ circle (lazy imports inside functions count too: they are imports all the same).
 
 The layers, lowest first, are the README's "How it works" picture: shared helpers, the
 spec, the server's own config files, the runtimes (and the Kubernetes renderer beside
-them), live state, exports, the pure plan, planning (observe + diff) and import, apply
+them), live state, exports, the pure plan, planning (observe + diff), import and policies, apply
 and the compatible server, the CLI on top.
 """
 
@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     "live": 5,
     "export": 6,
     "plan": 7,
-    "planning": 8, "planfile": 8, "importer": 8,
+    "planning": 8, "planfile": 8, "importer": 8, "rego": 8,
     "apply": 9, "serve": 9,
     "cli": 10,
 }

@@ -125,7 +125,7 @@ def _plan(loaded: LoadedSpec, options: ApplyOptions) -> PlanResult:
     if options.saved is None:
         return compute_plan(loaded, options.servers, destroy=options.destroy, purge=options.purge)
     live = observe(loaded, servers=options.servers, report=True)
-    if live.fingerprint() != options.saved.live_fingerprint:
+    if live.fingerprint(loaded.anchor) != options.saved.live_fingerprint:
         raise TfsctlError("the live state changed since this plan was made",
                           "run `tfsctl plan --out PLANFILE` again and review the new plan")
     return PlanResult(loaded, live, options.saved)

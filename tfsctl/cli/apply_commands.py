@@ -18,7 +18,7 @@ from tfsctl.cli import console
 from tfsctl.cli.options import load_checked, load_from_options, spec_options
 from tfsctl.cli.plan_command import show_plan
 from tfsctl.errors import TfsctlError
-from tfsctl.plan.model import Plan
+from tfsctl.plan.model import BaselineKind, Plan
 from tfsctl.planning import PlanResult, select_servers
 from tfsctl.spec.load import LoadedSpec
 
@@ -121,6 +121,11 @@ def apply(planfile: Path | None, servers: tuple[str, ...], auto_approve: bool,
 
         saved = load_plan(planfile)
         plan = saved.plan
+        if plan.baseline.kind is BaselineKind.SPEC:
+            raise TfsctlError(f"{planfile} was compared against the spec "
+                              f"{plan.baseline.source}, not against the live state",
+                              "apply the spec itself (`tfsctl apply -f SPEC`), or apply a plan "
+                              "made against the live state or a snapshot of it")
         planned = tuple(s.name for s in plan.servers)
         if servers and set(servers) != set(planned):
             raise TfsctlError(f"{planfile} plans servers {', '.join(planned)}; a saved plan is "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,7 +13,7 @@ from rich.table import Table
 
 from tfsctl.cli import console
 from tfsctl.cli.options import load_from_options, spec_options
-from tfsctl.planning import compute_plan, select_servers
+from tfsctl.planning import PlanResult, compute_plan, secret_values, select_servers
 
 
 def _status_dict(result: Any) -> dict[str, Any]:
@@ -32,14 +34,40 @@ def _status_dict(result: Any) -> dict[str, Any]:
     return {"servers": servers}
 
 
+def _write_snapshot(path: Path, result: PlanResult) -> None:
+    from tfsctl.live.snapshot import snapshot_document, write_snapshot
+
+    secrets = {k: v for k, v in secret_values(result.loaded).items() if v is not None}
+    write_snapshot(path, snapshot_document(result.loaded, result.live, secrets,
+                                           datetime.now(UTC)))
+    console.err().print(f"wrote the live-state snapshot {path}; plan against it anywhere with "
+                        f"`tfsctl plan -f {result.loaded.file} --live {path}`", markup=False)
+
+
 @click.command()
 @spec_options
 @click.option("--server", "servers", multiple=True, metavar="NAME", help="Only this server.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(servers: tuple[str, ...], as_json: bool, **spec_args: object) -> None:
-    """Show what is running: the server, each version's state, and drift from the spec."""
+@click.option("--snapshot", type=click.Path(path_type=Path), metavar="FILE",
+              help="Also write the observed live state to FILE, for `tfsctl plan --live FILE` "
+                   "where the servers cannot be reached (docs/live-snapshot.md).")
+def status(servers: tuple[str, ...], as_json: bool, snapshot: Path | None,
+           **spec_args: object) -> None:
+    """Show what is running: the server, each version's state, and drift from the spec.
+
+    With --snapshot, also save what was observed, so that a job that cannot
+    reach the servers (a pull request's CI) can plan against it. Refused when
+    the Docker engine does not answer: the snapshot would not say what runs.
+
+    \b
+    Examples:
+      tfsctl status -f tfsctl.yaml
+      tfsctl status -f tfsctl.yaml --snapshot live.json     # in the deploy job
+    """
     loaded = load_from_options(spec_args)
     result = compute_plan(loaded, select_servers(loaded, servers))
+    if snapshot is not None:
+        _write_snapshot(snapshot, result)
     data = _status_dict(result)
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))

@@ -14,7 +14,7 @@ from tfsctl.live.configfiles import read_model_config, read_side_files
 from tfsctl.live.history import last_applied
 from tfsctl.live.modeldir import observe_model_dir
 from tfsctl.live.report import observe_report
-from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, ServerReport
+from tfsctl.live.state import LiveServer, LiveState, ModelDir, RuntimeStatus, ServerReport
 from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.registry import driver, profile
 from tfsctl.spec.load import LoadedSpec
@@ -36,6 +36,12 @@ def _confining_root(server: Server) -> Path | None:
     return server.model_root if profile(server.runtime).confines_base_paths(server) else None
 
 
+def observe_model_dirs(server: Server) -> tuple[tuple[str, ModelDir], ...]:
+    """Each of the spec's models' base path on disk, by model name, in spec order."""
+    return tuple((m.name, observe_model_dir(server.base_path(m), _confining_root(server)))
+                 for m in server.models)
+
+
 def observe_server(server: Server, *, report: bool = True) -> LiveServer:
     model_config = read_model_config(server)
     target = RuntimeTarget.of(server)
@@ -46,8 +52,7 @@ def observe_server(server: Server, *, report: bool = True) -> LiveServer:
         server_report = observe_report(target.endpoint.rest, names)
     return LiveServer(
         name=server.name,
-        model_dirs=tuple((m.name, observe_model_dir(server.base_path(m), _confining_root(server)))
-                         for m in server.models),
+        model_dirs=observe_model_dirs(server),
         model_config=model_config,
         side_files=read_side_files(server),
         runtime=runtime,

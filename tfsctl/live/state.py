@@ -10,6 +10,7 @@ answer.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
@@ -160,12 +161,18 @@ class LiveState:
     def server(self, name: str) -> LiveServer | None:
         return next((s for s in self.servers if s.name == name), None)
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, anchor: str | None = None) -> str:
         """A hash of everything plan depends on, so a saved plan can refuse stale state.
 
         Server-reported load states are left out: they change as a server
-        loads, without anything a plan decided being different.
+        loads, without anything a plan decided being different. `anchor` (the
+        spec's directory) is hashed as a placeholder wherever a path starts
+        with it, so the same state checked out elsewhere has the same
+        fingerprint: plans are byte-identical across clones, and a plan made
+        from a snapshot matches the machine the snapshot came from.
         """
         # repr of frozen dataclasses is deterministic and much cheaper than asdict + JSON
         payload = repr([replace(s, report=ServerReport(False)) for s in self.servers])
+        if anchor:
+            payload = re.sub(re.escape(anchor) + r"(?=[/'\"\\]|$)", "$SPEC_DIR", payload)
         return hashlib.sha256(payload.encode()).hexdigest()

@@ -294,6 +294,6 @@ def build_plan(loaded: LoadedSpec, live: LiveState, *,
         plans.append(diff_server(server, live_server, sources=sources, secrets=secrets,
                                  destroy=destroy, purge=purge))
     return Plan(servers=tuple(plans), spec_file=str(loaded.file), spec_digest=loaded.digest,
-                environment=loaded.environment, live_fingerprint=live.fingerprint(),
+                environment=loaded.environment, live_fingerprint=live.fingerprint(loaded.anchor),
                 destroy=destroy)
 

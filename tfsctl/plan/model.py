@@ -207,6 +207,38 @@ class PlanCounts:
     destroy: int = 0
 
 
+class BaselineKind(StrEnum):
+    """What a plan's "before" side is."""
+
+    LIVE = "live"  # observed just now: the engine, the server and the disk
+    SNAPSHOT = "snapshot"  # a live state observed earlier (`tfsctl status --snapshot`)
+    SPEC = "spec"  # another spec, as if it were applied and converged (`plan --against`)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the plan was compared against, so a reviewer knows how far to trust it."""
+
+    kind: BaselineKind = BaselineKind.LIVE
+    source: str = ""  # the snapshot file or the other spec, as given
+    taken_at: str | None = None  # snapshot: when the live state was observed (ISO 8601, UTC)
+    age_seconds: int | None = None  # snapshot: how old it was when the plan was made
+
+
+class PolicyLevel(StrEnum):
+    DENY = "deny"  # the plan fails (exit 1)
+    WARN = "warn"  # printed; the plan passes
+
+
+@dataclass(frozen=True)
+class PolicyFinding:
+    """One message of a policy rule (`deny`/`warn` in Rego, conftest's convention)."""
+
+    level: PolicyLevel
+    rule: str  # the rule's name, e.g. deny_destroy_in_prod
+    message: str
+
+
 @dataclass(frozen=True)
 class Plan:
     """Every server's plan, plus what it was computed from (for saved plans)."""
@@ -219,10 +251,16 @@ class Plan:
     format_version: int = PLAN_FORMAT_VERSION
     destroy: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    baseline: Baseline = field(default_factory=Baseline)
+    policy: tuple[PolicyFinding, ...] = ()  # filled by `plan --policy`, after the diff
 
     @property
     def has_changes(self) -> bool:
         return any(s.has_changes for s in self.servers)
+
+    @property
+    def denials(self) -> tuple[PolicyFinding, ...]:
+        return tuple(f for f in self.policy if f.level is PolicyLevel.DENY)
 
     @property
     def errors(self) -> tuple[Hazard, ...]:

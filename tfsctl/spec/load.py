@@ -38,6 +38,12 @@ class LoadedSpec:
     variables: Mapping[str, Any] = field(default_factory=dict)
     digest: str = ""
     text: str = ""  # the exact text validated (saved plans store it)
+    base_dir: Path | None = None  # the resolved directory relative paths were resolved against
+
+    @property
+    def anchor(self) -> str | None:
+        """The spec's directory as live fingerprints leave it out (`LiveState.fingerprint`)."""
+        return str(self.base_dir) if self.base_dir else None
 
 
 @cache
@@ -188,7 +194,8 @@ def load_spec(file: Path, *, environment: str | None = None,
     if issues:
         raise SpecError(issues, doc.source_lines)
     try:
-        spec = Spec.model_validate(rendered, context={"base_dir": file.resolve().parent})
+        base_dir = file.resolve().parent
+        spec = Spec.model_validate(rendered, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise SpecError([_issue_from_pydantic(doc, e) for e in exc.errors()],
                         doc.source_lines) from None
@@ -197,4 +204,5 @@ def load_spec(file: Path, *, environment: str | None = None,
         raise SpecError([SpecIssue(doc.locate(f.path, key=f.on_key), f.message, f.hint)
                          for f in findings], doc.source_lines)
     return LoadedSpec(spec=spec, file=file, environment=environment, variables=variables,
-                      digest=hashlib.sha256(raw).hexdigest(), text=raw.decode("utf-8-sig"))
+                      digest=hashlib.sha256(raw).hexdigest(), text=raw.decode("utf-8-sig"),
+                      base_dir=base_dir)

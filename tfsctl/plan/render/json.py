@@ -20,6 +20,8 @@ from tfsctl import __version__
 from tfsctl.errors import TfsctlError
 from tfsctl.plan.model import (
     PLAN_FORMAT_VERSION,
+    Baseline,
+    BaselineKind,
     Change,
     Drift,
     DriftKind,
@@ -30,6 +32,8 @@ from tfsctl.plan.model import (
     LabelStep,
     ModelChange,
     Plan,
+    PolicyFinding,
+    PolicyLevel,
     ServerAction,
     ServerPlan,
     Severity,
@@ -102,11 +106,16 @@ def plan_to_dict(plan: Plan) -> JsonDict:
         "spec": {"file": plan.spec_file, "digest": plan.spec_digest,
                  "environment": plan.environment},
         "live_fingerprint": plan.live_fingerprint,
+        "compared_against": {"kind": plan.baseline.kind.value, "source": plan.baseline.source,
+                             "taken_at": plan.baseline.taken_at,
+                             "age_seconds": plan.baseline.age_seconds},
         "destroy": plan.destroy,
         "has_changes": plan.has_changes,
         "summary": {"add": counts.add, "change": counts.change, "destroy": counts.destroy},
         "errors": [{"server": s.name, **_hazard(h)} for s in plan.servers for h in s.errors],
         "notes": list(plan.notes),
+        "policy": [{"level": f.level.value, "rule": f.rule, "message": f.message}
+                   for f in plan.policy],
         "servers": [_server(s) for s in plan.servers],
     }
 
@@ -162,6 +171,13 @@ def _server_from(data: Mapping[str, Any]) -> ServerPlan:
     )
 
 
+def _baseline_from(data: Mapping[str, Any] | None) -> Baseline:
+    if data is None:
+        return Baseline()
+    return Baseline(BaselineKind(data["kind"]), data["source"], data["taken_at"],
+                    data["age_seconds"])
+
+
 def plan_from_dict(data: Mapping[str, Any]) -> Plan:
     """The `Plan` that `plan_to_dict` wrote; TfsctlError for another format or bad data."""
     version = data.get("format_version") if isinstance(data, Mapping) else None
@@ -175,7 +191,11 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         return Plan(servers=_each(data, "servers", _server_from), spec_file=spec["file"],
                     spec_digest=spec["digest"], environment=spec["environment"],
                     live_fingerprint=data["live_fingerprint"], format_version=version,
-                    destroy=data["destroy"], notes=tuple(data["notes"]))
+                    destroy=data["destroy"], notes=tuple(data["notes"]),
+                    baseline=_baseline_from(data.get("compared_against")),
+                    policy=_each(data, "policy", lambda f: PolicyFinding(
+                        PolicyLevel(f["level"]), f["rule"], f["message"])) if "policy" in data
+                    else ())
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # pydantic's too
         raise TfsctlError(f"the plan data is malformed ({type(exc).__name__}: {exc})",
                           "make the plan again: `tfsctl plan --out PLANFILE`") from None

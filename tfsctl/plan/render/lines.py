@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tfsctl.plan.model import (
+    Baseline,
+    BaselineKind,
     Change,
     Drift,
     FieldChange,
@@ -20,6 +22,8 @@ from tfsctl.plan.model import (
     ModelChange,
     Plan,
     PlanCounts,
+    PolicyFinding,
+    PolicyLevel,
     ServerAction,
     ServerPlan,
     Severity,
@@ -237,3 +241,31 @@ def summary_sentence(plan: Plan) -> str:
     if not plan.has_changes:
         return "No changes. The servers match the spec."
     return f"Plan: {counts_sentence(plan.counts())}."
+
+
+def age_text(seconds: int) -> str:
+    """`45 seconds`, `12 minutes`, `3 hours`, `2 days`: how old a snapshot is, roughly."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' * (count != 1)}"
+    return f"{seconds} second{'s' * (seconds != 1)}"
+
+
+def baseline_text(baseline: Baseline) -> str:
+    """What the plan compares the spec with, in one sentence: every format starts with it."""
+    if baseline.kind is BaselineKind.SNAPSHOT:
+        age = f", {age_text(baseline.age_seconds)} old" if baseline.age_seconds is not None else ""
+        return (f"Compared against the live-state snapshot {baseline.source} (taken "
+                f"{baseline.taken_at or 'at an unknown time'}{age}); apply observes the live "
+                "state itself and refuses a saved plan if it changed since.")
+    if baseline.kind is BaselineKind.SPEC:
+        return (f"Compared against the spec {baseline.source}, as if it were applied and "
+                "converged; no engine or server was contacted.")
+    return "Compared against the live state, observed now."
+
+
+def policy_text(finding: PolicyFinding) -> str:
+    """`Policy denied [deny_destroy_in_prod]: ...` / `Policy warning [warn]: ...`."""
+    verb = "denied" if finding.level is PolicyLevel.DENY else "warning"
+    return f"Policy {verb} [{finding.rule}]: {finding.message}"

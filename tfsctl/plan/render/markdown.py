@@ -18,15 +18,17 @@ from functools import cache
 import jinja2
 
 from tfsctl import __version__
-from tfsctl.plan.model import Change, HazardKind, Plan, ServerPlan
+from tfsctl.plan.model import Change, HazardKind, Plan, PolicyLevel, ServerPlan
 from tfsctl.plan.render.lines import (
     ACTION_CHANGE,
     action_phrase,
+    baseline_text,
     counts_sentence,
     drift_text,
     entry_summary,
     hazard_text,
     ordered_hazards,
+    policy_text,
     server_lines,
     source_text,
     summary_sentence,
@@ -127,12 +129,59 @@ def _template() -> jinja2.Template:
     return environment.get_template("plan.md.j2")
 
 
-def render_markdown(plan: Plan) -> str:
-    """The pull-request comment for `plan`, without a final newline (like `render_json`)."""
-    errors = [f"server {s.name}: {hazard_text(h)}" for s in plan.servers for h in s.errors]
+def _render(plan: Plan, errors: list[str], servers: list[ServerView], *, cut: str = "",
+            omitted: tuple[str, ...] = ()) -> str:
     downtime = [f"server {s.name}: {h.message}" for s in plan.servers for h in s.hazards
                 if h.kind is HazardKind.DOWNTIME]
-    servers = [_server_view(s) for s in plan.servers if s.has_changes or s.hazards or s.drift]
-    return _template().render(plan=plan, summary=summary_line(plan), errors=errors,
-                              downtime=downtime, servers=servers, notes=plan.notes,
-                              tfsctl_version=__version__)
+    return _template().render(
+        plan=plan, summary=summary_line(plan), baseline=baseline_text(plan.baseline),
+        errors=errors, downtime=downtime, servers=servers, notes=plan.notes,
+        denials=[policy_text(f) for f in plan.denials],
+        warnings=[policy_text(f) for f in plan.policy if f.level is PolicyLevel.WARN],
+        cut=cut, omitted=omitted, tfsctl_version=__version__)
+
+
+def _cut_note(length: int, shown: int, total: int, full_plan_at: str) -> str:
+    where = full_plan_at or "run `tfsctl plan` with the same spec to see it"
+    return (f"This plan is {length:,} characters, more than a comment holds, so it is cut: "
+            f"{shown} of {total} servers are shown in full. The full plan: {where}.")
+
+
+def _fitted(plan: Plan, errors: list[str], views: list[ServerView], length: int, limit: int,
+            full_plan_at: str) -> str:
+    """The most servers that fit in `limit` with the cut note; the rest by their summary."""
+    def attempt(count: int, kept_errors: list[str]) -> str:
+        omitted = tuple(view.summary for view in views[count:])
+        note = _cut_note(length, count, len(views), full_plan_at)
+        if len(kept_errors) < len(errors):
+            note += f" {len(errors) - len(kept_errors)} more errors are in the full plan."
+        return _render(plan, kept_errors, views[:count], cut=note, omitted=omitted)
+
+    low, high = 0, len(views)  # the largest count that fits, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(attempt(middle, errors)) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    text = attempt(low, errors)
+    kept = list(errors)
+    while len(text) > limit and kept:  # thousands of errors: keep the first ones
+        kept = kept[:len(kept) // 2]
+        text = attempt(low, kept)
+    return text if len(text) <= limit else text[:limit]
+
+
+def render_markdown(plan: Plan, *, limit: int | None = None, full_plan_at: str = "") -> str:
+    """The pull-request comment for `plan`, without a final newline (like `render_json`).
+
+    Longer than `limit` characters, it is cut: the summary, errors and policy
+    results stay, server details are kept while they fit, and a note says how
+    much was left out and where the full plan is (`full_plan_at`).
+    """
+    errors = [f"server {s.name}: {hazard_text(h)}" for s in plan.servers for h in s.errors]
+    views = [_server_view(s) for s in plan.servers if s.has_changes or s.hazards or s.drift]
+    text = _render(plan, errors, views)
+    if limit is None or len(text) <= limit:
+        return text
+    return _fitted(plan, errors, views, len(text), limit, full_plan_at)

@@ -10,8 +10,17 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from tfsctl.plan.model import Plan
-from tfsctl.plan.render.lines import Depth, Line, Tone, legend, server_lines, summary_sentence
+from tfsctl.plan.model import Plan, PolicyLevel
+from tfsctl.plan.render.lines import (
+    Depth,
+    Line,
+    Tone,
+    baseline_text,
+    legend,
+    policy_text,
+    server_lines,
+    summary_sentence,
+)
 
 _STYLE = {
     Tone.CREATE: "green",
@@ -38,17 +47,23 @@ def styled(line: Line) -> Text:
 
 def plan_texts(plan: Plan) -> list[Text]:
     """The whole plan as styled lines; blank `Text`s separate servers."""
-    texts: list[Text] = []
+    texts: list[Text] = [Text(baseline_text(plan.baseline), style="dim"), Text()]
     symbols = legend(plan)
     if symbols:
         texts += [Text(symbols, style="dim"), Text()]
     for server in plan.servers:
         texts += [styled(line) for line in server_lines(server)] + [Text()]
     texts += [Text(f"Note: {note}", style="dim") for note in plan.notes]
+    texts += [Text(policy_text(f), style=_STYLE[Tone.ERROR if f.level is PolicyLevel.DENY
+                                                else Tone.WARNING]) for f in plan.policy]
     errors = len(plan.errors)
     if errors:
         texts.append(Text(f"Error: the plan has {errors} error{'s' * (errors != 1)}; "
                           "apply refuses until they are fixed.", style="bold red"))
+    denials = len(plan.denials)
+    if denials:
+        texts.append(Text(f"Error: {denials} policy denial{'s' * (denials != 1)}: the plan "
+                          "fails its policies.", style="bold red"))
     texts.append(Text(summary_sentence(plan), style="bold"))
     return texts
 
