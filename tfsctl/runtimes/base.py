@@ -47,6 +47,21 @@ class RuntimeStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class Member:
+    """One copy of a server, for runtimes that run several (a Swarm task): where it runs,
+    its state as the runtime reports it, and whether it runs the settings last stamped on
+    the server (False: a copy left on an earlier config, e.g. by a paused rollout)."""
+
+    name: str
+    where: str
+    state: str
+    current: bool = True
+    #: how often this copy failed and was started again (within the runtime's history)
+    restarts: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class RuntimeState:
     """What runs a server, as its runtime reports it (read-only snapshot)."""
 
@@ -60,6 +75,8 @@ class RuntimeState:
     wanted_image_id: str | None = None
     identity: str | None = None  # container id or pid
     detail: str = ""  # e.g. the engine's error, the exit code
+    #: the server's copies, for runtimes that run several (empty otherwise)
+    members: tuple[Member, ...] = ()
 
 
 class Step(StrEnum):
@@ -158,6 +175,15 @@ class RuntimeProfile(ABC):
         }
         found.update({f"env.{name}": value for name, value in server.env.items()})
         return found
+
+    def rollout(self, server: Server) -> str | None:
+        """How this runtime swaps a server for a new one without downtime, in a reviewer's
+        words, or None when it cannot (the old server stops before the new one serves).
+
+        A runtime that rolls also applies a model.config change by rolling (its settings
+        include the config), and starts its copies with every label set: a copy takes
+        traffic only once its models are AVAILABLE, so labels never need a second step."""
+        return None
 
     def confines_base_paths(self, server: Server) -> bool:
         """Whether every base path of this server must lie inside the model root."""
