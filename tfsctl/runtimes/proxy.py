@@ -23,6 +23,8 @@ from __future__ import annotations
 PROXY_IMAGE = "tfsctl/haproxy:dev"
 #: The ports the proxy listens on inside its container (published on the spec's ports).
 PROXY_GRPC_PORT, PROXY_REST_PORT = 8500, 8501
+#: HAProxy's statistics page, inside the proxy's container only (per-task state and counts).
+STATS_PORT = 8404
 #: The variable the image's entrypoint reads the configuration from.
 CONFIG_ENV = "TFSCTL_HAPROXY_CONFIG"
 
@@ -68,6 +70,11 @@ resolvers docker
     hold nx 1s
     hold timeout 1s
     hold obsolete 1s
+
+frontend stats
+    bind 127.0.0.1:{STATS_PORT}
+    stats enable
+    stats uri /stats
 
 frontend rest
     bind :{PROXY_REST_PORT}

@@ -245,20 +245,20 @@ class Driver(RuntimeDriver):
         self.destroy()  # leftovers of ours, if any
         self.services.create(self._service_spec(launch))
         self._proxy(launch)
-        self.services.converge(self.service, self.rollout_timeout)
+        self.services.converge(self.service, launch.config_hash, self.rollout_timeout)
 
     def replace(self, launch: Launch) -> None:
         """A rolling update to the new spec, waited for until every task runs it."""
         self._require_manager()
         self.services.update(self._service_spec(launch))
-        self.services.converge(self.service, self.rollout_timeout)
+        self.services.converge(self.service, launch.config_hash, self.rollout_timeout)
         self._proxy(launch)
 
     def restart(self, launch: Launch) -> None:
         """Roll every task (start-first), so each re-reads what it reads at start."""
         self._require_manager()
         self.services.update(self._service_spec(launch), force=True)
-        self.services.converge(self.service, self.rollout_timeout)
+        self.services.converge(self.service, launch.config_hash, self.rollout_timeout)
         self._proxy(launch)
 
     def undo(self, undo: RuntimeUndo) -> None:
@@ -270,8 +270,8 @@ class Driver(RuntimeDriver):
         if found is not None and found.labels.get(CONFIG_HASH_LABEL) != before \
                 and self.services.previous_hash(self.service) == before:
             self.services.rollback(self.service)
-        if found is not None:
-            self.services.converge(self.service, self.rollout_timeout)
+        if found is not None and isinstance(before, str):
+            self.services.converge(self.service, before, self.rollout_timeout)
         proxy = self.containers.observe(f"{self.server}.proxy")
         if proxy is not None and proxy.config_hash != undo.previous.get("proxy_hash"):
             self.containers.restore_previous(f"{self.server}.proxy")

@@ -92,7 +92,8 @@ class ObservedService:
     update_state: str | None
     update_message: str
     tasks: tuple[Task, ...]  # desired to run
-    restarts: dict[int, tuple[int, str]]  # slot -> (failed tasks kept in history, last error)
+    #: slot -> (failed tasks of the current spec in Swarm's task history, the last error)
+    restarts: dict[int, tuple[int, str]]
 
 
 _NS = 1_000_000_000
@@ -135,15 +136,17 @@ class Services:
             raw = service.tasks()
         running, failures = [], Counter[int]()
         last_error: dict[int, str] = {}
+        current = (spec.get("Labels") or {}).get(CONFIG_HASH_LABEL)
         for task in sorted(raw, key=lambda t: str(t.get("CreatedAt", ""))):
             status = task.get("Status") or {}
             slot = int(task.get("Slot") or 0)
+            config_hash = (task["Spec"]["ContainerSpec"].get("Labels") or {}).get(CONFIG_HASH_LABEL)
             if task.get("DesiredState") == "running":
-                labels = task["Spec"]["ContainerSpec"].get("Labels") or {}
                 running.append(Task(task["ID"], slot, nodes.get(task.get("NodeID", ""), "?"),
                                     str(status.get("State", "?")), "running",
-                                    labels.get(CONFIG_HASH_LABEL), str(status.get("Err", ""))))
-            elif status.get("State") in ("failed", "rejected"):
+                                    config_hash, str(status.get("Err", ""))))
+            elif status.get("State") in ("failed", "rejected") and config_hash == current:
+                # failures of the current spec only: a rolled-back update's are history
                 failures[slot] += 1
                 last_error[slot] = str(status.get("Err", ""))
         update = service.attrs.get("UpdateStatus") or {}
@@ -247,23 +250,25 @@ class Services:
         previous = service.attrs.get("PreviousSpec") if service is not None else None
         return (previous.get("Labels") or {}).get(CONFIG_HASH_LABEL) if previous else None
 
-    def converge(self, name: str, timeout: float, poll: float = 1.0) -> ObservedService:
-        """Wait until the service's rollout is over and every task it wants runs the current
-        spec (a running task passed its healthcheck); raises if Swarm rolled it back."""
+    def converge(self, name: str, config_hash: str, timeout: float,
+                 poll: float = 1.0) -> ObservedService:
+        """Wait until the service's spec is the one stamped `config_hash`, its rollout is over,
+        and every task it wants runs that spec (a running task passed its healthcheck);
+        raises at once if Swarm rolled the update back, or at the deadline."""
         deadline = time.monotonic() + timeout
         while True:
             found = self.observe(name)
             if found is None:
                 raise DockerRuntimeError(f"service {name} disappeared while rolling out",
                                          "see `docker service ps` and the engine's log")
-            if found.update_state in _FAILED:
+            current = found.labels.get(CONFIG_HASH_LABEL) == config_hash
+            if found.update_state in _FAILED and (not current or found.update_state != "rollback_completed"):
                 raise DockerRuntimeError(
                     f"the rolling update of {name} failed and Swarm rolled it back "
                     f"({found.update_state}: {found.update_message})",
                     f"see `docker service ps --no-trunc {name}`")
-            wanted = found.labels.get(CONFIG_HASH_LABEL)
-            ready = [t for t in found.tasks if t.state == "running" and t.config_hash == wanted]
-            if ((found.update_state in _DONE or found.update_state is None)
+            ready = [t for t in found.tasks if t.state == "running" and t.config_hash == config_hash]
+            if (current and (found.update_state in _DONE or found.update_state is None)
                     and len(ready) == len(found.tasks) == found.replicas):
                 return found
             if time.monotonic() > deadline:
