@@ -9,9 +9,10 @@ an HAProxy container, published on the spec's ports and bind address, that:
   passed, i.e. once every model it serves is AVAILABLE) and re-resolves every
   second, so tasks that start or stop during a rollout come and go;
 * balances REST (HTTP/1.1) and gRPC (HTTP/2, `proto h2`) per request;
-* checks each task's REST API itself, and retries a request whose connection
-  was refused or dropped on another task (`retry-on`, `option redispatch`),
-  which is what makes a rolling update lose no request.
+* checks each task itself every second (REST: the API answers; gRPC: the port
+  accepts), and retries a request whose connection was refused or dropped on
+  another task (`retry-on`, `option redispatch`), which is what makes a rolling
+  update lose no request.
 
 The configuration depends only on the service's name and the ports, not on
 models or versions, so a rollout never touches the proxy.
@@ -55,8 +56,7 @@ defaults
     retries 3
     retry-on conn-failure empty-response
     option redispatch 1
-    default-server init-addr none resolvers docker resolve-prefer ipv4
-    default-server check port {rest_port} inter 1s fall 2 rise 1
+    default-server init-addr none resolvers docker resolve-prefer ipv4 check inter 1s fall 2 rise 1
 
 resolvers docker
     nameserver docker 127.0.0.11:53
@@ -92,7 +92,5 @@ backend rest
 
 backend grpc
     balance roundrobin
-    option httpchk GET /v1/models/tfsctl-proxy-check
-    http-check expect rstatus ^[24]
     server-template task {slots} tasks.{service}:{grpc_port} proto h2
 """
