@@ -10,18 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import HALF_PLUS_TWO, Deployment
+from tests.e2e.conftest import Deployment, hpt_model
 from tests.swarm.conftest import Load, swarm_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-def _hpt(versions: list[int], stable: int) -> dict[str, Any]:
-    return {"name": "hpt", "policy": {"specific": versions},
-            "versions": {v: {"source": {"saved_model": str(HALF_PLUS_TWO)}} for v in versions},
-            "labels": {"stable": stable},
-            "smoke": [{"request": {"instances": [1.0]}, "expect": {"predictions": [2.5]},
-                       "label": "stable"}]}
 
 
 def _members(deploy: Deployment) -> list[dict[str, Any]]:
@@ -56,7 +48,7 @@ def _grpc_status(deploy: Deployment) -> list[int]:
 def test_rollouts_lose_no_request_and_a_broken_update_rolls_back(
         swarm_deployment: Deployment) -> None:
     deploy = swarm_deployment
-    swarm_server(deploy, [_hpt([1], 1)])
+    swarm_server(deploy, [hpt_model([1], 1)])
     deploy.apply()
     members = _members(deploy)
     assert len(members) == 2 and all(m["state"] == "running" and m["current"] for m in members)
@@ -65,20 +57,20 @@ def test_rollouts_lose_no_request_and_a_broken_update_rolls_back(
 
     plan = deploy.tfsctl("plan", "-f", str(deploy.spec_file), check=True).stdout
     assert "no changes" in plan
-    swarm_server(deploy, [_hpt([1, 2], 2)])
+    swarm_server(deploy, [hpt_model([1, 2], 2)])
     plan = deploy.tfsctl("plan", "-f", str(deploy.spec_file), check=True).stdout
     assert "rolling update of 2 replica(s)" in plan and "downtime" not in plan.split("(")[0]
 
     # a version rollout and a replace (a flag changes), each under load
-    _rollout(deploy, [_hpt([1, 2], 2)])
+    _rollout(deploy, [hpt_model([1, 2], 2)])
     assert _grpc_status(deploy) == [1, 2]
-    out = _rollout(deploy, [_hpt([1, 2], 2)], flags={"max_num_load_retries": 0,
+    out = _rollout(deploy, [hpt_model([1, 2], 2)], flags={"max_num_load_retries": 0,
                                                      "file_system_poll_wait_seconds": 7})
     assert "flags: +--file_system_poll_wait_seconds=7" in out
     before = {m["name"]: m for m in _members(deploy)}
 
     # a broken update: the new tasks exit at once; Swarm rolls back, the old tasks serve on
-    swarm_server(deploy, [_hpt([1, 2], 2)], flags={"max_num_load_retries": 0, "no_such_flag": 1})
+    swarm_server(deploy, [hpt_model([1, 2], 2)], flags={"max_num_load_retries": 0, "no_such_flag": 1})
     with Load(f"http://127.0.0.1:{deploy.rest}/v1/models/hpt/labels/stable:predict") as load:
         failed = deploy.apply(check=False)
     assert failed.returncode != 0
@@ -106,7 +98,7 @@ def _proxy_stats(server: str) -> list[dict[str, str]]:
 def test_tasks_on_two_nodes_are_reached_through_the_proxy(
         swarm_worker: None, swarm_deployment: Deployment) -> None:
     deploy = swarm_deployment
-    swarm_server(deploy, [_hpt([1], 1)])
+    swarm_server(deploy, [hpt_model([1], 1)])
     deploy.apply()
     members = _members(deploy)
     assert len({m["where"] for m in members}) == 2, members  # one task on each node

@@ -193,6 +193,16 @@ class RuntimeProfile(ABC):
         """Spec rules only this runtime has (`where` locates the server in the spec)."""
         return iter(())
 
+    @staticmethod
+    def outside_root(server: Server, where: tuple[Any, ...], fix: str) -> Iterator[Finding]:
+        """A finding for each model whose base path lies outside the model root."""
+        for index, model in enumerate(server.models):
+            base = server.base_path(model)
+            if base != server.model_root and server.model_root not in base.parents:
+                yield Finding((*where, "models", index, "base_path"),
+                              f"base path {base} is outside the model root {server.model_root}",
+                              fix)
+
 
 class RuntimeDriver(ABC):
     """A runtime's effects for one server. Constructing one touches nothing."""

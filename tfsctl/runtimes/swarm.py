@@ -33,13 +33,17 @@ from tfsctl.runtimes.base import (
     Launch,
     Member,
     RuntimeDriver,
-    RuntimeProfile,
     RuntimeState,
     RuntimeStatus,
     ServerExited,
     Step,
 )
-from tfsctl.runtimes.docker import CONTAINER_GRPC_PORT, CONTAINER_MODEL_ROOT, CONTAINER_REST_PORT
+from tfsctl.runtimes.docker import (
+    CONTAINER_GRPC_PORT,
+    CONTAINER_MODEL_ROOT,
+    CONTAINER_REST_PORT,
+    DockerProfile,
+)
 from tfsctl.runtimes.engine.containers import (
     CONFIG_HASH_LABEL,
     MANAGED_LABEL,
@@ -53,7 +57,7 @@ from tfsctl.runtimes.engine.errors import DockerRuntimeError, EngineUnavailable
 from tfsctl.runtimes.engine.services import ObservedService, Services, ServiceSpec
 from tfsctl.runtimes.healthcheck import health_command
 from tfsctl.runtimes.proxy import CONFIG_ENV, PROXY_GRPC_PORT, PROXY_IMAGE, PROXY_REST_PORT, render_haproxy
-from tfsctl.serverconfig.launch import ServerView, side_files
+from tfsctl.serverconfig.launch import side_files
 from tfsctl.serverconfig.model_config import desired_entries, render_text, server_model_config_path
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Runtime, Server
@@ -68,22 +72,16 @@ def _digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class SwarmProfile(RuntimeProfile):
+class SwarmProfile(DockerProfile):
+    """Each task is a container as the docker runtime makes one (model root at /models)."""
+
     kind = Runtime.SWARM
     noun = "service"
-    mounts_root = True
-
-    def seen_root(self, model_root: str) -> str:
-        return CONTAINER_MODEL_ROOT
-
-    def view(self, server: Server) -> ServerView:
-        return ServerView(CONTAINER_MODEL_ROOT)
 
     def settings(self, server: Server, args: tuple[str, ...]) -> dict[str, Any]:
         """The container's settings, the replicas, and the content of what each task reads at
         start (model.config, batching, monitoring): a change to any of them rolls the tasks."""
-        found = {**super().settings(server, args), "image": server.image,
-                 "replicas": server.replicas,
+        found = {**super().settings(server, args), "replicas": server.replicas,
                  "model_config": _digest(render_text(desired_entries(server, CONTAINER_MODEL_ROOT)))}
         found.update({f"files.{f.name}": _digest(f.content) for f in side_files(server)})
         return found
@@ -94,13 +92,8 @@ class SwarmProfile(RuntimeProfile):
                 "back if one fails (no downtime)")
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
-        for index, model in enumerate(server.models):
-            base = server.base_path(model)
-            if base != server.model_root and server.model_root not in base.parents:
-                yield Finding((*where, "models", index, "base_path"),
-                              f"base path {base} is outside the model root {server.model_root}",
-                              "swarm tasks see only the model root (mounted at /models on "
-                              "every node): move the model under it")
+        return self.outside_root(server, where, "swarm tasks see only the model root (mounted "
+                                                "at /models on every node): move the model under it")
 
 
 PROFILE = SwarmProfile()
