@@ -279,21 +279,30 @@ class Services:
                     f"see `docker service ps --no-trunc {name}`")
             time.sleep(poll)
 
-    def remove(self, name: str, server: str) -> bool:
-        """Delete the service, then its configs and network (they are in use until it is gone)."""
+    def remove(self, name: str, server: str, timeout: float = 60) -> bool:
+        """Delete the service, then its configs and network once its tasks are gone (given
+        up on after `timeout`: a leftover network or config is harmless)."""
         import docker.errors
 
         service = self._find(name)
         if service is not None:
             with engine_call(f"remove service {name}"):
                 service.remove()
-        self.prune_configs(server, keep=())
-        with engine_call(f"remove network {name}"):
-            for network in self.client.networks.list(names=[name]):
-                if (network.attrs.get("Labels") or {}).get(SERVER_LABEL) == server:
-                    with contextlib.suppress(docker.errors.APIError):  # a task still stopping
+        deadline = time.monotonic() + timeout
+        while True:  # the tasks stop after the service is gone, and hold both until then
+            self.prune_configs(server, keep=())
+            with engine_call(f"remove network {name}"):
+                left = 0
+                for network in self.client.networks.list(names=[name]):
+                    if (network.attrs.get("Labels") or {}).get(SERVER_LABEL) != server:
+                        continue
+                    try:
                         network.remove()
-        return service is not None
+                    except docker.errors.APIError:  # a task still stopping
+                        left += 1
+            if not left or time.monotonic() > deadline:
+                return service is not None
+            time.sleep(1)
 
     def prune_configs(self, server: str, keep: tuple[str, ...]) -> None:
         """Delete the server's configs not named in `keep` (one still in use stays)."""
