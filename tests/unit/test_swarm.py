@@ -109,6 +109,16 @@ def test_a_changed_setting_is_a_rolling_update_without_downtime() -> None:
     assert plan_from_dict(data).servers[0] == plan
 
 
+def test_a_port_change_stops_the_proxy_so_it_has_downtime() -> None:
+    plan = _plan_for(_spec(ports={"grpc": 9500, "rest": 9501}),
+                     {"status": "running", "config_hash": "old",
+                      "settings": {"ports.grpc": 8500, "ports.rest": 8501}})
+    assert plan.action is ServerAction.REPLACE and not plan.rolling and plan.downtime
+    assert not plan.reasons[0].startswith("rolling")
+    assert HazardKind.DOWNTIME in {h.kind for h in plan.hazards}
+    assert plan.label_steps == ()  # the tasks still start with every label
+
+
 def _wrap(server_plan: Any) -> Any:
     from tfsctl.plan.model import Plan
 

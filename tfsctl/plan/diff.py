@@ -140,6 +140,18 @@ def _replace_reasons(server: Server, live: LiveServer, desired: DesiredRuntime,
     return reasons
 
 
+def _rollout(server: Server, live: LiveServer, desired: DesiredRuntime) -> str | None:
+    """How the runtime rolls this change without downtime, or None: it does not roll, or a
+    setting changes that it can change only by stopping the server (see `stops_for`)."""
+    runtime = profile(server.runtime)
+    note = runtime.rollout(server)
+    if note is None or live.runtime.settings is None:
+        return note
+    before, after = dict(live.runtime.settings), desired.stamped_settings()
+    changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    return None if changed & runtime.stops_for else note
+
+
 def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, wanted_hash: str,
                     files: tuple[FileChange, ...], models: tuple[ModelChange, ...],
                     destroy: bool) -> tuple[ServerAction, list[str]]:
@@ -153,7 +165,7 @@ def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, w
         return ServerAction.NONE, [f"the runtime did not answer; nothing can be planned for the {kind}"]
     if runtime.status is RuntimeStatus.MISSING:
         return ServerAction.CREATE, [f"no {kind} is running for this server"]
-    rolling = profile(server.runtime).rollout(server)
+    rolling = _rollout(server, live, desired)
     replace = _replace_reasons(server, live, desired, wanted_hash)
     if replace:
         return ServerAction.REPLACE, [rolling, *replace] if rolling else replace
@@ -274,7 +286,7 @@ def diff_server(server: Server, live: LiveServer, *,
                               f"an earlier apply was interrupted ({live.interrupted_apply}): its "
                               "guardian finishes it, or the next apply does before it plans, so "
                               "part of this plan may vanish"))
-    rolling = profile(server.runtime).rollout(server) is not None
+    rolling = _rollout(server, live, desired) is not None
     rolls = rolling and action in (ServerAction.REPLACE, ServerAction.RESTART)
     if action.downtime and action is not ServerAction.DESTROY and not rolls:
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,

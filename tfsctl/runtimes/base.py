@@ -151,6 +151,9 @@ class RuntimeProfile(ABC):
     mounts_root: bool = False
     #: base paths may lie outside the model root (when the spec allows it)
     may_leave_root: bool = False
+    #: settings (as `settings` names them) a runtime that rolls can change only by stopping
+    #: the server, so a change to one has downtime after all
+    stops_for: frozenset[str] = frozenset()
 
     @abstractmethod
     def seen_root(self, model_root: str) -> str:

@@ -77,6 +77,8 @@ class SwarmProfile(DockerProfile):
 
     kind = Runtime.SWARM
     noun = "service"
+    #: published by the proxy container, which holds the ports: it is replaced stop-first
+    stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest"})
 
     def settings(self, server: Server, args: tuple[str, ...]) -> dict[str, Any]:
         """The container's settings, the replicas, and the content of what each task reads at
