@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Deployment, hpt_model
-from tests.swarm.conftest import Load, swarm_server
+from tests.support.deployment import Deployment, hpt_model
+from tests.support.swarm import Load, swarm_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
