@@ -209,3 +209,76 @@ def test_healthcheck_fails_without_a_server_or_a_config(tmp_path: Path) -> None:
         config.write_text('config {\n  name: "a"\n}\n')
         assert "refused" in _health(port, config).stdout
     assert "cannot read" in _health(port, tmp_path / "missing").stdout
+
+
+# -- the driver's reading of the engine, against a stand-in SDK client ---------------------
+
+class _FakeService:
+    def __init__(self, labels: dict[str, str], tasks: list[dict[str, Any]]):
+        self.id, self.name = "svc0123456789", "tfsctl-web"
+        self.attrs = {"Spec": {"Labels": labels, "Mode": {"Replicated": {"Replicas": 2}}},
+                      "UpdateStatus": {"State": "completed"}}
+        self._tasks = tasks
+
+    def tasks(self) -> list[dict[str, Any]]:
+        return self._tasks
+
+
+def _task(slot: int, state: str, desired: str, config_hash: str, created: str,
+          error: str = "") -> dict[str, Any]:
+    return {"ID": f"t{slot}{created}", "Slot": slot, "NodeID": "n1", "DesiredState": desired,
+            "CreatedAt": created, "Status": {"State": state, "Err": error},
+            "Spec": {"ContainerSpec": {"Labels": {"io.tfsctl.config-hash": config_hash}}}}
+
+
+class _FakeClient:
+    def __init__(self, manager: bool, services: list[_FakeService]):
+        self._manager, self._services = manager, services
+        self.services = self
+        self.nodes = self
+        self.images = self
+        self.containers = self
+
+    def info(self) -> dict[str, Any]:
+        return {"Swarm": {"ControlAvailable": self._manager}}
+
+    def list(self, **kwargs: Any) -> list[Any]:
+        if "filters" in kwargs and "name" in kwargs["filters"]:
+            return self._services
+        if kwargs.get("all"):
+            return []  # containers: no proxy
+        return [type("Node", (), {"id": "n1", "attrs": {"Description": {"Hostname": "node-a"}}})()]
+
+    def get(self, reference: str) -> Any:
+        return type("Image", (), {"id": "sha256:abc"})()
+
+
+def _driver(client: _FakeClient) -> Any:
+    from tfsctl.runtimes.base import RuntimeTarget
+    from tfsctl.runtimes.engine.containers import Containers
+    from tfsctl.runtimes.swarm import Driver
+
+    target = RuntimeTarget("web", "swarm", "/tmp/state", "127.0.0.1", 8500, 8501)
+    return Driver(target, containers=Containers(client))
+
+
+def test_an_engine_that_is_no_swarm_manager_is_unreachable_with_the_fix() -> None:
+    state = _driver(_FakeClient(manager=False, services=[])).observe("img")
+    assert state.status is RuntimeStatus.UNREACHABLE
+    assert "scripts/swarm.sh init" in state.detail
+
+
+def test_tasks_are_members_and_only_the_current_specs_failures_count() -> None:
+    labels = {"io.tfsctl.managed": "true", "io.tfsctl.config-hash": "new",
+              "io.tfsctl.settings": "{}"}
+    tasks = [_task(1, "failed", "shutdown", "broken", "1"),  # a rolled-back update: history
+             _task(1, "running", "running", "new", "2"),
+             _task(2, "failed", "shutdown", "new", "3", "task: non-zero exit (1)"),
+             _task(2, "running", "running", "old", "4")]
+    state = _driver(_FakeClient(manager=True, services=[_FakeService(labels, tasks)])).observe("img")
+    assert state.status is RuntimeStatus.STOPPED  # no proxy container
+    assert state.detail == "2/2 tasks running; its proxy container is not running"
+    assert state.members == (
+        Member("tfsctl-web.1", "node-a", "running"),
+        Member("tfsctl-web.2", "node-a", "running", current=False, restarts=1,
+               detail="task: non-zero exit (1)"))
