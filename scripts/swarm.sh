@@ -113,10 +113,19 @@ node_down() {  # $1: container name
   say "$name removed"
 }
 
+manager_on_bridge() {  # workers join $MANAGER: an engine advertised elsewhere cannot take them
+  local addr
+  addr=$(docker info --format '{{.Swarm.NodeAddr}}')
+  [ "$addr" = "$MANAGER" ] || die "this engine's swarm is advertised on $addr, not on $MANAGER, so \
+worker containers cannot join it; to start over (its services stop): docker swarm leave --force \
+&& scripts/swarm.sh init"
+}
+
 case "${1:-}" in
   init) init ;;
   up)
     init
+    manager_on_bridge
     node_image
     for i in $(seq 1 "${2:-1}"); do node_up "$i"; done
     say "nodes: $(docker node ls --format '{{.Hostname}}:{{.Status}}' | tr '\n' ' ')"
