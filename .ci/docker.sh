@@ -5,7 +5,8 @@
 # docker-compose (for bench/rollout.py) with the machine's apt configuration, starts
 # dockerd in the background (with its iptables rules, which Swarm's overlay networks need;
 # DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 so services use local images without asking a
-# registry), waits for it, then runs scripts/build_image.sh.
+# registry), waits for it, then runs scripts/build_image.sh and scripts/build_proxy_image.sh
+# (the HAProxy image of `runtime: swarm` servers).
 # Idempotent: where the engine already runs and the image is built, it only checks (the
 # build is a cache hit). Arguments are passed to scripts/build_image.sh (e.g. a tag).
 # Environment:
@@ -85,4 +86,5 @@ fi
 
 # ---------------------------------------------------------------- images
 scripts/build_image.sh "$@"
+scripts/build_proxy_image.sh  # the HAProxy of `runtime: swarm` servers (a cache hit when built)
 say "done"

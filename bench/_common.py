@@ -187,6 +187,7 @@ class SpecServer:
     runtime: str
     name: str
     exported: bool = True
+    replicas: int = 1  # swarm only
     grpc: int = field(default_factory=free_port)
     rest: int = field(default_factory=free_port)
 
@@ -209,8 +210,10 @@ class SpecServer:
             model["labels"] = {"stable": stable}
         server: dict[str, Any] = {"name": self.name, "runtime": self.runtime, "model_root": "models",
                                   "ports": {"grpc": self.grpc, "rest": self.rest}, "models": [model]}
-        if self.runtime == "docker":
+        if self.runtime in ("docker", "swarm"):
             server["image"] = IMAGE
+        if self.runtime == "swarm":
+            server["replicas"] = self.replicas
         if batching:
             server["batching"] = {"max_batch_size": 32, "batch_timeout_micros": 1000}
         self.spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [server]}))

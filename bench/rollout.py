@@ -6,7 +6,8 @@ A steady stream of predicts to the `stable` label (bounded: one at a time, about
 half_plus_two is rolled out and `stable` moved onto it, by
   * `tfsctl apply` of the changed spec: a hot reload on the local runtime and on
     docker, and a replace on docker (batching switched on in the same change, so
-    the container must be recreated);
+    the container must be recreated); on swarm (2 replicas behind HAProxy) both
+    changes are rolling updates;
   * the manual way: copy the version in, rewrite model.config, `docker restart`;
   * docker-compose: the same, plus a changed service in docker-compose.yml (an
     environment variable, as a team bumps a version tag), then `docker-compose up -d`,
@@ -14,11 +15,12 @@ half_plus_two is rolled out and `stable` moved onto it, by
 For each: failed requests (by kind), the longest gap without an answer, and the
 seconds until version 2 answers; medians over --rounds, the ways round-robin
 inside each round (same machine noise), ratios to the manual way. Exits 1 if a
-hot reload by tfsctl lost a request.
+hot reload or a swarm rollout by tfsctl lost a request.
 
 Needs the Docker engine, the tfsctl/serve:dev image and docker-compose: run
-.ci/docker.sh (as root) once after ./scripts/setup.sh; the script says so and
-exits when they are missing. Writes bench/results/rollout.json.
+.ci/docker.sh (as root) once after ./scripts/setup.sh; the swarm rows need the
+engine to be a swarm manager (scripts/swarm.sh init); the script says so and
+exits when something is missing. Writes bench/results/rollout.json.
 
     .venv/bin/python bench/rollout.py [--rounds 3] [--rate 50] [--seconds 60]
 """
@@ -88,9 +90,10 @@ def under_load(rest: int, load: Load, rollout: Callable[[], None]) -> dict[str, 
     return {**stream.report(), "new_version_s": new_version_s}
 
 
-def by_apply(work: Path, load: Load, runtime: str, replace: bool = False) -> dict[str, Any]:
+def by_apply(work: Path, load: Load, runtime: str, replace: bool = False,
+             replicas: int = 1) -> dict[str, Any]:
     """`tfsctl apply` of the spec with version 2 (exported by apply) and `stable: 2`."""
-    server = SpecServer(work, runtime, f"bench-rollout-{os.getpid()}")
+    server = SpecServer(work, runtime, f"bench-rollout-{os.getpid()}", replicas=replicas)
     with server.deployed([1], stable=1):
 
         def rollout() -> None:
@@ -164,6 +167,9 @@ WAYS: dict[str, Callable[[Path, Load], dict[str, Any]]] = {
     "tfsctl apply, local (hot reload)": partial(by_apply, runtime="local"),
     "tfsctl apply, docker (hot reload)": partial(by_apply, runtime="docker"),
     "tfsctl apply, docker (replace)": partial(by_apply, runtime="docker", replace=True),
+    "tfsctl apply, swarm x2 (rolling)": partial(by_apply, runtime="swarm", replicas=2),
+    "tfsctl apply, swarm x2 (rolling replace)": partial(by_apply, runtime="swarm", replace=True,
+                                                       replicas=2),
     MANUAL: by_hand,
     "docker-compose up -d (recreate)": by_compose,
 }
@@ -175,6 +181,11 @@ def _ways_available() -> list[str]:
     if shutil.which("docker-compose") is None:
         sys.exit("rollout: docker-compose is not installed; run .ci/docker.sh (as root), which "
                  "installs Debian's docker-compose, or apt-get install docker-compose")
+    manager = subprocess.run(["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+    if manager != "true":
+        sys.exit("rollout: the Docker engine is not a swarm manager (the swarm rows need one); "
+                 "run scripts/swarm.sh init")
     return list(WAYS)
 
 
@@ -210,10 +221,11 @@ def main() -> int:
         print(f"note: some streams hit the --seconds cap ({args.seconds:.0f} s): their figures "
               "are lower bounds")
     print(f"wrote {save('rollout', {'args': vars(args), 'results': results})}")
-    lost = [r["failed"] for way, runs in results.items() if "hot reload" in way for r in runs]
+    lost = [r["failed"] for way, runs in results.items()
+            if "hot reload" in way or "swarm" in way for r in runs]
     if any(lost):
-        print(f"rollout: a tfsctl hot reload lost requests ({lost}): see the failures column",
-              file=sys.stderr)
+        print(f"rollout: a tfsctl hot reload or swarm rollout lost requests ({lost}): see the "
+              "failures column", file=sys.stderr)
         return 1
     return 0
 

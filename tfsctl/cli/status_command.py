@@ -78,6 +78,11 @@ def status(servers: tuple[str, ...], as_json: bool, snapshot: Path | None,
         out.print(f"server {server['name']!r}: {runtime['status']}"
                   + (f" ({runtime['identity']})" if runtime.get("identity") else "")
                   + ("" if server["reachable"] else ", not answering"), markup=False)
+        for member in runtime.get("members") or ():
+            out.print(f"  {member['name']} on {member['where']}: {member['state']}"
+                      + ("" if member["current"] else ", on an earlier apply's settings")
+                      + (f", restarted {member['restarts']}x" if member["restarts"] else ""),
+                      markup=False)
         table = Table("model", "on disk", "served (state)")
         for model in server["models"] or [{"name": n, "versions": [], "error": None}
                                           for n in server["on_disk"]]:

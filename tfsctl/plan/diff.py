@@ -106,6 +106,20 @@ def _drift(live: LiveServer) -> list[Drift]:
     return drift
 
 
+def _member_drift(live: LiveServer) -> list[Drift]:
+    """Copies of a replicated server that differ from it: on an old config, restarting."""
+    drift = []
+    for member in live.runtime.members:
+        if not member.current:
+            drift.append(Drift(DriftKind.MEMBER, f"{member.name} on {member.where} still runs "
+                                                 f"the settings of an earlier apply ({member.state})"))
+        if member.restarts:
+            drift.append(Drift(DriftKind.MEMBER, f"{member.name} on {member.where} failed and was "
+                                                 f"restarted {member.restarts} time(s)"
+                                                 + (f": {member.detail}" if member.detail else "")))
+    return drift
+
+
 def _replace_reasons(server: Server, live: LiveServer, desired: DesiredRuntime,
                      wanted_hash: str) -> list[str]:
     """Why the running server no longer matches: each setting that changed, a rebuilt image."""
@@ -126,6 +140,18 @@ def _replace_reasons(server: Server, live: LiveServer, desired: DesiredRuntime,
     return reasons
 
 
+def _rollout(server: Server, live: LiveServer, desired: DesiredRuntime) -> str | None:
+    """How the runtime rolls this change without downtime, or None: it does not roll, or a
+    setting changes that it can change only by stopping the server (see `stops_for`)."""
+    runtime = profile(server.runtime)
+    note = runtime.rollout(server)
+    if note is None or live.runtime.settings is None:
+        return note
+    before, after = dict(live.runtime.settings), desired.stamped_settings()
+    changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    return None if changed & runtime.stops_for else note
+
+
 def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, wanted_hash: str,
                     files: tuple[FileChange, ...], models: tuple[ModelChange, ...],
                     destroy: bool) -> tuple[ServerAction, list[str]]:
@@ -139,14 +165,16 @@ def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, w
         return ServerAction.NONE, [f"the runtime did not answer; nothing can be planned for the {kind}"]
     if runtime.status is RuntimeStatus.MISSING:
         return ServerAction.CREATE, [f"no {kind} is running for this server"]
+    rolling = _rollout(server, live, desired)
     replace = _replace_reasons(server, live, desired, wanted_hash)
     if replace:
-        return ServerAction.REPLACE, replace
+        return ServerAction.REPLACE, [rolling, *replace] if rolling else replace
     if runtime.status is RuntimeStatus.STOPPED:
         return ServerAction.START, [f"the {kind} exists but is stopped"]
     if files:
-        return ServerAction.RESTART, ["batching or monitoring settings are read only at start: "
-                                      + ", ".join(f.name for f in files)]
+        return ServerAction.RESTART, ([rolling] if rolling else []) + [
+            "batching or monitoring settings are read only at start: "
+            + ", ".join(f.name for f in files)]
     if models:
         return ServerAction.RELOAD, ["model config only: hot reload, no downtime"]
     return ServerAction.NONE, []
@@ -174,6 +202,8 @@ def _label_steps(server: Server, live: LiveServer, action: ServerAction,
     their model.config), which still refuses label *moves* and would let a new
     label answer errors until its version loads: the two steps stay.
     """
+    if profile(server.runtime).rollout(server):
+        return ()  # each new copy starts with every label and serves once all are AVAILABLE
     # A starting server checks labels once it has loaded only each model's newest version
     # (TF Serving's start-up), so labels on other versions need the second step too.
     fresh_server = action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
@@ -256,10 +286,12 @@ def diff_server(server: Server, live: LiveServer, *,
                               f"an earlier apply was interrupted ({live.interrupted_apply}): its "
                               "guardian finishes it, or the next apply does before it plans, so "
                               "part of this plan may vanish"))
-    if action.downtime and action is not ServerAction.DESTROY:
+    rolling = _rollout(server, live, desired) is not None
+    rolls = rolling and action in (ServerAction.REPLACE, ServerAction.RESTART)
+    if action.downtime and action is not ServerAction.DESTROY and not rolls:
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
                               f"{action.value}: {_expected_gap(live)}; a reload would not"))
-    drift = _drift(live) + ([] if destroy else _report_drift(server, live))
+    drift = _drift(live) + _member_drift(live) + ([] if destroy else _report_drift(server, live))
     steps = () if destroy else _label_steps(server, live, action, versions, live_entries)
     model_dirs = (live.model_dir(m.name) for m in server.models)
     return ServerPlan(
@@ -275,6 +307,7 @@ def diff_server(server: Server, live: LiveServer, *,
         smoke=() if destroy else tuple((m.name, tuple(m.smoke)) for m in server.models if m.smoke),
         cleanup=tuple(str(d.base_path / name) for d in model_dirs if d is not None
                       for name in d.temporary),
+        rolling=rolling,
     )
 
 

@@ -92,6 +92,7 @@ class DriftKind(StrEnum):
     RUNTIME_STOPPED = "runtime-stopped"
     RUNTIME_CHANGED = "runtime-changed"  # container recreated by hand (hash differs)
     VERSION_NOT_SERVED = "version-not-served"  # server reports a desired version not AVAILABLE
+    MEMBER = "member"  # one copy of a replicated server is on an old config or keeps restarting
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,14 @@ class ServerPlan:
     serve: tuple[tuple[str, tuple[int, ...]], ...] = ()
     smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...] = ()  # model -> its smoke requests
     cleanup: tuple[str, ...] = ()  # leftovers of an interrupted export, removed first
+    #: the runtime replaces and restarts by a rolling update, without downtime
+    rolling: bool = False
+
+    @property
+    def downtime(self) -> bool:
+        """Whether requests fail while the action runs (never during a rolling update)."""
+        rolled = self.rolling and self.action in (ServerAction.REPLACE, ServerAction.RESTART)
+        return self.action.downtime and self.action is not ServerAction.DESTROY and not rolled
 
     @property
     def exports(self) -> tuple[VersionChange, ...]:

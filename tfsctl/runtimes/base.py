@@ -47,6 +47,21 @@ class RuntimeStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class Member:
+    """One copy of a server, for runtimes that run several (a Swarm task): where it runs,
+    its state as the runtime reports it, and whether it runs the settings last stamped on
+    the server (False: a copy left on an earlier config, e.g. by a paused rollout)."""
+
+    name: str
+    where: str
+    state: str
+    current: bool = True
+    #: how often this copy failed and was started again (within the runtime's history)
+    restarts: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class RuntimeState:
     """What runs a server, as its runtime reports it (read-only snapshot)."""
 
@@ -60,6 +75,8 @@ class RuntimeState:
     wanted_image_id: str | None = None
     identity: str | None = None  # container id or pid
     detail: str = ""  # e.g. the engine's error, the exit code
+    #: the server's copies, for runtimes that run several (empty otherwise)
+    members: tuple[Member, ...] = ()
 
 
 class Step(StrEnum):
@@ -134,6 +151,9 @@ class RuntimeProfile(ABC):
     mounts_root: bool = False
     #: base paths may lie outside the model root (when the spec allows it)
     may_leave_root: bool = False
+    #: settings (as `settings` names them) a runtime that rolls can change only by stopping
+    #: the server, so a change to one has downtime after all
+    stops_for: frozenset[str] = frozenset()
 
     @abstractmethod
     def seen_root(self, model_root: str) -> str:
@@ -159,6 +179,15 @@ class RuntimeProfile(ABC):
         found.update({f"env.{name}": value for name, value in server.env.items()})
         return found
 
+    def rollout(self, server: Server) -> str | None:
+        """How this runtime swaps a server for a new one without downtime, in a reviewer's
+        words, or None when it cannot (the old server stops before the new one serves).
+
+        A runtime that rolls also applies a model.config change by rolling (its settings
+        include the config), and starts its copies with every label set: a copy takes
+        traffic only once its models are AVAILABLE, so labels never need a second step."""
+        return None
+
     def confines_base_paths(self, server: Server) -> bool:
         """Whether every base path of this server must lie inside the model root."""
         return not (self.may_leave_root and server.allow_external_base_paths)
@@ -166,6 +195,16 @@ class RuntimeProfile(ABC):
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
         """Spec rules only this runtime has (`where` locates the server in the spec)."""
         return iter(())
+
+    @staticmethod
+    def outside_root(server: Server, where: tuple[Any, ...], fix: str) -> Iterator[Finding]:
+        """A finding for each model whose base path lies outside the model root."""
+        for index, model in enumerate(server.models):
+            base = server.base_path(model)
+            if base != server.model_root and server.model_root not in base.parents:
+                yield Finding((*where, "models", index, "base_path"),
+                              f"base path {base} is outside the model root {server.model_root}",
+                              fix)
 
 
 class RuntimeDriver(ABC):

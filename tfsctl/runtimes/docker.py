@@ -59,13 +59,8 @@ class DockerProfile(RuntimeProfile):
         return {**super().settings(server, args), "image": server.image}
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
-        for index, model in enumerate(server.models):
-            base = server.base_path(model)
-            if base != server.model_root and server.model_root not in base.parents:
-                yield Finding((*where, "models", index, "base_path"),
-                              f"base path {base} is outside the model root {server.model_root}",
-                              "docker servers see only the model root (mounted at /models): "
-                              "move the model under it")
+        return self.outside_root(server, where, "docker servers see only the model root "
+                                                "(mounted at /models): move the model under it")
 
 
 PROFILE = DockerProfile()

@@ -47,14 +47,9 @@ class LocalProfile(RuntimeProfile):
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
         if not self.confines_base_paths(server):
-            return
-        for index, model in enumerate(server.models):
-            base = server.base_path(model)
-            if base != server.model_root and server.model_root not in base.parents:
-                yield Finding((*where, "models", index, "base_path"),
-                              f"base path {base} is outside the model root {server.model_root}",
-                              "move it under the model root, or set "
-                              "`allow_external_base_paths: true` on the server")
+            return iter(())
+        return self.outside_root(server, where, "move it under the model root, or set "
+                                                "`allow_external_base_paths: true` on the server")
 
 
 PROFILE = LocalProfile()

@@ -19,6 +19,7 @@ from tfsctl.spec.model import Runtime, Spec
 _MODULES: dict[Runtime, str] = {
     Runtime.DOCKER: "tfsctl.runtimes.docker",
     Runtime.LOCAL: "tfsctl.runtimes.local",
+    Runtime.SWARM: "tfsctl.runtimes.swarm",
 }
 
 

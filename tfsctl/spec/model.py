@@ -335,6 +335,7 @@ class ModelSpec(Strict):
 class Runtime(StrEnum):
     DOCKER = "docker"
     LOCAL = "local"
+    SWARM = "swarm"
 
 
 class Ports(Strict):
@@ -390,7 +391,8 @@ class Server(Strict):
 
     name: Name
     runtime: Runtime = Field(default=Runtime.DOCKER, description="docker: a container on the "
-                             "Docker engine; local: a `tfsctl serve` process on this machine.")
+                             "Docker engine; local: a `tfsctl serve` process on this machine; "
+                             "swarm: a Docker Swarm service of `replicas` tasks behind HAProxy.")
     image: str = Field(default=DEFAULT_IMAGE, min_length=1, description="Docker image "
                        "(docker runtime).")
     bind_address: IPvAnyAddress = Field(default=IPv4Address("127.0.0.1"), description="Address the ports are "
@@ -413,8 +415,8 @@ class Server(Strict):
     allow_external_base_paths: bool = Field(default=False, description="Let base paths leave "
                                             "the model root (local runtime only).")
     replicas: int = Field(default=1, ge=1, le=10_000, description="How many copies of the "
-                          "server run where the platform runs copies (Kubernetes); docker "
-                          "and local run one.")
+                          "server run where the platform runs copies (Kubernetes, swarm); "
+                          "docker and local run one.")
     kubernetes: Kubernetes | None = Field(default=None, description="What `tfsctl render "
                                           "--what kubernetes` needs: namespace, service type, "
                                           "where pods find the model root.")

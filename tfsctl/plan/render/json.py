@@ -79,7 +79,8 @@ def _server(server: ServerPlan) -> JsonDict:
         "runtime": server.runtime,
         "action": server.action.value,
         "reasons": list(server.reasons),
-        "downtime": server.action.downtime,
+        "downtime": server.downtime,
+        "rolling": server.rolling,
         "has_changes": server.has_changes,
         "runtime_config_hash": server.runtime_config_hash,
         "versions": [_version(v) for v in server.versions],
@@ -167,6 +168,7 @@ def _server_from(data: Mapping[str, Any]) -> ServerPlan:
         drift=_each(data, "drift", lambda d: Drift(DriftKind(d["kind"]), d["message"])),
         desired_entries=_each(data, "desired_model_config", _entry_from),
         runtime_config_hash=data["runtime_config_hash"],
+        rolling=bool(data.get("rolling", False)),
         **execution_from_dict(data["execution"], _entry_from),
     )
 

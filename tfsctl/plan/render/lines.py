@@ -110,14 +110,17 @@ def counts_sentence(counts: PlanCounts) -> str:
     return f"{counts.add} to add, {counts.change} to change, {counts.destroy} to destroy"
 
 
-def action_phrase(action: ServerAction) -> str:
+def action_phrase(server: ServerPlan) -> str:
     """A few words for summaries: `reload (no downtime)`, `replace (downtime)`."""
+    action = server.action
     if action is ServerAction.NONE:
         return "no reload or restart"
     if action is ServerAction.RELOAD:
         return "reload (no downtime)"
-    if action.downtime and action is not ServerAction.DESTROY:
+    if server.downtime:
         return f"{action.value} (downtime)"
+    if server.rolling and action is not ServerAction.DESTROY:
+        return f"rolling {action.value} (no downtime)"
     return action.value
 
 
@@ -128,7 +131,7 @@ def server_header(server: ServerPlan) -> Line:
         text = f"{name}: no reload or restart" if server.has_changes else f"{name}: no changes"
     else:
         text = f"{name} will be {_ACTION_VERB[server.action]}"
-        if server.action.downtime and server.action is not ServerAction.DESTROY:
+        if server.downtime:
             text += ", with downtime"
     if server.reasons:
         text += f" ({'; '.join(server.reasons)})"

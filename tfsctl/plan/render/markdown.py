@@ -97,7 +97,7 @@ def _model_rows(server: ServerPlan) -> tuple[Row, ...]:
 
 def _server_view(server: ServerPlan) -> ServerView:
     summary = f'{ACTION_CHANGE[server.action].symbol.strip()} server "{server.name}": '
-    summary += action_phrase(server.action) if server.has_changes else "no changes"
+    summary += action_phrase(server) if server.has_changes else "no changes"
     if server.has_changes:
         summary += f" — {counts_sentence(Plan(servers=(server,)).counts())}"
     problems = len(server.errors)
@@ -113,7 +113,7 @@ def summary_line(plan: Plan) -> str:
     """`2 to add, 1 to change, 0 to destroy — server default: reload (no downtime)`."""
     if not plan.has_changes:
         return summary_sentence(plan)
-    servers = "; ".join(f"server {s.name}: {action_phrase(s.action)}"
+    servers = "; ".join(f"server {s.name}: {action_phrase(s)}"
                         for s in plan.servers if s.has_changes)
     return f"{counts_sentence(plan.counts())} — {servers}"
 

@@ -94,6 +94,8 @@ class ContainerSpec:
     settings: str = "{}"  # JSON
     cpus: float | None = None
     memory_bytes: int | None = None
+    #: a network to attach to instead of the default bridge (e.g. a swarm's overlay)
+    network: str | None = None
 
     def labels(self) -> dict[str, str]:
         return {MANAGED_LABEL: "true", SERVER_LABEL: self.server, CONFIG_HASH_LABEL: self.config_hash,
@@ -236,6 +238,8 @@ class Containers:
             kwargs["nano_cpus"] = int(spec.cpus * 1e9)
         if spec.memory_bytes:
             kwargs["mem_limit"] = spec.memory_bytes
+        if spec.network:
+            kwargs["network"] = spec.network
         ports: dict[str, list[tuple[str, int | None]]] = {}
         for p in spec.ports:
             ports.setdefault(f"{p.container_port}/tcp", []).append((p.host_ip, p.host_port or None))
