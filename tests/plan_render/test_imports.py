@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 MODULES = ("tfsctl.plan.render.text", "tfsctl.plan.render.json", "tfsctl.plan.render.markdown",
-           "tfsctl.plan.planfile")
+           "tfsctl.planfile")
 
 
 def test_renderers_import_nothing_heavy() -> None:

@@ -11,7 +11,7 @@ import pytest
 from tests.plan_render.builders import SCENARIOS
 from tfsctl import __version__
 from tfsctl.errors import TfsctlError
-from tfsctl.plan.planfile import load_plan, save_plan
+from tfsctl.planfile import load_plan, save_plan
 
 SPEC = "servers:\n  - name: default  # ünïcode kept exactly\n"
 
