@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-# tests/e2e/test_saved_plan.py still imports Deployment from here
-from tests.support.deployment import Deployment  # noqa: F401
 from tests.support.models import writable_copies
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Deployment
+from tests.support.deployment import Deployment
 
 pytestmark = pytest.mark.slow
 MODEL = Path(__file__).resolve().parents[2] / "examples/models/half_plus_two/1"

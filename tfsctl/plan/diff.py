@@ -259,7 +259,9 @@ def diff_server(server: Server, live: LiveServer, *,
                                                           live.model_dir(model.name), sources)
             versions += found_versions
             hazards += found_hazards
-    missing = sorted(src for src in server.secret_env.values() if secrets.get(src) is None)
+    # destroying a server starts nothing, so it needs no secret value
+    missing = [] if destroy else sorted(
+        src for src in server.secret_env.values() if secrets.get(src) is None)
     for name in missing:
         hazards.append(Hazard(HazardKind.SECRET_MISSING, Severity.ERROR,
                               f"secret_env needs ${name} in tfsctl's environment; it is not set"))
