@@ -16,10 +16,10 @@ from tfsctl.runtimes import process
 from tfsctl.serve.answers import decimal, format_predict
 from tfsctl.serve.configfiles import metrics_path, read_batching, read_model_server_config
 from tfsctl.serve.flags import FlagError, parse_flags
-from tfsctl.serve.limits import RequestLimits
 from tfsctl.serve.metrics import Metrics
-from tfsctl.serve.status import Code, ServingError
-from tfsctl.serve.tensors import parse_json, parse_predict
+from tfsctl.servingapi.limits import RequestLimits
+from tfsctl.servingapi.requests import parse_json, parse_predict
+from tfsctl.servingapi.status import Code, ServingError
 
 FLOAT, INT32, STRING, BOOL = 1, 3, 7, 10
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tfsctl.serve.status import invalid
+from tfsctl.servingapi.status import invalid
 
 
 def decimal(value: float, single: bool) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from tfsctl.serve.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS
+from tfsctl.servingapi.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS
 
 
 class FlagError(ValueError):
@@ -89,7 +89,7 @@ ACCEPTED_NO_EFFECT = frozenset({
     "flush_filesystem_caches",
     "tensorflow_session_parallelism", "tensorflow_intra_op_parallelism",
     "tensorflow_inter_op_parallelism", "per_process_gpu_memory_fraction", "grpc_channel_arguments",
-    "grpc_max_threads", "enable_model_warmup", "num_request_iterations_for_warmup",
+    "grpc_max_threads",
     "remove_unused_fields_from_bundle_metagraph", "num_tflite_pools",
     "num_tflite_interpreters_per_pool", "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled", "enable_profiler", "skip_initialize_tpu",

@@ -32,10 +32,10 @@ from tensorflow_serving.apis import (
 
 from tfsctl.serve.configfiles import entries_from_proto
 from tfsctl.serve.core import Core, Target, serialized_examples
-from tfsctl.serve.limits import RequestLimits
 from tfsctl.serve.loader import make_ndarray, make_tensor_proto, tensor_itemsize
 from tfsctl.serve.metrics import Metrics
-from tfsctl.serve.status import Code, ServingError, invalid
+from tfsctl.servingapi.limits import RequestLimits
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 log = logging.getLogger("tfsctl.serve")
 

@@ -33,7 +33,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tfsctl.serve.rest import Response, RestApi, error_response
-from tfsctl.serve.status import Code, ServingError
+from tfsctl.servingapi.status import Code, ServingError
 
 log = logging.getLogger("tfsctl.serve")
 

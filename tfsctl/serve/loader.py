@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfsctl.serve.status import Code, ServingError, invalid
+from tfsctl.servingapi.status import Code, ServingError, invalid
 from tfsctl.tfenv import import_tensorflow
 
 tf = import_tensorflow()

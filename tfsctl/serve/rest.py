@@ -30,10 +30,10 @@ from tensorflow_serving.apis import input_pb2
 
 from tfsctl.serve.answers import error_json, format_classify, format_predict, format_regress
 from tfsctl.serve.core import Core, Target, serialized_examples
-from tfsctl.serve.limits import RequestLimits
 from tfsctl.serve.metrics import Metrics
-from tfsctl.serve.status import Code, ServingError, invalid
-from tfsctl.serve.tensors import parse_examples, parse_json, parse_predict, signature_name
+from tfsctl.servingapi.limits import RequestLimits
+from tfsctl.servingapi.requests import parse_examples, parse_json, parse_predict, signature_name
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 log = logging.getLogger("tfsctl.serve")
 

@@ -27,8 +27,8 @@ from tfsctl.serve.configfiles import (
     read_model_server_config,
 )
 from tfsctl.serve.flags import ACCEPTED_NO_EFFECT, USAGE, FlagError, ServerFlags, parse_flags
-from tfsctl.serve.status import ServingError, invalid
 from tfsctl.serverconfig.model_config import ModelEntry
+from tfsctl.servingapi.status import ServingError, invalid
 from tfsctl.tfenv import import_tensorflow
 
 log = logging.getLogger("tfsctl.serve")
@@ -148,17 +148,35 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     from tfsctl.serve.core import Core
     from tfsctl.serve.grpc_service import ModelServicer, PredictionServicer
     from tfsctl.serve.http_server import RestServer
-    from tfsctl.serve.limits import RequestLimits
-    from tfsctl.serve.loader import load_version
+    from tfsctl.serve.loader import LoadedVersion, load_version
     from tfsctl.serve.manager import ModelManager
     from tfsctl.serve.metrics import Metrics
     from tfsctl.serve.rest import RestApi
+    from tfsctl.serve.warmup import warm_up
+    from tfsctl.servingapi.limits import RequestLimits
 
-    tags = flags.tags
-    manager = ModelManager(lambda path: load_version(path, tags),
+    batcher = None
+    if batching is not None:
+        log.info("Batching requests: %s", batching)
+        batcher = Batcher(batching)
+
+    def load(path: str) -> LoadedVersion:
+        """Load a version and, as TF Serving does, replay its warmup records before it is
+        AVAILABLE; a warmup failure is the version's load failure."""
+        loaded = load_version(path, flags.tags)
+        if flags.enable_model_warmup:
+            try:
+                warm_up(core, loaded, flags.num_request_iterations_for_warmup)
+            except BaseException:
+                loaded.close()
+                raise
+        return loaded
+
+    manager = ModelManager(load,
                            allow_unavailable_labels=flags.allow_version_labels_for_unavailable_models,
                            max_load_retries=flags.max_num_load_retries,
                            load_retry_interval=flags.load_retry_interval_micros / 1e6)
+    core, metrics = Core(manager, batcher), Metrics()
     # Labels are checked before anything loads, so a first config with labels fails unless
     # --allow_version_labels_for_unavailable_models, as in TF Serving (tensorflow/serving#1230).
     manager.start(flags.file_system_poll_wait_seconds)
@@ -166,11 +184,6 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     if flags.model_config_file and flags.model_config_file_poll_wait_seconds > 0:
         _poll_config_file(flags, manager, stop)
 
-    batcher = None
-    if batching is not None:
-        log.info("Batching requests: %s", batching)
-        batcher = Batcher(batching)
-    core, metrics = Core(manager, batcher), Metrics()
     limits = RequestLimits(flags.max_request_elements, flags.max_request_bytes)
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
                               options=grpc_options(flags))

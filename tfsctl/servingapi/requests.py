@@ -8,7 +8,7 @@ checks them: no coercion (a string is not a float, a bool is not a number),
 dense lists only, every instance of the same shape. Binary strings travel as
 {"b64": "..."}. Classify and regress take `examples` (and an optional
 `context`), turned into tf.Example protos by JSON type. Answers are written
-by answers.py. What a request may hold is bounded by limits.RequestLimits,
+by tfsctl/serve/answers.py. What a request may hold is bounded by limits.RequestLimits,
 checked on the JSON value's shape before a tensor is allocated.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from tfsctl.serve.limits import DEFAULT_LIMITS, MAX_RANK, RequestLimits
-from tfsctl.serve.status import Code, ServingError, invalid
+from tfsctl.servingapi.limits import DEFAULT_LIMITS, MAX_RANK, RequestLimits
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 # DataType enum values (tensorflow/core/framework/types.proto) -> (TF's name, numpy dtype)
 DTYPES: dict[int, tuple[str, Any]] = {

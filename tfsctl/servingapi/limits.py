@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tfsctl.serve.status import invalid
+from tfsctl.servingapi.status import invalid
 
 DEFAULT_MAX_ELEMENTS = 1 << 24  # 16 Mi values: a 64 MiB float32 tensor
 DEFAULT_MAX_BYTES = 64 << 20
