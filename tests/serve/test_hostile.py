@@ -340,3 +340,17 @@ def test_grpc_string_inputs_do_not_crash(predict_stub: object) -> None:
         predict_stub.Predict(request, timeout=60)  # type: ignore[attr-defined]
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     grpc_still_serves(predict_stub)
+
+
+def test_a_half_closed_connection_still_gets_its_answer(server: Server) -> None:
+    """A client may shut down its sending side once the request is out (found by fuzzing:
+    the answer was lost)."""
+    body = b'{"instances": [1.0]}'
+    with socket.create_connection(("127.0.0.1", server.rest), timeout=60) as sock:
+        sock.sendall(b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert status_and_body(answer) == (200, {"predictions": [2.5]})

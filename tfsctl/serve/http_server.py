@@ -84,6 +84,13 @@ class _Protocol(HttpToolsProtocol):
                 self._cancel_deadline()
                 self.send_400_response(f"Request line and headers exceed {MAX_HEADER_BYTES} bytes")
 
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol allows bool
+        """A client may shut down its sending side once the request is out (`nc -N`, HTTP/1.0
+        clients): keep the connection open so that the answer still goes back (asyncio
+        closes it otherwise). A half-closed connection with no request is closed by the
+        header deadline."""
+        return True
+
     def on_headers_complete(self) -> None:
         self._cancel_deadline()
         super().on_headers_complete()
