@@ -1,107 +1,165 @@
 #!/usr/bin/env python3
-"""`tfsctl serve`: seconds from start to the first answered predict, then REST throughput.
+"""`tfsctl serve` under load: REST req/s, p50 and p99 at 1-256 clients, against session.run.
 
 Starts the real server on loopback with TF Serving's half_plus_two (from
-../shared, or the repository's own example model), several rounds, without
-and with --enable_batching:
-  * start-up: process start -> first successful predict;
-  * throughput: a bounded number of predicts from a few client threads (one
-    keep-alive connection each), with median and p99 latency.
-Prints medians and writes bench/results/serve_predict.json.
+../shared, or the repository's own example model), without and with
+--enable_batching, and drives its REST predict with `wrk` (a C load
+generator, one thread, so that the client is not the bottleneck; Debian's
+package `wrk`) at each client count for `--seconds`:
+  * keep-alive: each client reuses its connection;
+  * close: each request on a new connection (`Connection: close`), the case
+    where a short listen backlog drops connections.
+Failures are wrk's socket errors (connect, read, write, timeout) plus non-2xx
+answers; the target is 0 at every level. The same run measures the model's
+own speed in this process: `session.run` of the same predict in a loop
+(TF Serving's floor), and the table gives each level's req/s as a ratio of it
+(target >= 0.5 at the best level). Also: seconds from process start to the
+first answered predict. Writes bench/results/serve_predict.json.
 
-    python bench/serve_predict.py [--rounds 3] [--requests 2000] [--threads 4]
+    python bench/serve_predict.py [--seconds 10] [--clients 1,16,64,256] [--modes default,batching]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import free_port, median, save, table  # noqa: E402
+from bench._common import free_port, save, table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared/testdata/tensorflow_serving/saved_model_half_plus_two_cpu"
 MODEL = SHARED if SHARED.is_dir() else REPO / "examples/models/half_plus_two"
-BODY = json.dumps({"instances": [1.0, 2.0, 5.0]})
-BATCHING = "max_batch_size { value: 64 } batch_timeout_micros { value: 500 } num_batch_threads { value: 4 }"
+BODY = '{"instances": [[1.0], [2.0], [5.0]]}'
+BATCHING = ("max_batch_size { value: 64 } batch_timeout_micros { value: 500 } "
+            "num_batch_threads { value: 2 } max_enqueued_batches { value: 1000 }")
 MODES = {"default": [], "batching": ["--enable_batching"]}
+LUA = """wrk.method = "POST"
+wrk.body = '%s'
+wrk.headers["Content-Type"] = "application/json"
+%s
+"""
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def one_round(requests_total: int, threads: int, extra: list[str]) -> dict[str, float]:
+def in_process_rate(seconds: float) -> float:
+    """Predicts per second of TensorFlow's Session.run on the same model and input, one
+    thread, tensors looked up once: the model's own speed, with no server around it."""
+    import numpy as np
+
+    from tfsctl.serve.loader import load_version
+
+    version = sorted(p for p in MODEL.iterdir() if p.name.isdigit())[-1]
+    loaded = load_version(str(version))
+    signature = loaded.signature("")
+    graph = loaded.session.graph
+    fetch = graph.get_tensor_by_name(signature.outputs["y"].name)
+    feed = {graph.get_tensor_by_name(signature.inputs["x"].name):
+            np.array([[1.0], [2.0], [5.0]], dtype=np.float32)}
+    for _ in range(200):
+        loaded.session.run(fetch, feed)
+    count, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        for _ in range(100):
+            loaded.session.run(fetch, feed)
+        count += 100
+    rate = count / (time.perf_counter() - began)
+    loaded.close()
+    return rate
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def wrk(url: str, clients: int, seconds: float, script: Path) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "30s",
+                          "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, timeout=seconds + 120, check=True).stdout
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failed = (sum(int(g) for g in errors.groups()) if errors else 0) + (
+        int(non_2xx.group(1)) if non_2xx else 0)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
+            "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+            "failed": failed}
+
+
+def start(extra: list[str]) -> tuple[subprocess.Popen, str, float]:
     rest = free_port()
-    start = time.perf_counter()
+    began = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "tfsctl.serve", "--host=127.0.0.1",
                                 f"--port={free_port()}", f"--rest_api_port={rest}",
                                 "--model_name=half_plus_two", f"--model_base_path={MODEL}", *extra],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{rest}/v1/models/half_plus_two:predict"
-    try:
-        while True:
-            try:
-                if requests.post(url, data=BODY, timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.perf_counter() - start > 120:
-                raise RuntimeError("server did not answer within 120 s")
-            time.sleep(0.02)
-        first = time.perf_counter() - start
-
-        def worker(count: int) -> tuple[list[float], int]:
-            latencies, errors = [], 0
-            with requests.Session() as session:
-                for _ in range(count):
-                    t = time.perf_counter()
-                    ok = session.post(url, data=BODY, timeout=10).status_code == 200
-                    latencies.append(time.perf_counter() - t)
-                    errors += not ok
-            return latencies, errors
-
-        began = time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            results = list(pool.map(worker, [requests_total // threads] * threads))
-        elapsed = time.perf_counter() - began
-        latencies = [t for per_thread, _ in results for t in per_thread]
-        errors = sum(e for _, e in results)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    latencies.sort()
-    return {"first_predict_s": first, "rps": len(latencies) / elapsed,
-            "median_ms": statistics.median(latencies) * 1000,
-            "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000, "errors": errors}
+    while True:
+        try:
+            if requests.post(url, data=BODY, timeout=1).status_code == 200:
+                return process, url, time.perf_counter() - began
+        except requests.RequestException:
+            pass
+        if process.poll() is not None or time.perf_counter() - began > 180:
+            process.kill()
+            raise RuntimeError("server did not answer within 180 s")
+        time.sleep(0.05)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", default="1,16,64,256")
+    parser.add_argument("--modes", default="default,batching")
+    parser.add_argument("--connections", default="keep-alive,close")
     args = parser.parse_args()
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as params:
-        params.write(BATCHING)
-        params.flush()
-        runs = {mode: [one_round(args.requests, args.threads,
-                                 extra + ([f"--batching_parameters_file={params.name}"]
-                                          if extra else []))
-                       for _ in range(args.rounds)] for mode, extra in MODES.items()}
-    med = {mode: {k: median([r[k] for r in rs]) for k in rs[0]} for mode, rs in runs.items()}
-    print(table(["mode", "first predict s", "req/s", "median ms", "p99 ms", "errors"],
-                [[mode, m["first_predict_s"], m["rps"], m["median_ms"], m["p99_ms"],
-                  int(sum(r["errors"] for r in runs[mode]))] for mode, m in med.items()]))
-    print(f"({args.rounds} rounds per mode, {args.requests} requests from {args.threads} threads "
-          f"each; batching: {BATCHING}; model {MODEL})")
-    print(f"wrote {save('serve_predict', {'args': vars(args), 'median': med, 'runs': runs})}")
+    if shutil.which("wrk") is None:
+        print("serve_predict: needs `wrk` (apt-get install wrk)", file=sys.stderr)
+        return 2
+    levels = [int(c) for c in args.clients.split(",")]
+    base = in_process_rate(args.seconds)
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        params = Path(tmp) / "batching.txt"
+        params.write_text(BATCHING)
+        scripts = {kind: Path(tmp) / f"{kind}.lua" for kind in ("keep-alive", "close")}
+        scripts["keep-alive"].write_text(LUA % (BODY, ""))
+        scripts["close"].write_text(LUA % (BODY, 'wrk.headers["Connection"] = "close"'))
+        for mode in args.modes.split(","):
+            extra = MODES[mode] + ([f"--batching_parameters_file={params}"] if MODES[mode] else [])
+            process, url, first = start(extra)
+            try:
+                wrk(url, 16, 2, scripts["keep-alive"])  # warm-up, not recorded
+                runs = {f"{kind} {clients}": wrk(url, clients, args.seconds, scripts[kind])
+                        for kind in args.connections.split(",") for clients in levels}
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+            results[mode] = {"first_predict_s": first, "levels": runs}
+    rows = [[mode, level, r["rps"], r["p50_ms"], r["p99_ms"], r["rps"] / base, r["failed"],
+             r["requests"]]
+            for mode, result in results.items()
+            for level, r in result["levels"].items()]  # type: ignore[attr-defined]
+    print(table(["mode", "connections clients", "req/s", "p50 ms", "p99 ms", "x session.run",
+                 "failed", "requests"], rows))
+    best = max(rows, key=lambda row: row[2])
+    print(f"in-process session.run: {base:.0f}/s (one thread); best REST level: {best[0]} "
+          f"{best[1]} at {best[2]:.0f} req/s = {best[5]:.2f}x")
+    print("first predict after start: " + ", ".join(
+        f"{mode} {r['first_predict_s']:.1f} s" for mode, r in results.items()))
+    print(f"({args.seconds:g} s per level with wrk -t1; batching: {BATCHING}; model {MODEL})")
+    saved = save("serve_predict", {"args": vars(args), "session_run_per_s": base, "results": results})
+    print(f"wrote {saved}")
     return 0
 
 

@@ -40,7 +40,7 @@ RUN set -eu; \
     /opt/tfsctl/bin/pip install -q --no-deps "tensorflow-serving-api==${TF_VERSION}"; \
     /opt/tfsctl/bin/pip uninstall -q -y libclang; \
     rm -rf /opt/tfsctl/lib/python3*/site-packages/tensorflow/include /root/.cache; \
-    TF_CPP_MIN_LOG_LEVEL=3 /opt/tfsctl/bin/python -c 'import tensorflow_serving.apis.predict_pb2, grpc, pydantic, docker'
+    TF_CPP_MIN_LOG_LEVEL=3 /opt/tfsctl/bin/python -c 'import tensorflow_serving.apis.predict_pb2, grpc, pydantic, docker, uvicorn, httptools'
 
 FROM deps AS wheel
 ARG PIP_INDEX_URL=

@@ -50,10 +50,14 @@ def test_lifecycle(deployment: Deployment, tfs_models: Path, tmp_path: Path) -> 
     # 2. a model exported from a TF1 checkpoint is added with a hot reload (same server)
     checkpoint = make_checkpoint(tmp_path / "ckpt", 3.0, 1.0)
     adder = {"name": "linear", "versions": {1: {"source": {
-        "checkpoint": str(checkpoint), "inputs": {"x": "x:0"}, "outputs": {"y": "y:0"}}}}}
+        "checkpoint": str(checkpoint), "inputs": {"x": "x:0"}, "outputs": {"y": "y:0"}}}},
+             "warmup": [{"request": {"instances": [1.0, 2.0]}}]}
     d.write([_hpt(tfs_models), adder])
     result = d.apply()
     assert "reload" in result.stdout + result.stderr
+    # the export carries the warmup file the server replays at load
+    assert (d.root / "models" / "linear" / "1" / "assets.extra" / "tf_serving_warmup_requests"
+            ).is_file()
     assert d.server_identity() == identity, "a model change must not restart the server"
     assert d.predict("linear", [1.0, 2.0]) == pytest.approx([4.0, 7.0])
     assert d.predict("half_plus_two", [1.0, 2.0, 5.0]) == HPT

@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 
 from tfsctl.runtimes import process
+from tfsctl.serve.answers import decimal, format_predict
 from tfsctl.serve.configfiles import metrics_path, read_batching, read_model_server_config
 from tfsctl.serve.flags import FlagError, parse_flags
 from tfsctl.serve.metrics import Metrics
-from tfsctl.serve.status import Code, ServingError
-from tfsctl.serve.tensors import decimal, format_predict, parse_json, parse_predict
+from tfsctl.servingapi.limits import RequestLimits
+from tfsctl.servingapi.requests import parse_json, parse_predict
+from tfsctl.servingapi.status import Code, ServingError
 
 FLOAT, INT32, STRING, BOOL = 1, 3, 7, 10
 
@@ -259,3 +261,55 @@ def test_batching_refusals() -> None:
     with pytest.raises(ServingError, match="must have at least one dimension"):
         batcher.run("k", identity, {"x": np.float32(1.0)})
     assert batcher.run("k", identity, {"x": np.ones(2)})["x"].tolist() == [1.0, 1.0]
+
+
+# ------------------------------------------------------------------ request limits
+
+
+def test_limits_are_checked_on_declared_shapes() -> None:
+    limits = RequestLimits(max_elements=100, max_bytes=400)
+    limits.check_tensors([("x", [10, 10], 4)])
+    for tensors, message in [([("x", [101], 1)], "101 elements, more than the limit of 100"),
+                             ([("x", [60], 4), ("y", [50], 1)], "110 elements"),
+                             ([("x", [51], 8)], "408 bytes, more than the limit of 400"),
+                             ([("x", [2 ** 62, 2 ** 62], 4)], "--max_request_elements"),
+                             ([("x", [3, -1], 4)], "negative dimension"),
+                             ([("x", [1] * 65, 4)], "65 dimensions")]:
+        with pytest.raises(ServingError, match=message) as caught:
+            limits.check_tensors(tensors)
+        assert caught.value.code is Code.INVALID_ARGUMENT
+    with pytest.raises(ServingError, match="--max_request_bytes"):
+        limits.check_body(401)
+
+
+def test_json_requests_are_checked_before_tensors_exist() -> None:
+    limits = RequestLimits(max_elements=10, max_bytes=1000)
+    assert parse_predict({"instances": [[1.0, 2.0]] * 5}, {"x": FLOAT}, "", limits)[0][
+        "x"].shape == (5, 2)
+    for doc in ({"instances": [[1.0, 2.0]] * 6}, {"inputs": [[1.0] * 11]},
+                {"instances": [{"x": [1.0] * 6, "y": [1.0] * 6}]}):
+        with pytest.raises(ServingError, match="--max_request_elements"):
+            parse_predict(doc, {"x": FLOAT, "y": FLOAT} if "y" in str(doc) else {"x": FLOAT}, "",
+                          limits)
+
+
+def test_row_format_errors_keep_tf_servings_words() -> None:
+    """The one-pass reading of `instances` falls back to the row-by-row wording on errors."""
+    with pytest.raises(ServingError, match="Error: INVALID_ARGUMENT: Expecting tensor size: 2 but got: 3"):
+        parse_predict({"instances": [[1.0, 2.0], [1.0, 2.0, 3.0]]}, {"x": FLOAT}, "")
+    with pytest.raises(ServingError, match="Failed to process element: 1 key: x"):
+        parse_predict({"instances": [{"x": 1.0}, {"x": "a"}]}, {"x": FLOAT}, "")
+
+
+@pytest.mark.parametrize("body", [b'{"a": "\\udc00"}', b'{"\\ud800": 1}', b'["\\udfff"]',
+                                  b'{"a": "\xed\xa0\x80"}', b"[" * 100_000])
+def test_parse_json_refuses_what_cannot_be_answered(body: bytes) -> None:
+    with pytest.raises(ServingError, match="JSON Parse error"):
+        parse_json(body)
+    assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001F600"}
+
+
+def test_limit_flags_must_be_positive() -> None:
+    assert parse_flags(["--max_request_elements=5"]).max_request_elements == 5
+    with pytest.raises(FlagError, match="--idle_timeout_seconds must be greater than 0"):
+        parse_flags(["--idle_timeout_seconds=0"])

@@ -19,15 +19,16 @@ from tfsctl.apply.guardian import spawn_guardian
 from tfsctl.apply.server_client import predict, reloader
 from tfsctl.endpoints import Endpoint
 from tfsctl.live.state import ServedModel
+from tfsctl.plan.model import VersionChange
 from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.registry import driver
-from tfsctl.spec.model import Source
 
 
-def _export(source: Source, target: Path, progress: Callable[[str], None]) -> Any:
+def _export(change: VersionChange, target: Path, progress: Callable[[str], None]) -> Any:
     from tfsctl.export.exporters import export_version
 
-    return export_version(source, target, progress=progress)
+    assert change.source_spec is not None, "the planner exports only versions with a source"
+    return export_version(change.source_spec, target, progress=progress, warmup=change.warmup)
 
 
 def _probe(endpoint: Endpoint, model: str) -> ServedModel | None:

@@ -43,13 +43,12 @@ from tfsctl.errors import TfsctlError
 from tfsctl.failpoints import failpoint
 from tfsctl.journal import Journal, RuntimeUndo, delete_journal
 from tfsctl.live.state import LiveServer
-from tfsctl.plan.model import ServerAction, ServerPlan
+from tfsctl.plan.model import ServerAction, ServerPlan, VersionChange
 from tfsctl.runtimes.base import Launch, RuntimeDriver, Step
 from tfsctl.serverconfig.model_config import ModelEntry, render_text
-from tfsctl.spec.model import Source
 
 Reload = Callable[[tuple[ModelEntry, ...]], None]
-Export = Callable[[Source, Path, Callable[[str], None]], Any]
+Export = Callable[[VersionChange, Path, Callable[[str], None]], Any]
 
 #: The runtime step each disruptive action takes.
 _STEPS = {ServerAction.CREATE: Step.CREATE, ServerAction.REPLACE: Step.REPLACE,
@@ -203,7 +202,7 @@ def apply_server(plan: ServerPlan, live: LiveServer, launch: Launch | None, ctx:
             kind = change.source.kind if change.source else "?"
             ctx.progress(f"exporting {change.model}/{change.version} from {kind}")
             tx.export(target)
-            ctx.export(change.source_spec, target, ctx.progress)
+            ctx.export(change, target, ctx.progress)
             report.exported.append(f"{change.model}/{change.version}")
         failpoint("after-export")
         for side in plan.files:

@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,8 @@ from typing import Any
 
 from tfsctl import __version__
 from tfsctl.atomic import TEMP_PREFIX, fsync_dir, write_atomic
-from tfsctl.errors import TfsctlError
+from tfsctl.export.errors import ExportError
+from tfsctl.export.warmup import warmup_records, write_warmup
 from tfsctl.failpoints import failpoint
 from tfsctl.live.fingerprint import checkpoint_files, fingerprint_source
 from tfsctl.live.modeldir import RECORDS_DIR
@@ -36,10 +37,6 @@ from tfsctl.tfenv import import_tensorflow
 
 Source = SavedModelSource | CheckpointSource | KerasSource
 Progress = Callable[[str], None]
-
-
-class ExportError(TfsctlError):
-    """An export failed; nothing was left behind."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +55,11 @@ def _quiet_tensorflow() -> Any:
 
 def load_signatures(path: Path) -> tuple[str, ...]:
     """Load a SavedModel as TF Serving does (TF1 session, `serve` tag); its signature names."""
+    return tuple(sorted(load_signature_defs(path)))
+
+
+def load_signature_defs(path: Path) -> dict[str, Any]:
+    """Load a SavedModel as TF Serving does (TF1 session, `serve` tag); its SignatureDefs."""
     tf = _quiet_tensorflow()
     graph = tf.Graph()
     try:
@@ -67,7 +69,7 @@ def load_signatures(path: Path) -> tuple[str, ...]:
         raise ExportError(f"{path} does not load as a SavedModel with the `serve` tag: "
                           f"{str(exc).splitlines()[0][:300]}",
                           "check the source: it must be a complete SavedModel") from None
-    return tuple(sorted(meta.signature_def))
+    return dict(meta.signature_def)
 
 
 def _copy_saved_model(source: SavedModelSource, work: Path, progress: Progress) -> None:
@@ -174,9 +176,10 @@ def _disk_error(exc: OSError | shutil.Error) -> str:
     return str(exc)
 
 
-def export_version(source: Source, target: Path, *, progress: Progress | None = None
-                   ) -> ExportResult:
-    """Export `source` into the version dir `target` (which must not exist yet)."""
+def export_version(source: Source, target: Path, *, progress: Progress | None = None,
+                   warmup: Sequence[dict[str, Any]] = ()) -> ExportResult:
+    """Export `source` into the version dir `target` (which must not exist yet), with the
+    `warmup` predict bodies as its warmup file (none: no file)."""
     say = progress or (lambda _: None)
     started = time.monotonic()
     if target.exists():
@@ -198,7 +201,11 @@ def export_version(source: Source, target: Path, *, progress: Progress | None = 
         else:
             _export_keras(source, build, say)
         say("verifying the export loads as TF Serving loads it")
-        signatures = load_signatures(build)
+        signature_defs = load_signature_defs(build)
+        if warmup:
+            say(f"writing {len(warmup)} warmup request(s)")
+            write_warmup(build, warmup_records(warmup, signature_defs))
+        signatures = tuple(sorted(signature_defs))
         _fsync_tree(build)
         failpoint("export-before-rename")
         os.rename(build, target)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.desired import DesiredRuntime
@@ -128,6 +129,8 @@ class VersionChange:
     target: str = ""  # host path of the version dir
     #: the whole source, as the exporter needs it (CREATE only)
     source_spec: Source | None = None
+    #: predict bodies written as the export's warmup file (CREATE only; the model's `warmup`)
+    warmup: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ def plan_versions(server: Server, model: ModelSpec, model_dir: ModelDir | None,
             model=model.name, version=version, change=Change.CREATE,
             reason="missing on disk",
             source=SourceRef(source_kind(vspec.source), str(source_path(vspec.source))),
-            target=str(base / str(version)), source_spec=vspec.source))
+            target=str(base / str(version)), source_spec=vspec.source,
+            warmup=tuple(model.warmup_requests)))
 
     if model.prune and model.versions:
         for found in model_dir.versions if model_dir else ():

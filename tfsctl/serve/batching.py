@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tfsctl.serve.configfiles import Batching
-from tfsctl.serve.status import Code, ServingError, invalid
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 Run = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 

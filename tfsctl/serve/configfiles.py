@@ -24,8 +24,8 @@ from google.protobuf import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfsctl.serve.status import Code, ServingError, invalid
 from tfsctl.serverconfig.model_config import ModelConfigError, ModelEntry, from_proto
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
 

@@ -22,9 +22,10 @@ from tfsctl.serve.loader import (
     PREDICT_METHOD,
     REGRESS_METHOD,
     LoadedVersion,
+    make_ndarray,
 )
 from tfsctl.serve.manager import ModelManager
-from tfsctl.serve.status import Code, ServingError, invalid
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 
 @dataclass(frozen=True)
@@ -209,3 +210,24 @@ class Core:
     def metadata(self, target: Target) -> tuple[Result, dict[str, Any]]:
         with self._servable(target) as (version, loaded):
             return Result(version, ""), loaded.signatures
+
+    def replay(self, loaded: LoadedVersion, record: Any) -> None:
+        """Run one warmup PredictionLog on a version being loaded, as TF Serving's warmup
+        does: the request's model name and version are ignored, its signature is used, the
+        answer is dropped, and a failure fails the load."""
+        kind = record.WhichOneof("log_type")
+        if kind is None:
+            return
+        if kind not in ("predict_log", "classify_log", "regress_log"):
+            raise ServingError(Code.UNIMPLEMENTED, f"Unsupported log_type for warmup: {kind}")
+        request = getattr(record, kind).request
+        target = Target("", signature_name=request.model_spec.signature_name)
+        if kind == "predict_log":
+            inputs = {k: make_ndarray(k, v) for k, v in request.inputs.items()}
+            self._predict(target, 0, loaded, inputs, list(request.output_filter) or None)
+        elif kind == "classify_log":
+            signature = self._examples_signature(target, loaded, CLASSIFY_METHOD, "classification")
+            self._classify(loaded, signature, serialized_examples(request.input))
+        else:
+            signature = self._examples_signature(target, loaded, REGRESS_METHOD, "regression")
+            self._regress(loaded, signature, serialized_examples(request.input))

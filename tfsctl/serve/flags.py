@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from tfsctl.servingapi.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS
+
 
 class FlagError(ValueError):
     pass
@@ -25,7 +27,12 @@ class ServerFlags:
     rest_api_num_threads: int = 0
     rest_api_timeout_in_ms: int = 30000
     rest_api_enable_cors_support: bool = False
-    host: str = "0.0.0.0"  # tfsctl's own: tensorflow_model_server always binds every address
+    # tfsctl's own flags: tensorflow_model_server always binds every address, and bounds
+    # neither what a request may hold nor how long a connection may stay silent
+    host: str = "0.0.0.0"
+    max_request_elements: int = DEFAULT_MAX_ELEMENTS
+    max_request_bytes: int = DEFAULT_MAX_BYTES
+    idle_timeout_seconds: float = 60.0
     enable_batching: bool = False
     allow_version_labels_for_unavailable_models: bool = False
     batching_parameters_file: str = ""
@@ -76,12 +83,13 @@ class ServerFlags:
 
 # Tuning and hardware knobs with no counterpart here; accepting them changes no answer (the
 # REST timeout would only turn a run slower than it into DEADLINE_EXCEEDED).
+# --rest_api_num_threads sizes the REST worker pool (0: TF Serving's four per CPU).
 ACCEPTED_NO_EFFECT = frozenset({
-    "rest_api_timeout_in_ms", "rest_api_num_threads", "num_load_threads", "num_unload_threads",
+    "rest_api_timeout_in_ms", "num_load_threads", "num_unload_threads",
     "flush_filesystem_caches",
     "tensorflow_session_parallelism", "tensorflow_intra_op_parallelism",
     "tensorflow_inter_op_parallelism", "per_process_gpu_memory_fraction", "grpc_channel_arguments",
-    "grpc_max_threads", "enable_model_warmup", "num_request_iterations_for_warmup",
+    "grpc_max_threads",
     "remove_unused_fields_from_bundle_metagraph", "num_tflite_pools",
     "num_tflite_interpreters_per_pool", "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled", "enable_profiler", "skip_initialize_tpu",
@@ -143,4 +151,7 @@ def parse_flags(argv: list[str]) -> ServerFlags:
     for name in sorted(UNSUPPORTED):
         if getattr(flags, name) != getattr(defaults, name):
             raise FlagError(f"--{name} is not supported by tfsctl serve")
+    for name in ("max_request_elements", "max_request_bytes", "idle_timeout_seconds"):
+        if getattr(flags, name) <= 0:
+            raise FlagError(f"--{name} must be greater than 0")
     return flags

@@ -1,13 +1,18 @@
 """TF Serving's gRPC API with the official protos: PredictionService and ModelService.
 
 Failures are gRPC statuses with TF Serving's canonical code and message (cut
-at 1024 characters, as its ToGRPCStatus does). HandleReloadConfigRequest
+at 1024 characters, as its ToGRPCStatus does); an exception that is not a
+ServingError is a defect, logged with its traceback and answered INTERNAL,
+never gRPC's UNKNOWN "Exception calling application". Predict inputs are
+checked against the request limits from their declared shapes before they
+are turned into arrays. HandleReloadConfigRequest
 answers as TF Serving does: the outcome is both the response's `status` and
 the call's own gRPC status, so a refused config is an RpcError on the client.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,9 +32,12 @@ from tensorflow_serving.apis import (
 
 from tfsctl.serve.configfiles import entries_from_proto
 from tfsctl.serve.core import Core, Target, serialized_examples
-from tfsctl.serve.loader import make_ndarray, make_tensor_proto
+from tfsctl.serve.loader import make_ndarray, make_tensor_proto, tensor_itemsize
 from tfsctl.serve.metrics import Metrics
-from tfsctl.serve.status import Code, ServingError, invalid
+from tfsctl.servingapi.limits import RequestLimits
+from tfsctl.servingapi.status import Code, ServingError, invalid
+
+log = logging.getLogger("tfsctl.serve")
 
 _MESSAGE_LIMIT = 1024
 
@@ -56,6 +64,11 @@ def _abort(context: grpc.ServicerContext, error: ServingError) -> None:
     context.abort(getattr(grpc.StatusCode, error.code.name), message)
 
 
+def _internal(exc: Exception) -> ServingError:
+    log.error("gRPC call failed", exc_info=exc)
+    return ServingError(Code.INTERNAL, f"Internal error: {type(exc).__name__}")
+
+
 def _rpc(api: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Answer ServingError with its gRPC status; with `api`, count the request in the metrics."""
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,6 +80,9 @@ def _rpc(api: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             except ServingError as exc:
                 code = exc.code
                 _abort(context, exc)
+            except Exception as exc:  # noqa: BLE001 - a defect still gets a status, and is logged
+                code = Code.INTERNAL
+                _abort(context, _internal(exc))
             finally:
                 if api is not None:
                     self.metrics.observe_request(request.model_spec.name, api, "GRPC", code,
@@ -77,14 +93,18 @@ def _rpc(api: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, core: Core, metrics: Metrics):
+    def __init__(self, core: Core, metrics: Metrics, limits: RequestLimits):
         self.core = core
         self.metrics = metrics
+        self.limits = limits
 
     @_rpc("Predict")
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         target = _target(request)
-        inputs = {k: make_ndarray(v) for k, v in request.inputs.items()}
+        self.limits.check_tensors(
+            (alias, [dim.size for dim in tensor.tensor_shape.dim], tensor_itemsize(tensor))
+            for alias, tensor in request.inputs.items())
+        inputs = {k: make_ndarray(k, v) for k, v in request.inputs.items()}
         result, outputs = self.core.predict(target, inputs, list(request.output_filter) or None)
         response = predict_pb2.PredictResponse(
             model_spec=_model_spec(target.model, result.version, result.signature_name))
@@ -155,9 +175,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
                 raise invalid("ServerModelConfig type not supported by HandleReloadConfigRequest. "
                               "Only ModelConfigList is currently supported")
             self.core.manager.set_config(entries_from_proto(request.config))
-        except ServingError as exc:
-            response.status.error_code = exc.code.value
-            response.status.error_message = exc.message
-            _abort(context, exc)
+        except Exception as exc:  # noqa: BLE001 - answered with its status; defects are logged
+            error = exc if isinstance(exc, ServingError) else _internal(exc)
+            response.status.error_code = error.code.value
+            response.status.error_message = error.message
+            _abort(context, error)
         return response
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfsctl.live.state import VersionState
-from tfsctl.serve.status import Code, ServingError, invalid
 from tfsctl.serverconfig.model_config import ModelEntry, PolicyKind, VersionPolicy
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 log = logging.getLogger("tfsctl.serve")
 

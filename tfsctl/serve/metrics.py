@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 from tfsctl.live.state import VersionState
-from tfsctl.serve.status import Code
+from tfsctl.servingapi.status import Code
 
 BUCKETS = [10 * 1.8 ** i for i in range(33)]
 _STATES = [VersionState.START, VersionState.LOADING, VersionState.AVAILABLE, VersionState.UNLOADING,

@@ -1,4 +1,4 @@
-"""TF Serving's REST API over the standard library's threading HTTP server.
+"""TF Serving's REST API as a plain function of the request: routing, JSON, errors.
 
     GET  /v1/models/NAME[/versions/N | /labels/L]            model status
     GET  /v1/models/NAME[/versions/N | /labels/L]/metadata   signatures
@@ -10,6 +10,10 @@ under /v1/ is a 400 "Malformed request", and paths outside /v1/ (other than
 the metrics path) are 404. Errors are `{"error": "..."}` with the HTTP status
 TF Serving maps each canonical code to (status.Code.http_status). As in TF
 Serving, a status request by label reports every version of the model.
+
+`RestApi.handle` is synchronous (it runs the model) and never raises: the
+HTTP server (http_server.py) calls it on a worker thread and sends what it
+returns, so every request that reaches it gets an answer.
 """
 
 from __future__ import annotations
@@ -17,29 +21,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from google.protobuf import json_format
 from tensorflow_serving.apis import input_pb2
 
+from tfsctl.serve.answers import error_json, format_classify, format_predict, format_regress
 from tfsctl.serve.core import Core, Target, serialized_examples
 from tfsctl.serve.metrics import Metrics
-from tfsctl.serve.status import Code, ServingError, invalid
-from tfsctl.serve.tensors import (
-    error_json,
-    format_classify,
-    format_predict,
-    format_regress,
-    parse_examples,
-    parse_json,
-    parse_predict,
-    signature_name,
-)
+from tfsctl.servingapi.limits import RequestLimits
+from tfsctl.servingapi.requests import parse_examples, parse_json, parse_predict, signature_name
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 log = logging.getLogger("tfsctl.serve")
 
@@ -47,103 +41,112 @@ _SPEC = r"/v1/models(?:/(?P<model>[^/:]+))?(?:/versions/(?P<version>\d+)|/labels
 _POST = re.compile(_SPEC + r":(?P<method>classify|regress|predict)", re.IGNORECASE)
 _GET = re.compile(_SPEC + r"(?:/(?P<metadata>metadata))?", re.IGNORECASE)
 _API = re.compile(r"/v1/.*", re.IGNORECASE)
-_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
-         "Access-Control-Allow-Headers": "Content-Type"}
+_CORS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", "POST, GET"),
+         ("Access-Control-Allow-Headers", "Content-Type"))
+_INT64_MAX = 2 ** 63 - 1
+_NOT_FOUND = "<html><title>404 Not Found</title><body>Not Found</body></html>"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: RestServer
-    protocol_version = "HTTP/1.1"
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str | None = "application/json"
 
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and
-        # the client's delayed ACK add ~40 ms to every keep-alive response.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("rest: " + format, *args)
+def error_response(code: Code, message: str) -> Response:
+    return Response(code.http_status, _encode(error_json(message)))
 
-    def _send(self, status: int, body: str, content_type: str | None = "application/json") -> None:
-        data = body.encode()
-        self.send_response(status)
-        headers = dict(_CORS) if self.server.cors else {}
-        if content_type:
-            headers["Content-Type"] = content_type
-        headers["Content-Length"] = str(len(data))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+def _encode(text: str) -> bytes:
+    # A lone surrogate from the request (JSON allows "\udc00") can be echoed in an error
+    # message; it has no UTF-8 form, so it is written as U+FFFD rather than failing the answer.
+    return text.encode("utf-8", "replace")
 
-    def _dispatch(self) -> None:
-        path = self.path.split("?", 1)[0]
-        body = self._body()
-        if self.server.metrics_path and path == self.server.metrics_path:
-            self._send(200, self.server.metrics.render(self.server.core.manager), "text/plain")
-            return
+
+def _version(text: str | None) -> int | None:
+    """The URL's version; TF Serving's SimpleAtoi refuses what does not fit an int64."""
+    if text is None:
+        return None
+    if len(text) > 19 or int(text) > _INT64_MAX:
+        shown = text if len(text) <= 64 else text[:64] + "..."
+        raise invalid(f"Failed to convert version: {shown} to numeric.")
+    return int(text)
+
+
+class RestApi:
+    def __init__(self, core: Core, metrics: Metrics, metrics_path: str | None, cors: bool,
+                 limits: RequestLimits):
+        self.core, self.metrics, self.metrics_path = core, metrics, metrics_path
+        self.limits = limits
+        # TF Serving sends the CORS headers on every answer when the support is enabled
+        self.cors_headers = _CORS if cors else ()
+
+    def handle(self, method: str, target: str, body: bytes, origin: str) -> Response:
+        """The answer to one request (`target`: the raw path and query, still URL-encoded)."""
+        path = target.split("?", 1)[0]
+        if self.metrics_path and path == self.metrics_path:
+            return Response(200, self.metrics.render(self.core.manager).encode(), "text/plain")
         if not _API.fullmatch(path):
-            self._send(404, "<html><title>404 Not Found</title><body>Not Found</body></html>",
-                       "text/html")
-            return
-        if self.command == "OPTIONS":
-            if re.search(r"https?://", self.headers.get("Origin", "")):
-                self._send(200, "", None)
-            else:
-                self._send(400, "", None)  # FAILED_PRECONDITION: no Origin in a CORS preflight
-            return
+            return Response(404, _NOT_FOUND.encode(), "text/html")
+        if method == "OPTIONS":
+            # FAILED_PRECONDITION (400) for a CORS preflight without an Origin
+            ok = re.search(r"https?://", origin) is not None
+            return Response(200 if ok else 400, b"", None)
         started = time.monotonic()
-        self.model, self.method = "", ""  # counted in the metrics even when the request fails
+        call = _Call(method)  # counted in the metrics even when the request fails
         try:
-            answer, code = self._process(path, body), Code.OK
+            answer, code = self._process(call, path, target, body), Code.OK
         except ServingError as exc:
             code, answer = exc.code, error_json(exc.message)
-        self.server.metrics.observe_request(self.model, self.method, "REST", code,
-                                            time.monotonic() - started)
-        self._send(code.http_status, answer)
+        except RecursionError:
+            code, answer = Code.INVALID_ARGUMENT, error_json("JSON Parse error: nested too deeply")
+        except Exception as exc:  # noqa: BLE001 - a defect still gets an answer, and is logged
+            log.exception("REST %s %s failed", method, path[:200])
+            code, answer = Code.INTERNAL, error_json(f"Internal error: {type(exc).__name__}")
+        self.metrics.observe_request(call.model, call.api, "REST", code, time.monotonic() - started)
+        return Response(code.http_status, _encode(answer))
 
-    def _process(self, path: str, body: bytes) -> str:
+    def _process(self, call: _Call, path: str, target: str, body: bytes) -> str:
         """The JSON answer; raises ServingError."""
-        pattern = {"POST": _POST, "GET": _GET}.get(self.command)
+        pattern = {"POST": _POST, "GET": _GET}.get(call.method)
         match = pattern.fullmatch(path) if pattern else None
         if match is None:
-            raise invalid(f"Malformed request: {self.command} {self.path}")
-        self.model = model = unquote(match["model"] or "")
+            shown = target if len(target) <= 1024 else target[:1024] + "..."
+            raise invalid(f"Malformed request: {call.method} {shown}")
+        call.model = model = unquote(match["model"] or "")
         label = unquote(match["label"]) if match["label"] else None
-        version = int(match["version"]) if match["version"] else None
-        target = Target(model, version, label)
-        if self.command == "GET":
+        version = _version(match["version"])
+        if call.method == "GET":
             if not model:
                 raise invalid("Missing model name in request.")
-            return self._metadata(target) if match["metadata"] else self._status(target)
-        self.method = method = match["method"].lower()
+            spec = Target(model, version, label)
+            return self._metadata(spec) if match["metadata"] else self._status(spec)
+        call.api = api = match["method"].lower()
         doc = parse_json(body)
-        target = Target(model, version, label, signature_name(doc))
-        core = self.server.core
-        if method == "predict":
-            inputs, row = parse_predict(doc, core.input_dtypes(target), target.signature_name)
-            _, outputs = core.predict(target, inputs)
+        spec = Target(model, version, label, signature_name(doc))
+        core = self.core
+        if api == "predict":
+            inputs, row = parse_predict(doc, core.input_dtypes(spec), spec.signature_name,
+                                        self.limits)
+            _, outputs = core.predict(spec, inputs)
             return format_predict(outputs, row)
         request_input = input_pb2.Input()
         parse_examples(doc, request_input)
         examples = serialized_examples(request_input)
-        if method == "regress":
-            return format_regress(core.regress(target, examples)[1])
-        return format_classify(core.classify(target, examples)[1])
+        if api == "regress":
+            return format_regress(core.regress(spec, examples)[1])
+        return format_classify(core.classify(spec, examples)[1])
 
     def _status(self, target: Target) -> str:
-        rows = self.server.core.manager.status(target.model, target.version)
+        rows = self.core.manager.status(target.model, target.version)
         return json.dumps({"model_version_status": [
             {"version": str(version), "state": state,
              "status": {"error_code": code, "error_message": message}}
             for version, state, code, message in rows]})
 
     def _metadata(self, target: Target) -> str:
-        result, signatures = self.server.core.metadata(target)
+        result, signatures = self.core.metadata(target)
         return json.dumps({
             "model_spec": {"name": target.model, "signature_name": "",
                            "version": str(result.version)},
@@ -152,41 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
                                                 always_print_fields_with_no_presence=True)
                 for name, sig in signatures.items()}}}})
 
-    def _counted(self) -> None:
-        with self.server.requests:
-            self.server.in_flight += 1
-        try:
-            self._dispatch()
-        finally:
-            with self.server.requests:
-                self.server.in_flight -= 1
-                self.server.requests.notify_all()
-            if self.server.draining:
-                self.close_connection = True
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _counted
+class _Call:
+    """What the metrics record of a request: its model and API, known once it is routed."""
 
-
-class RestServer(ThreadingHTTPServer):
-    """Connection threads are daemons (an idle keep-alive connection must not hold up exit);
-    `drain` is what waits, for the requests actually being answered."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], core: Core, metrics: Metrics,
-                 metrics_path: str | None, cors: bool):
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, _Handler)
-        self.core, self.metrics, self.metrics_path, self.cors = core, metrics, metrics_path, cors
-        self.requests = threading.Condition()
-        self.in_flight = 0
-        self.draining = False
-
-    def drain(self, timeout: float) -> None:
-        """Stop accepting connections and wait up to `timeout` s for in-flight requests."""
-        self.draining = True
-        self.shutdown()
-        with self.requests:
-            self.requests.wait_for(lambda: self.in_flight == 0, timeout)
-        self.server_close()
+    def __init__(self, method: str):
+        self.method, self.model, self.api = method, "", ""

@@ -27,8 +27,8 @@ from tfsctl.serve.configfiles import (
     read_model_server_config,
 )
 from tfsctl.serve.flags import ACCEPTED_NO_EFFECT, USAGE, FlagError, ServerFlags, parse_flags
-from tfsctl.serve.status import ServingError, invalid
 from tfsctl.serverconfig.model_config import ModelEntry
+from tfsctl.servingapi.status import ServingError, invalid
 from tfsctl.tfenv import import_tensorflow
 
 log = logging.getLogger("tfsctl.serve")
@@ -65,6 +65,20 @@ def check_options(flags: ServerFlags) -> None:
             log.info("--%s is accepted for compatibility and has no effect here", name)
 
 
+def grpc_options(flags: ServerFlags) -> list[tuple[str, int]]:
+    """gRPC server options: messages up to the request byte limit (gRPC answers
+    RESOURCE_EXHAUSTED beyond it, before the message is parsed); connections with no call for
+    --idle_timeout_seconds are closed (GOAWAY), as are those that do not finish the HTTP/2
+    handshake in that time; keepalive pings find peers that vanished."""
+    idle_ms = int(flags.idle_timeout_seconds * 1000)
+    return [("grpc.max_receive_message_length", min(flags.max_request_bytes, 2 ** 31 - 1)),
+            ("grpc.max_send_message_length", 2 ** 31 - 1),
+            ("grpc.max_connection_idle_ms", idle_ms),
+            ("grpc.server_handshake_timeout_ms", idle_ms),
+            ("grpc.keepalive_time_ms", max(idle_ms, 60_000)),
+            ("grpc.keepalive_timeout_ms", 20_000)]
+
+
 def _poll_config_file(flags: ServerFlags, manager: Any, stop: threading.Event) -> None:
     """--model_config_file_poll_wait_seconds: re-read the file and reload it every period, as
     TF Serving does (so a reload refused earlier, e.g. for a label, is retried)."""
@@ -78,10 +92,19 @@ def _poll_config_file(flags: ServerFlags, manager: Any, stop: threading.Event) -
     threading.Thread(target=loop, name="config-poll", daemon=True).start()
 
 
+def _without_traceback(record: logging.LogRecord) -> bool:
+    record.exc_info, record.exc_text = None, None
+    return True
+
+
 def run(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s.%(msecs)03d %(levelname).1s tfsctl-serve] %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
+    # uvicorn's own log is one line per malformed request and start-up chatter; its errors stay
+    logging.getLogger("uvicorn").setLevel(logging.ERROR)
+    # gRPC logs a request it cannot parse (answered INTERNAL) with a traceback of its own code
+    logging.getLogger("grpc._common").addFilter(_without_traceback)
     try:
         flags = parse_flags(list(sys.argv[1:] if argv is None else argv))
     except FlagError as exc:
@@ -124,16 +147,36 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     from tfsctl.serve.batching import Batcher
     from tfsctl.serve.core import Core
     from tfsctl.serve.grpc_service import ModelServicer, PredictionServicer
-    from tfsctl.serve.loader import load_version
+    from tfsctl.serve.http_server import RestServer
+    from tfsctl.serve.loader import LoadedVersion, load_version
     from tfsctl.serve.manager import ModelManager
     from tfsctl.serve.metrics import Metrics
-    from tfsctl.serve.rest import RestServer
+    from tfsctl.serve.rest import RestApi
+    from tfsctl.serve.warmup import warm_up
+    from tfsctl.servingapi.limits import RequestLimits
 
-    tags = flags.tags
-    manager = ModelManager(lambda path: load_version(path, tags),
+    batcher = None
+    if batching is not None:
+        log.info("Batching requests: %s", batching)
+        batcher = Batcher(batching)
+
+    def load(path: str) -> LoadedVersion:
+        """Load a version and, as TF Serving does, replay its warmup records before it is
+        AVAILABLE; a warmup failure is the version's load failure."""
+        loaded = load_version(path, flags.tags)
+        if flags.enable_model_warmup:
+            try:
+                warm_up(core, loaded, flags.num_request_iterations_for_warmup)
+            except BaseException:
+                loaded.close()
+                raise
+        return loaded
+
+    manager = ModelManager(load,
                            allow_unavailable_labels=flags.allow_version_labels_for_unavailable_models,
                            max_load_retries=flags.max_num_load_retries,
                            load_retry_interval=flags.load_retry_interval_micros / 1e6)
+    core, metrics = Core(manager, batcher), Metrics()
     # Labels are checked before anything loads, so a first config with labels fails unless
     # --allow_version_labels_for_unavailable_models, as in TF Serving (tensorflow/serving#1230).
     manager.start(flags.file_system_poll_wait_seconds)
@@ -141,16 +184,11 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     if flags.model_config_file and flags.model_config_file_poll_wait_seconds > 0:
         _poll_config_file(flags, manager, stop)
 
-    batcher = None
-    if batching is not None:
-        log.info("Batching requests: %s", batching)
-        batcher = Batcher(batching)
-    core, metrics = Core(manager, batcher), Metrics()
+    limits = RequestLimits(flags.max_request_elements, flags.max_request_bytes)
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
-                              options=[("grpc.max_receive_message_length", 2 ** 31 - 1),
-                                       ("grpc.max_send_message_length", 2 ** 31 - 1)])
+                              options=grpc_options(flags))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(core, metrics), grpc_server)
+        PredictionServicer(core, metrics, limits), grpc_server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), grpc_server)
     host = f"[{flags.host}]" if ":" in flags.host else flags.host
     addresses = ([f"{host}:{flags.port}"] if flags.port else []) + (
@@ -172,14 +210,16 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
                   "port for HTTP/REST API. Skipped exporting HTTP/REST API.")
     elif flags.rest_api_port:
         path = metrics_path(flags.monitoring_config_file) if flags.monitoring_config_file else None
+        api = RestApi(core, metrics, path, flags.rest_api_enable_cors_support, limits)
         try:
-            rest = RestServer((flags.host, flags.rest_api_port), core, metrics, path,
-                              flags.rest_api_enable_cors_support)
+            rest = RestServer((flags.host, flags.rest_api_port), api,
+                              threads=flags.rest_api_num_threads,
+                              idle_timeout=flags.idle_timeout_seconds, drain_timeout=DRAIN_SECONDS)
         except OSError as exc:
             grpc_server.stop(0)
             raise invalid(f"Failed to start HTTP Server at {flags.host}:{flags.rest_api_port}: "
                           f"{exc.strerror}") from None
-        threading.Thread(target=rest.serve_forever, name="rest", daemon=True).start()
+        rest.start()
         log.info("Exporting HTTP/REST API at:%s:%d ...", flags.host, flags.rest_api_port)
 
     serving.set()

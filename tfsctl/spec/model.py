@@ -293,6 +293,21 @@ class SmokeTest(Strict):
         return self
 
 
+# ---------------------------------------------------------------- warmup requests
+
+# TF Serving reads at most this many records from a version's warmup file
+MAX_WARMUP_RECORDS = 1000
+
+
+class WarmupRequest(Strict):
+    """A request TF Serving replays when it loads a version, before the version is AVAILABLE,
+    so that the first real request after a rollout is not the slow one."""
+
+    request: dict[str, Any] = Field(description='A predict body, as in the REST API, e.g. '
+                                                '{"instances": [1.0]} (with an optional '
+                                                '"signature_name").')
+
+
 # ---------------------------------------------------------------- models
 
 
@@ -314,6 +329,19 @@ class ModelSpec(Strict):
     prune: bool = Field(default=False, description="Delete version dirs on disk that this spec "
                                                    "does not declare (kept by default).")
     smoke: list[SmokeTest] = Field(default_factory=list)
+    warmup: list[WarmupRequest] | Literal["smoke"] = Field(
+        default_factory=list, max_length=MAX_WARMUP_RECORDS,
+        description="Requests written into each version tfsctl exports "
+                    "(assets.extra/tf_serving_warmup_requests), replayed by the server when it "
+                    "loads the version; `smoke` reuses the smoke requests. Versions already on "
+                    "disk are never rewritten: they keep the warmup file they have.")
+
+    @property
+    def warmup_requests(self) -> list[dict[str, Any]]:
+        """The predict bodies to write as warmup records (the smoke requests for `smoke`)."""
+        if self.warmup == "smoke":
+            return [test.request for test in self.smoke][:MAX_WARMUP_RECORDS]
+        return [item.request for item in self.warmup]
 
     @field_validator("policy", mode="before")
     @classmethod

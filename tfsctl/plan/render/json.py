@@ -63,7 +63,8 @@ def _version(version: VersionChange) -> JsonDict:
     return {"model": version.model, "version": version.version, "change": version.change.value,
             "reason": version.reason,
             "source": None if source is None else {"kind": source.kind, "path": source.path},
-            "target": version.target, "source_spec": source_to_dict(version.source_spec)}
+            "target": version.target, "source_spec": source_to_dict(version.source_spec),
+            "warmup": list(version.warmup)}
 
 
 def _entry(entry: ModelEntry) -> JsonDict:
@@ -156,7 +157,8 @@ def _server_from(data: Mapping[str, Any]) -> ServerPlan:
         versions=_each(data, "versions", lambda v: VersionChange(
             model=v["model"], version=v["version"], change=Change(v["change"]), reason=v["reason"],
             source=_source(v["source"]), target=v["target"],
-            source_spec=source_from_dict(v["source_spec"]))),
+            source_spec=source_from_dict(v["source_spec"]),
+            warmup=tuple(v.get("warmup") or ()))),
         models=_each(data, "models", lambda m: ModelChange(
             name=m["name"], change=Change(m["change"]),
             fields=_each(m, "fields", lambda f: FieldChange(f["field"], f["before"], f["after"])))),

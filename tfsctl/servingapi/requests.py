@@ -6,11 +6,10 @@ format (`inputs`); answers mirror it (`predictions` / `outputs`). Values are
 checked against the signature's dtype the way TF Serving's json_tensor.cc
 checks them: no coercion (a string is not a float, a bool is not a number),
 dense lists only, every instance of the same shape. Binary strings travel as
-{"b64": "..."}; an output is base64-encoded only when its alias ends in
-`_bytes`. Floats are written as TF Serving writes them (shortest form that
-reads back as the same float32, `NaN`/`Infinity` bare), so float32 noise
-digits never appear. Classify and regress take `examples` (and an optional
-`context`), turned into tf.Example protos by JSON type.
+{"b64": "..."}. Classify and regress take `examples` (and an optional
+`context`), turned into tf.Example protos by JSON type. Answers are written
+by tfsctl/serve/answers.py. What a request may hold is bounded by limits.RequestLimits,
+checked on the JSON value's shape before a tensor is allocated.
 """
 
 from __future__ import annotations
@@ -18,13 +17,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from tfsctl.serve.status import Code, ServingError, invalid
+from tfsctl.servingapi.limits import DEFAULT_LIMITS, MAX_RANK, RequestLimits
+from tfsctl.servingapi.status import Code, ServingError, invalid
 
 # DataType enum values (tensorflow/core/framework/types.proto) -> (TF's name, numpy dtype)
 DTYPES: dict[int, tuple[str, Any]] = {
@@ -36,6 +36,9 @@ DTYPES: dict[int, tuple[str, Any]] = {
 _INT32 = (-(2 ** 31), 2 ** 31 - 1)
 _RANGES = {3: _INT32, 4: _INT32, 5: _INT32, 6: _INT32, 9: (-(2 ** 63), 2 ** 63 - 1),
            22: (0, 2 ** 32 - 1), 23: (0, 2 ** 64 - 1)}
+# A \uD800-\uDFFF escape: the only way a JSON text can carry a lone surrogate
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_TOO_BIG = "JSON Parse error: Number too big to be stored in double"
 
 
 def dtype_name(dtype: int) -> str:
@@ -77,15 +80,40 @@ def _b64decode(value: Any) -> bytes:
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
+    """The request's JSON object. As rapidjson in TF Serving, invalid UTF-8 and lone
+    surrogates are parse errors (a str holding one could not be written back or put in a
+    proto); so is nesting deeper than Python's recursion allows."""
     if not body:
         raise invalid("JSON Parse error: The document is empty")
     try:
-        doc = json.loads(body)
+        doc = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid(f"JSON Parse error: {exc}") from None
+    except RecursionError:
+        raise invalid("JSON Parse error: nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(body) and not _encodable(doc):
+        raise invalid("JSON Parse error: The surrogate pair in string is invalid.")
     if not isinstance(doc, dict):
         raise _format_error(doc, "Is not object")
     return doc
+
+
+def _encodable(doc: Any) -> bool:
+    """Whether every string (keys too) of a parsed document has a UTF-8 form."""
+    pending = [doc]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def signature_name(doc: dict[str, Any]) -> str:
@@ -110,6 +138,7 @@ def _leaf(value: Any, dtype: int) -> Any:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if dtype in (1, 2):
         ok = is_number
+        value = _double(value) if ok and isinstance(value, int) else value
     elif dtype == 7:
         ok = isinstance(value, str)
         value = value.encode() if ok else value
@@ -121,6 +150,14 @@ def _leaf(value: Any, dtype: int) -> Any:
     if not ok:
         raise _type_error(value, dtype)
     return value
+
+
+def _double(value: int) -> float:
+    """A JSON integer as the double rapidjson reads; beyond any double it refuses to parse."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise invalid(_TOO_BIG) from None
 
 
 def _type_error(value: Any, dtype: int) -> ServingError:
@@ -152,9 +189,17 @@ def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list[Any]) 
         _fill(item, level + 1, shape, dtype, out)
 
 
+def _itemsize(dtype: int) -> int:
+    numpy_type = DTYPES.get(dtype, (None, np.uint8))[1]
+    return np.dtype(numpy_type).itemsize
+
+
 def to_tensor(value: Any, dtype: int) -> np.ndarray:
     """One JSON value (scalar or nested dense list) as a tensor of `dtype`."""
     shape = _dense_shape(value)
+    if len(shape) > MAX_RANK:
+        raise invalid(f"JSON Value: {_debug(value)} has {len(shape)} dimensions; at most "
+                      f"{MAX_RANK} are supported")
     values: list[Any] = []
     _fill(value, 0, shape, dtype, values)
     array = np.empty(len(values), dtype=DTYPES[dtype][1])
@@ -166,14 +211,43 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ",".join(map(str, shape)) + "]"
 
 
-def _from_instances(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str, np.ndarray]:
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict) and not _is_b64(value)
+
+
+def _columns(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str, list[Any]] | None:
+    """The row format as one JSON value per input (None when the rows are not uniform objects
+    or plain values: the row-by-row pass then words the error)."""
+    if not _is_object(instances[0]):
+        if any(_is_object(item) for item in instances):
+            return None
+        return {next(iter(dtypes)): instances}
+    names = set(dtypes)
+    if not all(_is_object(item) and item.keys() == names for item in instances):
+        return None
+    return {name: [item[name] for item in instances] for name in dtypes}
+
+
+def _from_instances(instances: list[Any], dtypes: Mapping[str, int], limits: RequestLimits
+                    ) -> dict[str, np.ndarray]:
     if not isinstance(instances[0], dict) and len(dtypes) > 1:
         raise invalid("instances is a plain list, but expecting list of objects as multiple input "
                       "tensors required as per tensorinfo_map")
+    columns = _columns(instances, dtypes)
+    if columns is not None:
+        # The declared size (the rows times the first row's shape) is checked before any
+        # tensor exists; then each input is read in one pass into one array.
+        limits.check_tensors((name, _dense_shape(value), _itemsize(dtypes[name]))
+                             for name, value in columns.items())
+        try:
+            return {name: to_tensor(value, dtypes[name]) for name, value in columns.items()}
+        except ServingError:
+            pass  # the row-by-row pass below reports it with TF Serving's words
+    return _rows(instances, dtypes)
 
-    def is_object(value: Any) -> bool:
-        return isinstance(value, dict) and not _is_b64(value)
 
+def _rows(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str, np.ndarray]:
+    is_object = _is_object
     objects = is_object(instances[0])
     rows: dict[str, list[np.ndarray]] = {}
 
@@ -214,23 +288,25 @@ def _from_instances(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str
     return {name: np.stack(tensors) for name, tensors in rows.items()}
 
 
-def _from_inputs(value: Any, dtypes: Mapping[str, int]) -> dict[str, np.ndarray]:
+def _from_inputs(value: Any, dtypes: Mapping[str, int], limits: RequestLimits
+                 ) -> dict[str, np.ndarray]:
     if not isinstance(value, dict) or _is_b64(value):
         if len(dtypes) > 1:
             raise invalid("inputs is a plain value/list, but expecting an object as multiple input "
                           "tensors required as per tensorinfo_map")
-        name = next(iter(dtypes))
-        return {name: to_tensor(value, dtypes[name])}
-    tensors = {}
-    for name, dtype in dtypes.items():
-        if name not in value:
-            raise invalid(f"Missing named input: {name} in 'inputs' object.")
-        tensors[name] = to_tensor(value[name], dtype)
-    return tensors
+        columns = {next(iter(dtypes)): value}
+    else:
+        for name in dtypes:
+            if name not in value:
+                raise invalid(f"Missing named input: {name} in 'inputs' object.")
+        columns = {name: value[name] for name in dtypes}
+    limits.check_tensors((name, _dense_shape(value), _itemsize(dtypes[name]))
+                         for name, value in columns.items())
+    return {name: to_tensor(value, dtypes[name]) for name, value in columns.items()}
 
 
-def parse_predict(doc: dict[str, Any], dtypes: Mapping[str, int], signature: str
-                  ) -> tuple[dict[str, np.ndarray], bool]:
+def parse_predict(doc: dict[str, Any], dtypes: Mapping[str, int], signature: str,
+                  limits: RequestLimits = DEFAULT_LIMITS) -> tuple[dict[str, np.ndarray], bool]:
     """(inputs by alias, whether the row format was used). `dtypes`: the signature's inputs."""
     if not dtypes:
         raise invalid(f"Failed to get input map for signature: {signature or 'DEFAULT'}")
@@ -243,101 +319,10 @@ def parse_predict(doc: dict[str, Any], dtypes: Mapping[str, int], signature: str
             raise _format_error(doc, "Expecting 'instances' to be an list/array")
         if not instances:
             raise _format_error(doc, "No values in 'instances' array")
-        return _from_instances(instances, dtypes), True
+        return _from_instances(instances, dtypes, limits), True
     if "inputs" in doc:
-        return _from_inputs(doc["inputs"], dtypes), False
+        return _from_inputs(doc["inputs"], dtypes, limits), False
     raise invalid("Missing 'inputs' or 'instances' key")
-
-
-# ------------------------------------------------------------------ writing JSON
-
-
-def decimal(value: float, single: bool) -> str:
-    """A float as TF Serving writes it: %g, or full precision if %g does not read back."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "-Infinity" if value < 0 else "Infinity"
-    same: Callable[[str], bool] = ((lambda t: np.float32(t) == np.float32(value)) if single
-                                   else (lambda t: float(t) == value))
-    text = f"{value:g}"
-    if not same(text):
-        text = f"{value:.{9 if single else 17}g}"
-    if "." not in text and "e" not in text:
-        text += ".0"
-    return text
-
-
-def _leaf_writer(array: np.ndarray, as_bytes: bool) -> Callable[[Any], str]:
-    kind = array.dtype.kind
-    if kind == "f":
-        single = array.dtype.itemsize <= 4
-        return lambda v: decimal(float(v), single)
-    if kind == "b":
-        return lambda v: "true" if v else "false"
-    if kind in "iu":
-        return lambda v: str(int(v))
-    if as_bytes:
-        return lambda v: '{"b64": ' + json.dumps(base64.b64encode(v).decode()) + "}"
-    return lambda v: json.dumps(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v),
-                                ensure_ascii=False)
-
-
-def _write(value: Any, leaf: Callable[[Any], str]) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_write(v, leaf) for v in value) + "]"
-    return leaf(value)
-
-
-def _tensor_json(array: np.ndarray, alias: str) -> str:
-    leaf = _leaf_writer(array, array.dtype.kind == "O" and alias.endswith("_bytes"))
-    return _write(array.tolist(), leaf)
-
-
-def format_predict(outputs: Mapping[str, np.ndarray], row: bool) -> str:
-    if not outputs:
-        raise invalid("Cannot convert empty tensor map to JSON")
-    several = len(outputs) > 1
-    if not row:
-        parts = {name: _tensor_json(np.asarray(v), name) for name, v in outputs.items()}
-        if not several:
-            return '{"outputs": ' + next(iter(parts.values())) + "}"
-        return '{"outputs": {' + ", ".join(f"{json.dumps(k)}: {v}" for k, v in parts.items()) + "}}"
-    batch = -1
-    for name, value in outputs.items():
-        if np.ndim(value) == 0:
-            raise invalid(f"Tensor name: {name} has no shape information ")
-        size = np.shape(value)[0]
-        if batch >= 0 and size != batch:
-            raise invalid(f"Tensor name: {name} has inconsistent batch size: {size} expecting: {batch}")
-        batch = size
-    items = []
-    for index in range(batch):
-        cells = {name: _tensor_json(np.array(np.asarray(v)[index], dtype=np.asarray(v).dtype), name)
-                 for name, v in outputs.items()}
-        if several:
-            items.append("{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in cells.items()) + "}")
-        else:
-            items.append(next(iter(cells.values())))
-    return '{"predictions": [' + ", ".join(items) + "]}"
-
-
-def format_classify(rows: list[list[tuple[str, float]]]) -> str:
-    if not rows:
-        raise invalid("Cannot convert empty ClassificationResults to JSON")
-    return '{"results": [' + ", ".join(
-        "[" + ", ".join(f"[{json.dumps(label, ensure_ascii=False)}, {decimal(score, True)}]"
-                        for label, score in row) + "]" for row in rows) + "]}"
-
-
-def format_regress(values: list[float]) -> str:
-    if not values:
-        raise invalid("Cannot convert empty RegressionResults to JSON")
-    return '{"results": [' + ", ".join(decimal(v, True) for v in values) + "]}"
-
-
-def error_json(message: str) -> str:
-    return json.dumps({"error": message}, ensure_ascii=False)
 
 
 # ------------------------------------------------------------------ classify / regress requests
@@ -357,10 +342,12 @@ def _add_feature_value(value: Any, name: str, feature: Any) -> None:
         kind, item = "bytes_list", value.encode()
     elif isinstance(value, float):
         kind, item = "float_list", value
-    else:
+    elif -(2 ** 63) <= value < 2 ** 63:
         kind, item = "int64_list", value
-        if value >= 2 ** 63:
-            raise invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+    elif 0 < value < 2 ** 64:
+        raise invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+    else:
+        kind, item = "float_list", _double(value)  # rapidjson reads it as a double
     current = feature.WhichOneof("kind")
     if current not in (None, kind):
         raise invalid(f"Unexpected element type in feature: {name} expecting type: "

@@ -1,0 +1,214 @@
+"""The REST API's HTTP server: uvicorn (httptools, uvloop) in front of rest.RestApi.
+
+uvicorn does the HTTP: keep-alive, pipelining, chunked bodies, a listen
+backlog of 2048, graceful shutdown. This module adds what a server facing
+any client needs and uvicorn leaves to the application:
+
+  * every request gets an answer: the model runs on a worker pool
+    (`--rest_api_num_threads`, TF Serving's flag and default) and RestApi
+    never raises; a request the HTTP parser refuses gets a JSON 400 too;
+  * bounded requests: a body over `--max_request_bytes` is refused from its
+    Content-Length before it is read (or as soon as a chunked body passes
+    it), and the request line and headers may take at most 64 KiB;
+  * no connection held forever: headers must arrive, and a body must keep
+    arriving, within `--idle_timeout_seconds`, and a keep-alive connection
+    idle that long is closed.
+
+The socket is bound by `RestServer()` itself, so a port in use is an error
+at start-up, not in a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from tfsctl.serve.rest import Response, RestApi, error_response
+from tfsctl.servingapi.status import Code, ServingError
+
+log = logging.getLogger("tfsctl.serve")
+
+BACKLOG = 2048
+MAX_HEADER_BYTES = 64 << 10
+
+
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for the request line and headers, a cap on
+    their size, and TF Serving's JSON error body for requests the parser refuses."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._header_bytes = 0
+        self._header_deadline: asyncio.TimerHandle | None = None
+
+    def _await_request(self) -> None:
+        """Start waiting for the next request's headers (a new connection, or after an answer)."""
+        self._header_bytes = 0
+        self._cancel_deadline()
+        self._header_deadline = self.loop.call_later(self.timeout_keep_alive, self._give_up)
+
+    def _cancel_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _give_up(self) -> None:
+        if not self.transport.is_closing():
+            log.debug("rest: closing a connection that sent no complete request in %ss",
+                      self.timeout_keep_alive)
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_request()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_deadline is not None and not self.transport.is_closing():
+            # still waiting for the end of the headers: all of it was request line and headers
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._cancel_deadline()
+                self.send_400_response(f"Request line and headers exceed {MAX_HEADER_BYTES} bytes")
+
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol allows bool
+        """A client may shut down its sending side once the request is out (`nc -N`, HTTP/1.0
+        clients): keep the connection open so that the answer still goes back (asyncio
+        closes it otherwise). A half-closed connection with no request is closed by the
+        header deadline."""
+        return True
+
+    def on_headers_complete(self) -> None:
+        self._cancel_deadline()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._await_request()
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"error": f"Malformed HTTP request: {msg}"}).encode()
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                             b"content-length: " + str(len(body)).encode() + b"\r\n"
+                             b"connection: close\r\n\r\n" + body)
+        self.transport.close()
+
+
+class _Refused(Exception):
+    """The request cannot be read to its end: answered, and the connection closed."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status)
+        self.response = response
+
+
+class _App:
+    """The ASGI application: read the body within the limits, run RestApi on the pool."""
+
+    def __init__(self, api: RestApi, pool: ThreadPoolExecutor, idle_timeout: float):
+        self.api, self.pool, self.idle_timeout = api, pool, idle_timeout
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {name: value for name, value in scope["headers"]
+                   if name in (b"content-length", b"origin")}
+        target = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        close = False
+        try:
+            body = await self._body(receive, headers.get(b"content-length"))
+        except _Refused as refused:
+            response, close = refused.response, True
+        else:
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            response = await asyncio.get_running_loop().run_in_executor(
+                self.pool, self.api.handle, scope["method"], target, body, origin)
+        await self._send(send, response, close)
+
+    async def _body(self, receive: Any, declared: bytes | None) -> bytes:
+        limits = self.api.limits
+        try:
+            if declared is not None:
+                limits.check_body(int(declared))
+            parts, size = [], 0
+            while True:
+                try:
+                    message = await asyncio.wait_for(receive(), self.idle_timeout)
+                except TimeoutError:
+                    raise _Refused(Response(408, json.dumps(
+                        {"error": f"Request body not received within {self.idle_timeout}s"}
+                    ).encode())) from None
+                if message["type"] == "http.disconnect":
+                    raise _Refused(error_response(Code.CANCELLED, "Client disconnected"))
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                limits.check_body(size)
+                parts.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(parts)
+        except ServingError as exc:
+            raise _Refused(error_response(exc.code, exc.message)) from None
+
+    async def _send(self, send: Any, response: Response, close: bool) -> None:
+        headers = [(name.encode(), value.encode()) for name, value in self.api.cors_headers]
+        if response.content_type:
+            headers.append((b"content-type", response.content_type.encode()))
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+def default_threads() -> int:
+    """TF Serving's default for --rest_api_num_threads: four per schedulable CPU."""
+    return 4 * len(os.sched_getaffinity(0))
+
+
+class RestServer:
+    def __init__(self, address: tuple[str, int], api: RestApi, *, threads: int, idle_timeout: float,
+                 drain_timeout: float):
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._socket.bind(address)
+            self._socket.listen(BACKLOG)
+        except OSError:
+            self._socket.close()
+            raise
+        self._pool = ThreadPoolExecutor(threads or default_threads(), thread_name_prefix="rest")
+        config = uvicorn.Config(_App(api, self._pool, idle_timeout), http=_Protocol, ws="none",
+                                lifespan="off", interface="asgi3", log_config=None,
+                                access_log=False, server_header=False, backlog=BACKLOG,
+                                timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]
+                                timeout_graceful_shutdown=int(drain_timeout))
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, args=([self._socket],),
+                                        name="rest", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def drain(self, timeout: float) -> None:
+        """Stop accepting connections, close idle ones, and wait up to `timeout` s for the
+        requests being answered (uvicorn's graceful shutdown)."""
+        self._server.should_exit = True
+        self._thread.join(timeout + 5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
