@@ -119,6 +119,11 @@ def test_metadata_matches_tf_servings_expected_json(serve, models: Path, tfs_tes
                           block(name, models / model, "model_version_policy { all {} }"))
     server = serve(f"--model_config_file={config}")
     version = expected["model_spec"]["version"]
+    # like TF Serving, the server opens its ports once each model's newest version loaded;
+    # an older one may still be loading
+    server.wait_for(lambda: any(
+        s["version"] == version and s["state"] == "AVAILABLE"
+        for s in server.get(f"/v1/models/{name}").json()["model_version_status"]), timeout=120)
     assert server.get(f"/v1/models/{name}/versions/{version}/metadata").json() == expected
 
 
