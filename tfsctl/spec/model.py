@@ -12,6 +12,7 @@ for completion, so they are written for the person typing the YAML.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -66,6 +67,9 @@ VersionNumber = Annotated[int, Field(ge=0, le=2**63 - 1,
                                      description="A version number: the integer name of a "
                                                  "version directory (00000123 is 123).")]
 Port = Annotated[int, Field(ge=1, le=65535)]
+#: A flag's value is written on the server's command line; integers stay in 64 bits (a
+#: number of thousands of digits cannot even be turned into text).
+FlagValue = str | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | float | bool
 
 
 def _usable_path(value: object) -> object:
@@ -286,6 +290,18 @@ class SmokeTest(Strict):
     expect: dict[str, Any] = Field(description='Part of the answer, e.g. {"predictions": [2.5]}.')
     tolerance: float = Field(default=1e-6, ge=0)
 
+    @field_validator("request", "expect")
+    @classmethod
+    def _json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Apply sends the request as JSON: refuse here what JSON cannot carry (an integer
+        of thousands of digits, a lone surrogate)."""
+        try:
+            json.dumps(value).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            reason = "it holds a number of over 4,300 digits" if "digits" in str(exc) else exc
+            raise ValueError(f"cannot be sent as JSON: {reason}") from None
+        return value
+
     @model_validator(mode="after")
     def _one_target(self) -> SmokeTest:
         if self.version is not None and self.label is not None:
@@ -438,7 +454,7 @@ class Server(Strict):
     resources: Resources = Field(default_factory=Resources)
     batching: Batching | None = None
     monitoring: Monitoring | None = None
-    flags: dict[Annotated[str, Field(pattern=FLAG_PATTERN)], str | int | float | bool] = Field(
+    flags: dict[Annotated[str, Field(pattern=FLAG_PATTERN)], FlagValue] = Field(
         default_factory=dict, description="Extra tensorflow_model_server flags, without `--`.")
     allow_external_base_paths: bool = Field(default=False, description="Let base paths leave "
                                             "the model root (local runtime only).")
