@@ -48,7 +48,8 @@ DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _NAME_RE = re.compile(NAME_PATTERN)
-LABEL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+#: TF Serving restricts version labels to word characters (serving_config.md: `[a-zA-Z0-9_]+`).
+LABEL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 FLAG_PATTERN = r"^[a-z][a-z0-9_]*$"
 
