@@ -122,6 +122,8 @@ _FIELD_HINTS = {
     "smoke": "keep `version` or `label`, not both",
     "kubernetes": "e.g. `kubernetes: {model_volume: {claim: models}}`; see README, Scaling out",
     "grace_seconds": "raise grace_seconds or lower drain_seconds",
+    "base_path": "copy the model to a directory under the model root (e.g. `aws s3 sync`) "
+                 "and point base_path there",
 }
 
 

@@ -73,10 +73,21 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 FlagValue = str | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | float | bool
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def _usable_path(value: object) -> object:
     """Paths the OS cannot take (a NUL byte, a name over NAME_MAX, over PATH_MAX) are
-    refused here, with the key's location, instead of failing later in a filesystem call."""
+    refused here, with the key's location, instead of failing later in a filesystem call.
+    So are URLs: `s3://b/m` would otherwise become the local directory `s3:/b/m`."""
     if isinstance(value, str):
+        if value.lower().startswith("s3://"):
+            raise ValueError("s3:// paths are not supported: TF Serving images from 2.7 on "
+                             "have no S3 filesystem (it moved to tensorflow-io), and tfsctl "
+                             "exports and inspects versions on a local disk")
+        if _URL.match(value):
+            raise ValueError(f"{value.split('://')[0]}:// paths are not supported: tfsctl "
+                             "exports and inspects versions on a local disk")
         if "\x00" in value:
             raise ValueError("a path cannot contain a NUL byte (\\0)")
         if len(value.encode("utf-8", "surrogatepass")) > 4095:
