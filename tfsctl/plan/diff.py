@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 
 from tfsctl.live.sources import SourceKey, SourceObservation
 from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, VersionState
-from tfsctl.plan.entries import diff_entries
+from tfsctl.plan.entries import diff_entries, reload_refusals
 from tfsctl.plan.model import (
     Change,
     Drift,
@@ -175,6 +175,8 @@ def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, w
         return ServerAction.RESTART, ([rolling] if rolling else []) + [
             "batching or monitoring settings are read only at start: "
             + ", ".join(f.name for f in files)]
+    if reload_refusals(models):
+        return ServerAction.REPLACE, ([rolling] if rolling else []) + reload_refusals(models)
     if models:
         return ServerAction.RELOAD, ["model config only: hot reload, no downtime"]
     return ServerAction.NONE, []
