@@ -142,9 +142,10 @@ class CheckpointSource(Strict):
     meta_graph: SpecPath | None = Field(default=None,
                                     description="The .meta file; default: <checkpoint>.meta.")
     inputs: dict[str, str] = Field(min_length=1, description="Signature input key -> tensor name "
-                                                             "(e.g. x: 'x:0').")
+                                   "(e.g. x: 'x:0'), or operation name ('x': its first output).")
     outputs: dict[str, str] = Field(min_length=1, description="Signature output key -> tensor "
-                                                              "name (e.g. y: 'y:0').")
+                                    "name (e.g. y: 'y:0'), or operation name ('y': its first "
+                                    "output).")
     signature_name: str = Field(default="serving_default",
                                 description="Name of the predict signature to write.")
 
