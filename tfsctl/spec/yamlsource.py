@@ -265,7 +265,10 @@ _NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEven
 
 def _too_many_nodes(file: Path, text: str) -> SpecIssue | None:
     """Count the document's nodes from parse events, which are dropped as they come, so a
-    huge document is refused in constant memory; syntax errors are left to the composer."""
+    huge document is refused in constant memory; syntax errors are left to the composer.
+    A text shorter than the budget cannot hold more nodes than characters: not counted."""
+    if len(text) <= MAX_PARSED_NODES:
+        return None
     parser = _COMPOSER(text)
     count = 0
     try:
