@@ -3,7 +3,7 @@
 Two modes, chosen by the environment:
 
 * default: each generated test stops taking new cases after `TFSCTL_FUZZ_SECONDS` seconds
-  (default 12) or `SHORT_EXAMPLES` cases, whichever comes first, so the whole suite costs
+  (default 10) or `SHORT_EXAMPLES` cases, whichever comes first, so the whole suite costs
   a minute or two in the normal run;
 * `TFSCTL_FUZZ=long`: no time box, and enough cases that every target (validate, render,
   plan, import) sees at least `LONG_CASES_PER_TARGET`.
@@ -22,7 +22,7 @@ import time
 from hypothesis import HealthCheck, settings
 
 LONG = os.environ.get("TFSCTL_FUZZ", "").lower() == "long"
-SECONDS = float(os.environ.get("TFSCTL_FUZZ_SECONDS", "12"))
+SECONDS = float(os.environ.get("TFSCTL_FUZZ_SECONDS", "10"))
 SHORT_EXAMPLES = 300
 LONG_CASES_PER_TARGET = 10_000
 #: A command running this long is hung (the slowest legitimate case takes about a second).
