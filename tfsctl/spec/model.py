@@ -68,9 +68,17 @@ VersionNumber = Annotated[int, Field(ge=0, le=2**63 - 1,
                                      description="A version number: the integer name of a "
                                                  "version directory (00000123 is 123).")]
 Port = Annotated[int, Field(ge=1, le=65535)]
-#: A flag's value is written on the server's command line; integers stay in 64 bits (a
-#: number of thousands of digits cannot even be turned into text).
-FlagValue = str | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | float | bool
+
+
+def _flag_value(value: str | int | float | bool) -> str | int | float | bool:
+    """A flag is written on the server's command line, where numbers are 64-bit (and one of
+    thousands of digits cannot even be turned into text)."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise ValueError("the number does not fit in 64 bits")
+    return value
+
+
+FlagValue = Annotated[str | int | float | bool, AfterValidator(_flag_value)]
 
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
