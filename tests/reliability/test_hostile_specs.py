@@ -187,6 +187,7 @@ BOMBS: dict[str, bytes] = {
 SPEC_TARGETS = {
     "validate": lambda spec: ("validate", str(spec)),
     "render": lambda spec: ("render", "-f", str(spec), "--what", "all"),
+    "render --what kubernetes": lambda spec: ("render", "-f", str(spec), "--what", "kubernetes"),
     "plan": lambda spec: ("plan", "-f", str(spec), "--detailed-exitcode", "--json"),
 }
 
