@@ -10,7 +10,11 @@ from __future__ import annotations
 
 
 class TfsctlError(Exception):
-    def __init__(self, message: str, hint: str = ""):
+    """`notes` are further facts printed on their own lines after the fix (what a rollback
+    restored, say): they are not instructions, so they never take the `fix:` line."""
+
+    def __init__(self, message: str, hint: str = "", notes: tuple[str, ...] = ()):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.notes = notes

@@ -195,3 +195,36 @@ def test_a_leftover_export_temp_dir_is_shown_and_never_a_version(tally: Tally) -
         assert_clean_outcome(plan, box.spec_file)
         assert "interrupted-export" in plan.out and '"version": 2' not in plan.out, str(plan)
     tally.add("corrupt models")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("inputs, outputs", [("x", "y"), ("x:0", "y"), ("x", "y:0")])
+def test_an_operation_name_means_its_first_output(inputs: str, outputs: str, tmp_path: Path) -> None:
+    """The classic tutorial names placeholders (`inputs: {x: "x"}`): the operation `x`
+    stands for its first output `x:0`, which the exported signature uses."""
+    from tfsctl.export.exporters import export_version
+    from tfsctl.spec.model import CheckpointSource
+
+    prefix = make_checkpoint(tmp_path / "ckpt", 0.5, 2.0)
+    source = CheckpointSource(checkpoint=prefix, inputs={"x": inputs}, outputs={"y": outputs})
+    result = export_version(source, tmp_path / "m" / "1")
+    assert result.signatures == ("serving_default",)
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((tmp_path / "m" / "1" / "saved_model.pb")
+                                                  .read_bytes())
+    signature = saved.meta_graphs[0].signature_def["serving_default"]
+    assert (signature.inputs["x"].name, signature.outputs["y"].name) == ("x:0", "y:0")
+
+
+@pytest.mark.slow
+def test_an_unknown_operation_name_suggests_similar_ones(tmp_path: Path) -> None:
+    from tfsctl.export.exporters import ExportError, export_version
+    from tfsctl.spec.model import CheckpointSource
+
+    prefix = make_checkpoint(tmp_path / "ckpt", 0.5, 2.0)
+    source = CheckpointSource(checkpoint=prefix, inputs={"x": "X"}, outputs={"y": "y"})
+    with pytest.raises(ExportError) as caught:
+        export_version(source, tmp_path / "m" / "1")
+    assert "no input tensor 'X'" in caught.value.message and "'x'" in caught.value.hint
+    assert not (tmp_path / "m" / "1").exists()

@@ -1,34 +1,35 @@
-"""Hostile and broken spec files, generated with hypothesis, through the real CLI.
+"""Hostile and broken specs and model.configs, generated with hypothesis, through the real CLI.
 
-Every input must end in exit 0 (valid), 1 (a clear error naming the file, at
-path:line:col when it has a place) or 2 (`plan --detailed-exitcode`: changes); never
-a traceback, never an escaped exception, never a hang (hypothesis' deadline and
-explicit timings for the bombs), never a file written outside the project. The CLI
-runs in-process (tests/support/cli.py) so that hundreds of inputs take seconds.
+Four targets: `validate`, `render` and `plan` for specs, `import` for model.configs (and
+`validate` of what import writes). Every input must end in exit 0 (valid), 1 (a clear
+error naming the file, at path:line:col when it has a place) or 2 (`plan
+--detailed-exitcode`: changes); never a traceback, an escaped exception, a hang, a jump in
+memory, or a file written outside the project. The CLI runs in-process
+(tests/support/cli.py) so that thousands of inputs take minutes.
+
+How many cases run is set in tests/reliability/fuzzing.py: a time box per generated test
+in the normal run, `TFSCTL_FUZZ=long` for at least 10,000 cases per target; the tally at
+the end of the run says how many each target took.
 """
 
 from __future__ import annotations
 
-import time
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.reliability.fuzzing import HANG_SECONDS, Budget, MemoryWatch, fuzz_settings
 from tests.reliability.tally import Tally
 from tests.support.cli import assert_clean_outcome, invoke
-from tests.support.paths import REPO
+from tests.support.paths import REPO, SHARED_TESTDATA
 from tests.support.sandbox import base_spec, dump, sandbox
 from tfsctl.spec import yamlsource
-
-SETTINGS = settings(max_examples=120, deadline=5_000, derandomize=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-#: Each alias bomb expands to the loader's 200,000-value budget: a quarter second apiece.
-FEW = settings(SETTINGS, max_examples=25)
 
 #: Values of the wrong type or of absurd size, for any node of a spec.
 HOSTILE_SCALARS = st.one_of(
@@ -183,16 +184,23 @@ BOMBS: dict[str, bytes] = {
 }
 
 
-def check_spec(spec: bytes, tally: Tally, kind: str, budget: float = 5.0) -> None:
-    """validate and plan on `spec`: a clean outcome within `budget` seconds each."""
+SPEC_TARGETS = {
+    "validate": lambda spec: ("validate", str(spec)),
+    "render": lambda spec: ("render", "-f", str(spec), "--what", "all"),
+    "render --what kubernetes": lambda spec: ("render", "-f", str(spec), "--what", "kubernetes"),
+    "plan": lambda spec: ("plan", "-f", str(spec), "--detailed-exitcode", "--json"),
+}
+
+
+def check_spec(spec: bytes, tally: Tally, kind: str) -> None:
+    """validate, render and plan on `spec`: each a clean outcome, none hung or blowing up."""
     with sandbox() as box:
         box.spec_file.write_bytes(spec)
-        for argv in (("validate", str(box.spec_file)),
-                     ("plan", "-f", str(box.spec_file), "--detailed-exitcode", "--json")):
-            started = time.monotonic()
-            result = invoke(*argv)
-            assert time.monotonic() - started < budget, f"too slow: {result}"
+        for target, argv in SPEC_TARGETS.items():
+            with MemoryWatch():
+                result = invoke(*argv(box.spec_file), timeout=HANG_SECONDS)
             assert_clean_outcome(result, box.spec_file)
+            tally.add(f"target {target}")
     tally.add(kind)
 
 
@@ -225,52 +233,218 @@ def test_bombs_say_what_is_wrong(name: str, expected: str, tally: Tally) -> None
     tally.add("hostile spec files (fixed bombs)")
 
 
-@FEW
+#: One time box per generated test (see tests/reliability/fuzzing.py).
+BUDGETS: dict[str, Budget] = {}
+
+
+def out_of_time(test: str) -> bool:
+    return BUDGETS.setdefault(test, Budget()).spent()
+
+
+@fuzz_settings(share=0.02)
 @given(width=st.integers(2, 30), depth=st.integers(2, 12))
 def test_generated_alias_bombs(width: int, depth: int, tally: Tally) -> None:
-    check_spec(alias_bomb(width, depth), tally, "generated specs (hypothesis): alias bombs")
+    if not out_of_time("alias bombs"):
+        check_spec(alias_bomb(width, depth), tally, "generated specs: alias bombs")
 
 
-@FEW
+@fuzz_settings(share=0.02)
 @given(depth=st.integers(50, 5_000), style=st.sampled_from(["flow-seq", "flow-map", "block"]))
 def test_generated_deep_nesting(depth: int, style: str, tally: Tally) -> None:
-    check_spec(nested(depth, style), tally, "generated specs (hypothesis): deep nesting")
+    if not out_of_time("deep nesting"):
+        check_spec(nested(depth, style), tally, "generated specs: deep nesting")
 
 
-@SETTINGS
+@fuzz_settings(share=0.45)
 @given(spec=mutated_specs())
 def test_mutated_specs(spec: bytes, tally: Tally) -> None:
-    check_spec(spec, tally, "generated specs (hypothesis): mutated")
+    if not out_of_time("mutated specs"):
+        check_spec(spec, tally, "generated specs: mutated")
 
 
-@SETTINGS
+@fuzz_settings(share=0.2)
 @given(spec=corrupted_bytes())
 def test_corrupted_bytes(spec: bytes, tally: Tally) -> None:
-    check_spec(spec, tally, "generated specs (hypothesis): corrupted bytes")
+    if not out_of_time("corrupted specs"):
+        check_spec(spec, tally, "generated specs: corrupted bytes")
 
 
-@SETTINGS
+@fuzz_settings(share=0.16)
 @given(spec=st.one_of(st.binary(max_size=2000),
                       st.text(max_size=2000).map(lambda t: t.encode("utf-8", "surrogatepass"))))
 def test_random_bytes_and_text(spec: bytes, tally: Tally) -> None:
-    check_spec(spec, tally, "generated specs (hypothesis): random bytes and text")
+    if not out_of_time("random specs"):
+        check_spec(spec, tally, "generated specs: random bytes and text")
 
 
-@SETTINGS
+@fuzz_settings(share=0.15)
 @given(template=st.sampled_from(JINJA_ABUSE) | st.lists(st.sampled_from(JINJA_ABUSE), min_size=2,
                                                          max_size=4).map("".join),
-       field=st.sampled_from(["image", "name", "model_root", "env"]))
+       field=st.sampled_from(["image", "name", "model_root", "env", "ports", "flags", "smoke"]))
 def test_jinja_abuse(template: str, field: str, tally: Tally) -> None:
-    """Templates that try to escape the sandbox, loop forever or allocate gigabytes are
-    located errors; none of them may take the process down or run for long."""
+    """Templates that try to escape the sandbox, loop forever, allocate gigabytes or make
+    numbers Python cannot print are located errors; none may take the process down."""
+    if out_of_time("jinja abuse"):
+        return
     spec = base_spec()
     spec["variables"]["big"] = [str(i) for i in range(2_000)]
     server = spec["servers"][0]
-    if field == "env":
-        server["env"]["T"] = template
+    if field in ("env", "flags"):
+        server.setdefault(field, {})["T"] = template
+    elif field == "ports":
+        server["ports"]["grpc"] = template
+    elif field == "smoke":
+        server["models"][0]["smoke"][0]["request"]["instances"] = [template]
     else:
         server[field] = template
-    check_spec(dump(spec), tally, "generated specs (hypothesis): jinja abuse")
+    check_spec(dump(spec), tally, "generated specs: jinja abuse")
+
+
+# ------------------------------------------------------------------ model.configs for import
+
+
+def _model_config_starts() -> list[str]:
+    """model.configs to mutate: TF Serving's own test config, what the examples render to,
+    and one using every field import maps (labels, specific versions, platform)."""
+    from tfsctl.runtimes.desired import desired_model_entries
+    from tfsctl.serverconfig.model_config import render_text
+    from tfsctl.spec.load import load_spec
+
+    starts = [
+        'model_config_list {\n  config {\n    name: "m"\n    base_path: "/srv/models/m"\n'
+        '    model_platform: "tensorflow"\n    model_version_policy { specific { versions: 1 '
+        'versions: 2 } }\n    version_labels { key: "stable" value: 1 }\n'
+        '    version_labels { key: "canary" value: 2 }\n  }\n  config {\n    name: "n"\n'
+        '    base_path: "/srv/models/n"\n    model_version_policy { all {} }\n  }\n}\n',
+    ]
+    tfs_config = SHARED_TESTDATA / "good_model_config.txt"
+    if tfs_config.is_file():
+        starts.append(tfs_config.read_text())
+    for path in sorted((REPO / "examples").glob("*.yaml")):
+        try:
+            spec = load_spec(path).spec
+        except Exception:  # noqa: BLE001 - an example that needs variables is skipped
+            continue
+        starts.extend(render_text(desired_model_entries(server)) for server in spec.servers)
+    return starts
+
+
+MODEL_CONFIGS = _model_config_starts()
+_PROTO_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*|-?\d+|[{}<>:\[\],]')
+#: Tokens that break a model.config in the ways people and tools do.
+HOSTILE_TOKENS = [
+    "{", "}", "<", ">", ":", "-1", "-9223372036854775808", "9223372036854775808", "1e400",
+    "99999999999999999999999999", '""', '"TensorFlow"', '"a/../b"', '"can-ary"', '"../../etc"',
+    '"\\xff\\xfe"', '"\\000"', '"${UNSET_TFSCTL_VAR}"', '"s3://bucket/m"', "config", "name",
+    "logging_config { sampling_config { sampling_rate: 1 } }", "model_type: TENSORFLOW",
+    "model_type: OTHER", "custom_model_config { }", "[type.googleapis.com/google.protobuf.Any] {",
+    "model_version_policy { latest { num_versions: 0 } }", "version_labels { key: \"x\" }",
+    'config { name: "m" base_path: "/srv/models/m" }', "#", "'", '"', "\\",
+]
+
+
+@st.composite
+def mutated_model_configs(draw: st.DrawFn) -> bytes:
+    """A model.config with tokens replaced, duplicated, deleted, or hostile ones inserted."""
+    text = draw(st.sampled_from(MODEL_CONFIGS))
+    tokens = [m for m in _PROTO_TOKEN.finditer(text)]
+    for _ in range(draw(st.integers(1, 4))):
+        if not tokens:
+            break
+        token = draw(st.sampled_from(tokens))
+        action = draw(st.sampled_from(["replace", "insert", "delete", "repeat"]))
+        start, end = token.span()
+        if action == "delete":
+            text = text[:start] + text[end:]
+        elif action == "repeat":
+            text = text[:start] + token.group() * draw(st.integers(2, 300)) + text[end:]
+        else:
+            junk = draw(st.sampled_from(HOSTILE_TOKENS) | st.text(max_size=12))
+            text = text[:start] + junk + (" " + text[start:] if action == "insert" else text[end:])
+        tokens = [m for m in _PROTO_TOKEN.finditer(text)]
+    return text.encode("utf-8", "surrogatepass")
+
+
+NAMES = st.sampled_from(["m", "half_plus_two", "", "a/../b", "..", "a b", "TensorFlow", "x" * 200]) \
+    | st.text(max_size=12)
+PLATFORMS = st.sampled_from(["tensorflow", "TensorFlow", "tflite", ""]) | st.text(max_size=8)
+VERSIONS = st.integers(-3, 5) | st.sampled_from([2 ** 63 - 1, -(2 ** 63)])
+
+
+@st.composite
+def structured_model_configs(draw: st.DrawFn) -> bytes:
+    """A syntactically valid model.config of generated entries: every field, hostile values."""
+    blocks = []
+    for _ in range(draw(st.integers(0, 4))):
+        fields = [f"name: {_quoted(draw(NAMES))}"]
+        if draw(st.booleans()):
+            fields.append(f"base_path: {_quoted(draw(NAMES.map(lambda n: '/srv/models/' + n)))}")
+        if draw(st.booleans()):
+            platform = draw(PLATFORMS)
+            fields.append(f"model_platform: {_quoted(platform)}")
+        policy = draw(st.sampled_from(["", "all {}", "latest { num_versions: %d }", "specific"]))
+        if policy == "specific":
+            versions = draw(st.lists(VERSIONS, max_size=4))
+            fields.append("model_version_policy { specific { "
+                          + " ".join(f"versions: {v}" for v in versions) + " } }")
+        elif policy:
+            fields.append("model_version_policy { "
+                          + (policy % draw(st.integers(0, 2 ** 32 - 1)) if "%d" in policy else policy)
+                          + " }")
+        for label, version in draw(st.dictionaries(NAMES, VERSIONS, max_size=3)).items():
+            fields.append(f"version_labels {{ key: {_quoted(label)} value: {version} }}")
+        blocks.append("  config {\n    " + "\n    ".join(fields) + "\n  }\n")
+    return ("model_config_list {\n" + "".join(blocks) + "}\n").encode("utf-8", "surrogatepass")
+
+
+def _quoted(text: str) -> str:
+    """A protobuf text-format string literal."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def check_import(config: bytes, tally: Tally, kind: str) -> None:
+    """import of `config`: a clean outcome; a spec it writes passes validate."""
+    with sandbox() as box:
+        source = box.project / "model.config"
+        source.write_bytes(config)
+        output = box.project / "imported.yaml"
+        with MemoryWatch():
+            result = invoke("import", str(source), "-o", str(output), timeout=HANG_SECONDS)
+        assert_clean_outcome(result, source)
+        assert result.code in (0, 1), str(result)
+        if result.code == 0:
+            check = invoke("validate", str(output), timeout=HANG_SECONDS)
+            assert check.code == 0, f"import wrote a spec validate rejects:\n{config!r}\n{check}"
+        else:
+            assert not output.exists(), "a failed import wrote its output"
+    tally.add("target import")
+    tally.add(kind)
+
+
+@fuzz_settings(share=0.5)
+@given(config=mutated_model_configs())
+def test_mutated_model_configs(config: bytes, tally: Tally) -> None:
+    if not out_of_time("mutated model.configs"):
+        check_import(config, tally, "generated model.configs: mutated")
+
+
+@fuzz_settings(share=0.3)
+@given(config=structured_model_configs())
+def test_structured_model_configs(config: bytes, tally: Tally) -> None:
+    if not out_of_time("structured model.configs"):
+        check_import(config, tally, "generated model.configs: structured")
+
+
+@fuzz_settings(share=0.2)
+@given(config=st.sampled_from(MODEL_CONFIGS).map(str.encode).flatmap(
+    lambda text: st.tuples(st.just(text), st.integers(0, len(text)),
+                           st.sampled_from([b"\xff", b"\x00", b"{", b"}", b"<", b"\"", b"#", b"\\"])
+                           | st.binary(min_size=1, max_size=6)))
+       .map(lambda t: t[0][:t[1]] + t[2] + t[0][t[1]:]))
+def test_corrupted_model_configs(config: bytes, tally: Tally) -> None:
+    if not out_of_time("corrupted model.configs"):
+        check_import(config, tally, "generated model.configs: corrupted bytes")
 
 
 @pytest.mark.parametrize("template, expected", [

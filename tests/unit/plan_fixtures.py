@@ -40,7 +40,9 @@ def _model_dir(server: Server, name: str, data: dict[str, Any]) -> ModelDir:
     model = server.model(name)
     base = server.base_path(model) if model else server.model_root / name
     incomplete = {int(k): v for k, v in (data.get("incomplete") or {}).items()}
-    versions = [VersionDir(v, str(v), True, fingerprint=f"fp{v}") for v in data.get("versions", [])]
+    sizes = {int(k): v for k, v in (data.get("sizes") or {}).items()}
+    versions = [VersionDir(v, str(v), True, fingerprint=f"fp{v}", size_bytes=sizes.get(v))
+                for v in data.get("versions", [])]
     versions += [VersionDir(v, str(v), False, problem=why) for v, why in incomplete.items()]
     exports = tuple(ExportRecord(int(v), "saved_model", "/src", fp)
                     for v, fp in (data.get("exported") or {}).items())
@@ -114,7 +116,8 @@ def sources(case: dict[str, Any]) -> dict[tuple[str, str, int], SourceObservatio
     for key, value in (case.get("sources") or {}).items():
         server, model, version = key.split("/")
         out[(server, model, int(version))] = SourceObservation(
-            value.get("exists", True), value.get("problem"), value.get("fingerprint"))
+            value.get("exists", True), value.get("problem"), value.get("fingerprint"),
+            value.get("size_bytes"))
     return out
 
 

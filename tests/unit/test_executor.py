@@ -123,7 +123,39 @@ def test_failure_restores_config_and_removes_exported_versions(tmp_path: Path) -
     assert (root / "m" / "1").exists(), "existing versions are never touched"
     assert (root / "model.config").read_text() == LIVE_CONFIG
     assert world.log[-1] == "reload stable=1", "the previous config was reloaded"
-    assert "removed new version dir" in caught.value.hint
+    assert "removed new version dir" in caught.value.notes[0]
+
+
+def test_the_failures_own_fix_keeps_the_fix_line(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """An exporter's hint ("use 'x:0'") used to be replaced by the rollback note; the note
+    now has its own line after the fix."""
+    server, plan, live, desired, root = _setup(tmp_path)
+    world = World(root)
+
+    def export(version: Any, target: Path, progress: Any) -> None:
+        raise TfsctlError("the checkpoint's graph has no input tensor 'x'", "use a name like 'x:0'")
+
+    world.export = export  # type: ignore[method-assign]
+    with pytest.raises(ApplyFailed) as caught:
+        apply_server(plan, live, desired, world.context())
+    assert caught.value.hint == "use a name like 'x:0'"
+    assert caught.value.notes[0].startswith("rollback: ")
+
+    from tfsctl.cli import main
+
+    def failing() -> None:
+        raise caught.value
+
+    main.cli.add_command(main.click.command(name="fail-for-test")(failing))
+    try:
+        assert main.run(["fail-for-test"]) == 1
+    finally:
+        main.cli.commands.pop("fail-for-test")
+    err = capsys.readouterr().err.splitlines()
+    fix = next(i for i, line in enumerate(err) if line.startswith("  fix: "))
+    assert err[fix] == "  fix: use a name like 'x:0'"
+    assert err[fix + 1].startswith("  rollback: "), err
 
 
 def test_a_plan_with_errors_changes_nothing(tmp_path: Path) -> None:

@@ -72,15 +72,16 @@ class ApplyContext:
 
 
 class ApplyFailed(TfsctlError):
-    """Apply failed; `restored` says what was put back."""
+    """Apply failed; `hint` is the failure's own fix, `restored` what the rollback put back
+    (printed on its own `rollback:` line)."""
 
-    def __init__(self, message: str, restored: list[str]):
-        hint = ("restored: " + "; ".join(restored)) if restored else \
-            "nothing had been changed yet: the server was not touched"
+    def __init__(self, message: str, restored: list[str], hint: str = ""):
+        note = ("rollback: restored " + "; ".join(restored)) if restored else \
+            "rollback: nothing had been changed yet, the server was not touched"
         if any(item.startswith("NOT restored") for item in restored):
-            hint += ("; what was not restored is retried by this apply's guardian (guardian.log in "
-                     "the state dir) or, failing that, by the next apply")
-        super().__init__(message, hint)
+            note += ("; what was not restored is retried by this apply's guardian (guardian.log "
+                     "in the state dir) or, failing that, by the next apply")
+        super().__init__(message, hint, (note,))
         self.restored = restored
 
 
@@ -252,7 +253,8 @@ def apply_server(plan: ServerPlan, live: LiveServer, launch: Launch | None, ctx:
         ctx.progress(f"failed: {message}; rolling back")
         with signals_deferred():  # a second Ctrl-C must not cut the rollback short
             restored = tx.rollback()
-        raise ApplyFailed(f"apply of server {plan.name!r} failed: {message}", restored) from None
+        raise ApplyFailed(f"apply of server {plan.name!r} failed: {message}", restored,
+                          getattr(exc, "hint", "")) from None
     tx.done()
     for change in plan.prunes:
         ctx.progress(f"pruning {change.model}/{change.version}")

@@ -110,6 +110,8 @@ def run(argv: list[str] | None = None) -> int:
         console.err().print(f"error: {error.message}", style="red", markup=False)
         if error.hint:
             console.err().print(f"  fix: {error.hint}", markup=False)
+        for note in error.notes:
+            console.err().print(f"  {note}", markup=False)
         code = EXIT_ERROR
     except click.exceptions.Abort:
         console.err().print("aborted", style="yellow")

@@ -153,7 +153,7 @@ def _kubernetes(servers: list[Server], file: Path, environment: str | None) -> s
 
 
 @click.command(name="import")
-@click.argument("model_config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model_config", type=click.Path(path_type=Path))
 @click.option("--server-name", default="default", show_default=True)
 @click.option("--runtime", type=click.Choice([r.value for r in Runtime]), default="local",
               show_default=True, help="docker: base paths are /models/...; local: host paths.")
@@ -165,19 +165,16 @@ def import_(model_config: Path, server_name: str, runtime: str, model_root: str 
             output: Path | None) -> None:
     """Turn an existing MODEL_CONFIG (model.config) into a tfsctl spec.
 
-    `tfsctl render` of the result gives an equivalent model.config.
-    ${VAR} references in base paths are expanded from the environment.
+    `tfsctl render` of the result gives an equivalent model.config, and
+    `tfsctl validate` accepts it: entries a spec cannot hold are refused with the
+    reason, at file:line:column in MODEL_CONFIG. ${VAR} references in base paths
+    are expanded from the environment.
     """
-    from tfsctl.importer import import_entries
-    from tfsctl.serverconfig.model_config import ModelConfigError, parse_text
+    from tfsctl.importer import import_file
 
-    try:
-        entries = parse_text(model_config.read_text())
-    except ModelConfigError as exc:
-        raise TfsctlError(f"{model_config}: not a valid model.config: {exc}",
-                          "fix the protobuf text format first") from None
-    text = import_entries(entries, server_name=server_name, runtime=Runtime(runtime),
-                          model_root=model_root)
+    text = import_file(model_config, server_name=server_name, runtime=Runtime(runtime),
+                       model_root=model_root,
+                       spec_dir=(output.parent if output is not None else Path.cwd()))
     if output is None:
         click.echo(text, nl=False)
     else:

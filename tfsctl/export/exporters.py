@@ -84,7 +84,15 @@ def _copy_saved_model(source: SavedModelSource, work: Path, progress: Progress) 
 
 
 def _tensor(graph: Any, name: str, what: str) -> Any:
+    """The tensor `name` ('x:0'), or for an operation name ('x') its first output, as the
+    tutorials that name placeholders mean it."""
     try:
+        if ":" not in name:
+            outputs = graph.get_operation_by_name(name).outputs
+            if outputs:
+                return outputs[0]
+            raise ExportError(f"the checkpoint's graph operation {name!r} has no output to use "
+                              f"as the {what}", "name a tensor such as 'x:0'")
         return graph.get_tensor_by_name(name)
     except (KeyError, ValueError):
         wanted = name.split(":")[0]

@@ -27,12 +27,14 @@ def parse_version(name: str) -> int | None:
     return int(name) if name.isdigit() and len(name) <= 19 else None
 
 
-def _scan_version(path: str) -> tuple[hashlib._Hash, set[str], set[str]]:
+def _scan_version(path: str) -> tuple[hashlib._Hash, set[str], set[str], int]:
     """Names, sizes and mtimes of a version dir's files (two levels, like a SavedModel):
-    the digest, the top-level names and the names in variables/."""
+    the digest, the top-level names, the names in variables/ and the total size (what
+    TF Serving loads into memory, roughly)."""
     digest = hashlib.sha256()
     top: set[str] = set()
     variables: set[str] = set()
+    size = 0
     stack = [(path, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -53,19 +55,20 @@ def _scan_version(path: str) -> tuple[hashlib._Hash, set[str], set[str]]:
                 else:
                     stat = entry.stat(follow_symlinks=False)
                     digest.update(f"f {rel} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+                    size += stat.st_size
             except OSError:
                 continue
-    return digest, top, variables
+    return digest, top, variables, size
 
 
 def inspect_version(path: str, version: int, name: str) -> VersionDir:
-    digest, top, variables = _scan_version(path)
+    digest, top, variables, size = _scan_version(path)
     problem = None
     if "saved_model.pb" not in top and "saved_model.pbtxt" not in top:
         problem = "no saved_model.pb"
     elif "variables" in top and not any(n.startswith("variables.index") for n in variables):
         problem = "variables/ has no variables.index"
-    return VersionDir(version, name, problem is None, problem, digest.hexdigest()[:16])
+    return VersionDir(version, name, problem is None, problem, digest.hexdigest()[:16], size)
 
 
 def _names(path: Path) -> list[str]:

@@ -9,6 +9,7 @@ source under an existing version number is caught (versions are immutable).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class SourceObservation:
     exists: bool
     problem: str | None = None
     fingerprint: str | None = None
+    size_bytes: int | None = None  # a SavedModel's size, observed for servers with a memory limit
 
 
 def source_path(source: SavedModelSource | CheckpointSource | KerasSource) -> Path:
@@ -62,6 +64,18 @@ def _exists(source: SavedModelSource | CheckpointSource | KerasSource) -> str | 
     return None
 
 
+def _tree_size(root: Path) -> int:
+    """The total size of the regular files under `root` (symlinks not followed)."""
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
 def observe_sources(spec: Spec, live: LiveState) -> dict[SourceKey, SourceObservation]:
     observations: dict[SourceKey, SourceObservation] = {}
     for server in spec.servers:
@@ -81,6 +95,10 @@ def observe_sources(spec: Spec, live: LiveState) -> dict[SourceKey, SourceObserv
                         fingerprint = fingerprint_source(vspec.source)
                     except OSError as exc:  # unreadable, or a special file: a plan error
                         problem = f"cannot read the source: {exc}"
+                size = _tree_size(vspec.source.saved_model) if (
+                    problem is None and server.resources.memory is not None
+                    and isinstance(vspec.source, SavedModelSource)) else None
                 observations[(server.name, model.name, version)] = SourceObservation(
-                    exists=problem is None, problem=problem, fingerprint=fingerprint)
+                    exists=problem is None, problem=problem, fingerprint=fingerprint,
+                    size_bytes=size)
     return observations

@@ -31,6 +31,7 @@ class VersionDir:
     complete: bool
     problem: str | None = None  # why it is not complete ("no saved_model.pb", ...)
     fingerprint: str | None = None  # content hash; None when not computed
+    size_bytes: int | None = None  # the files' total size; None when not computed
 
 
 @dataclass(frozen=True)

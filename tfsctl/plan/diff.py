@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 
 from tfsctl.live.sources import SourceKey, SourceObservation
 from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, VersionState
-from tfsctl.plan.entries import diff_entries
+from tfsctl.plan.entries import diff_entries, reload_refusals
+from tfsctl.plan.memory import memory_hazard
 from tfsctl.plan.model import (
     Change,
     Drift,
@@ -175,6 +176,8 @@ def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, w
         return ServerAction.RESTART, ([rolling] if rolling else []) + [
             "batching or monitoring settings are read only at start: "
             + ", ".join(f.name for f in files)]
+    if reload_refusals(models):
+        return ServerAction.REPLACE, ([rolling] if rolling else []) + reload_refusals(models)
     if models:
         return ServerAction.RELOAD, ["model config only: hot reload, no downtime"]
     return ServerAction.NONE, []
@@ -288,6 +291,9 @@ def diff_server(server: Server, live: LiveServer, *,
                               f"an earlier apply was interrupted ({live.interrupted_apply}): its "
                               "guardian finishes it, or the next apply does before it plans, so "
                               "part of this plan may vanish"))
+    memory = None if destroy else memory_hazard(server, live, versions, sources, action)
+    if memory is not None:
+        hazards.append(memory)
     rolling = _rollout(server, live, desired) is not None
     rolls = rolling and action in (ServerAction.REPLACE, ServerAction.RESTART)
     if action.downtime and action is not ServerAction.DESTROY and not rolls:

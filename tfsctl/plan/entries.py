@@ -5,6 +5,20 @@ from __future__ import annotations
 from tfsctl.plan.model import Change, FieldChange, ModelChange
 from tfsctl.serverconfig.model_config import ModelEntry
 
+#: Fields a running TF Serving refuses to change in a config reload, and why: changing one
+#: on a served model needs a fresh server (the planner replaces it instead of reloading).
+RELOAD_REFUSES = {
+    "platform": "TF Serving refuses to change a served model's platform in a reload "
+                "(\"Illegal to change a model's platform\")",
+}
+
+
+def reload_refusals(models: tuple[ModelChange, ...]) -> list[str]:
+    """Why these model.config changes cannot be a hot reload (empty: they can)."""
+    return [f"{change.name}: {field.field} {field.before} -> {field.after}: "
+            f"{RELOAD_REFUSES[field.field]}"
+            for change in models for field in change.fields if field.field in RELOAD_REFUSES]
+
 
 def field_changes(before: ModelEntry, after: ModelEntry) -> tuple[FieldChange, ...]:
     """Reviewers read these lines: one per field, labels one per label."""

@@ -76,6 +76,7 @@ class HazardKind(StrEnum):
     SECRET_MISSING = "secret-missing"
     NOTHING_SERVED = "nothing-served"
     INTERRUPTED_APPLY = "interrupted-apply"
+    MEMORY_LIMIT = "memory-limit"
 
 
 @dataclass(frozen=True)

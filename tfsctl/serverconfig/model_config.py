@@ -10,6 +10,7 @@ text format, so what tfsctl writes is exactly what the server parses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -123,7 +124,14 @@ def to_proto(entries: Iterable[ModelEntry]) -> model_server_config_pb2.ModelServ
 
 
 class ModelConfigError(ValueError):
-    """A model.config that TensorFlow Serving would not accept either."""
+    """A model.config that TensorFlow Serving would not accept either; `line` and `column`
+    (1-based) say where, when the parser knows."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
 
 
 def _policy_from_proto(block: model_server_config_pb2.ModelConfig) -> VersionPolicy:
@@ -171,5 +179,11 @@ def parse_text(text: str) -> tuple[ModelEntry, ...]:
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as exc:
-        raise ModelConfigError(str(exc)) from None
+        line, column = exc.GetLine(), exc.GetColumn()
+        message = str(exc)
+        if line is not None:
+            message = re.sub(r"^\d+(?::\d+)? : ", "", message)
+        raise ModelConfigError(message, line, column) from None
+    except RecursionError:
+        raise ModelConfigError("the file nests messages too deeply to parse") from None
     return from_proto(config)

@@ -164,6 +164,33 @@ def check_kubernetes(spec: Spec) -> Iterator[Finding]:
                           "use `kubernetes: {config_poll_seconds: N}` instead", on_key=True)
 
 
+def _number(value: object) -> float | None:
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def check_flags(spec: Spec) -> Iterator[Finding]:
+    """Flag combinations TF Serving accepts and then misbehaves with."""
+    for si, server in enumerate(spec.servers):
+        at: PathKey = ("servers", si)
+        if "file_system_poll_wait_seconds" in server.flags:
+            wait = _number(server.flags["file_system_poll_wait_seconds"])
+            if wait is None or wait <= 0:
+                yield Finding(at + ("flags", "file_system_poll_wait_seconds"),
+                              "with file_system_poll_wait_seconds 0 or less TF Serving looks "
+                              "for versions only at start-up (or never), so a config reload "
+                              "waits forever for the new ones; tfsctl reloads on every change",
+                              "remove it (TF Serving's default is 1) or use a positive number")
+        if "platform_config_file" in server.flags and server.batching is not None:
+            yield Finding(at + ("batching",),
+                          "TF Serving ignores the batching flags when platform_config_file is "
+                          "set: batching would silently be off",
+                          "set batching in the platform config's session_bundle_config and "
+                          "remove `batching:`, or drop platform_config_file")
+
+
 CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_unique_servers,
     check_unique_models,
@@ -171,6 +198,7 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_versions,
     check_sources,
     check_kubernetes,
+    check_flags,
 )
 
 

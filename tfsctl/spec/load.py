@@ -19,10 +19,10 @@ from pydantic import BaseModel, ValidationError
 
 from tfsctl.spec import model as spec_model
 from tfsctl.spec.checks import Finding, run_checks
-from tfsctl.spec.errors import Location, SpecError, SpecIssue
+from tfsctl.spec.errors import SpecError, SpecIssue
 from tfsctl.spec.model import Spec
 from tfsctl.spec.templating import render_templates
-from tfsctl.spec.yamlsource import YamlDocument, load_yaml
+from tfsctl.spec.yamlsource import YamlDocument, load_yaml, read_source
 
 #: Sections that hold variables themselves, so are not templated.
 _UNTEMPLATED = ("variables", "environments")
@@ -70,12 +70,31 @@ def _issue_from_pydantic(doc: YamlDocument, error: Any) -> SpecIssue:
         return SpecIssue(doc.locate(path[:-1]), f"missing required key {path[-1]!r}",
                          f"add `{path[-1]}:`")
     got = error.get("input")
-    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {_shown(got)})"
     message = error["msg"].removeprefix("Value error, ")
     where = _readable(path)
     hint = _FIELD_HINTS.get(str(path[-1]) if path else "", "") if kind == "value_error" else ""
+    if kind == "string_pattern_mismatch" and len(path) > 1 and path[-2] == "labels":
+        hint = ("TF Serving accepts labels of letters, digits and '_' only ([a-zA-Z0-9_]+); "
+                "start with a letter or '_', e.g. `canary_2`")
     return SpecIssue(doc.locate(path, key=on_key), f"{where}: {message}{got_text}",
                      hint or _HINTS.get(kind, "see `tfsctl schema` for what this key takes"))
+
+
+#: How much of a bad value an error message quotes.
+MAX_SHOWN_VALUE = 80
+
+
+def _shown(value: Any) -> str:
+    """A bad value as an error quotes it: a number of thousands of digits (which `repr`
+    refuses past 4,300) by its size, a long string by its start."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        digits = int(value.bit_length() * 0.30103) + 1
+        return f"a {'negative ' if value < 0 else ''}number of about {digits} digits"
+    text = repr(value)
+    if len(text) > MAX_SHOWN_VALUE:
+        return f"{text[:MAX_SHOWN_VALUE]}... ({len(text)} characters)"
+    return text
 
 
 _HINTS = {
@@ -103,6 +122,8 @@ _FIELD_HINTS = {
     "smoke": "keep `version` or `label`, not both",
     "kubernetes": "e.g. `kubernetes: {model_volume: {claim: models}}`; see README, Scaling out",
     "grace_seconds": "raise grace_seconds or lower drain_seconds",
+    "base_path": "copy the model to a directory under the model root (e.g. `aws s3 sync`) "
+                 "and point base_path there",
 }
 
 
@@ -171,11 +192,9 @@ def load_spec(file: Path, *, environment: str | None = None,
     runtime registry), reported exactly like the spec's."""
     file = Path(file)
     if raw is None:
-        try:
-            raw = file.read_bytes()
-        except OSError as exc:
-            raise SpecError([SpecIssue(Location(file, 1, 1), f"cannot read the spec: "
-                                       f"{exc.strerror}", "check the path")]) from None
+        raw, issues = read_source(file)
+        if raw is None:
+            raise SpecError(issues)
     doc, issues = load_yaml(file, raw)
     if issues:
         raise SpecError(issues, doc.source_lines)

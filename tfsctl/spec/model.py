@@ -12,6 +12,7 @@ for completion, so they are written for the person typing the YAML.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -47,7 +48,8 @@ DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _NAME_RE = re.compile(NAME_PATTERN)
-LABEL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+#: TF Serving restricts version labels to word characters (serving_config.md: `[a-zA-Z0-9_]+`).
+LABEL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 FLAG_PATTERN = r"^[a-z][a-z0-9_]*$"
 
@@ -68,10 +70,32 @@ VersionNumber = Annotated[int, Field(ge=0, le=2**63 - 1,
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+def _flag_value(value: str | int | float | bool) -> str | int | float | bool:
+    """A flag is written on the server's command line, where numbers are 64-bit (and one of
+    thousands of digits cannot even be turned into text)."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise ValueError("the number does not fit in 64 bits")
+    return value
+
+
+FlagValue = Annotated[str | int | float | bool, AfterValidator(_flag_value)]
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def _usable_path(value: object) -> object:
     """Paths the OS cannot take (a NUL byte, a name over NAME_MAX, over PATH_MAX) are
-    refused here, with the key's location, instead of failing later in a filesystem call."""
+    refused here, with the key's location, instead of failing later in a filesystem call.
+    So are URLs: `s3://b/m` would otherwise become the local directory `s3:/b/m`."""
     if isinstance(value, str):
+        if value.lower().startswith("s3://"):
+            raise ValueError("s3:// paths are not supported: TF Serving images from 2.7 on "
+                             "have no S3 filesystem (it moved to tensorflow-io), and tfsctl "
+                             "exports and inspects versions on a local disk")
+        if _URL.match(value):
+            raise ValueError(f"{value.split('://')[0]}:// paths are not supported: tfsctl "
+                             "exports and inspects versions on a local disk")
         if "\x00" in value:
             raise ValueError("a path cannot contain a NUL byte (\\0)")
         if len(value.encode("utf-8", "surrogatepass")) > 4095:
@@ -126,9 +150,10 @@ class CheckpointSource(Strict):
     meta_graph: SpecPath | None = Field(default=None,
                                     description="The .meta file; default: <checkpoint>.meta.")
     inputs: dict[str, str] = Field(min_length=1, description="Signature input key -> tensor name "
-                                                             "(e.g. x: 'x:0').")
+                                   "(e.g. x: 'x:0'), or operation name ('x': its first output).")
     outputs: dict[str, str] = Field(min_length=1, description="Signature output key -> tensor "
-                                                              "name (e.g. y: 'y:0').")
+                                    "name (e.g. y: 'y:0'), or operation name ('y': its first "
+                                    "output).")
     signature_name: str = Field(default="serving_default",
                                 description="Name of the predict signature to write.")
 
@@ -286,6 +311,18 @@ class SmokeTest(Strict):
     expect: dict[str, Any] = Field(description='Part of the answer, e.g. {"predictions": [2.5]}.')
     tolerance: float = Field(default=1e-6, ge=0)
 
+    @field_validator("request", "expect")
+    @classmethod
+    def _json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Apply sends the request as JSON: refuse here what JSON cannot carry (an integer
+        of thousands of digits, a lone surrogate)."""
+        try:
+            json.dumps(value).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            reason = "it holds a number of over 4,300 digits" if "digits" in str(exc) else exc
+            raise ValueError(f"cannot be sent as JSON: {reason}") from None
+        return value
+
     @model_validator(mode="after")
     def _one_target(self) -> SmokeTest:
         if self.version is not None and self.label is not None:
@@ -438,7 +475,7 @@ class Server(Strict):
     resources: Resources = Field(default_factory=Resources)
     batching: Batching | None = None
     monitoring: Monitoring | None = None
-    flags: dict[Annotated[str, Field(pattern=FLAG_PATTERN)], str | int | float | bool] = Field(
+    flags: dict[Annotated[str, Field(pattern=FLAG_PATTERN)], FlagValue] = Field(
         default_factory=dict, description="Extra tensorflow_model_server flags, without `--`.")
     allow_external_base_paths: bool = Field(default=False, description="Let base paths leave "
                                             "the model root (local runtime only).")

@@ -24,6 +24,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.defaults import DEFAULT_FILTERS
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -75,10 +76,34 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
     return bounded
 
 
+def _literal(value: Any) -> str:
+    """Python source for a constant, including the ones `repr` cannot write: an infinite or
+    NaN float (`1e400`, or `'nan'|float` folded at compile time, reprs as the undefined name
+    `inf`) and an integer of over 4,300 digits (`repr` refuses it; `hex` does not)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f'float("{value}")'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return hex(value) if value.bit_length() > 10_000 else repr(value)
+    if isinstance(value, (list, tuple)):
+        items = "".join(f"{_literal(item)}, " for item in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items})"
+    if isinstance(value, dict):
+        return "{" + "".join(f"{_literal(k)}: {_literal(v)}, " for k, v in value.items()) + "}"
+    return repr(value)
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, writing every constant as valid Python (see `_literal`)."""
+
+    def visit_Const(self, node: nodes.Const, frame: Frame) -> None:
+        self.write(_literal(node.as_const(frame.eval_ctx)))
+
+
 class _SpecSandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox, bounded in time and memory (see the module docstring)."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
+    code_generator_class = _CodeGenerator
 
     def __init__(self) -> None:
         super().__init__(undefined=jinja2.StrictUndefined, autoescape=False,
@@ -131,6 +156,13 @@ def _render_string(text: str, variables: Mapping[str, Any]) -> Any:
     return _ENV.from_string(text).render(**variables)
 
 
+def _reason(error: BaseException) -> str:
+    """The error's message, in spec terms where Python's would be puzzling."""
+    if isinstance(error, ValueError) and "integer string conversion" in str(error):
+        return "a number has more than 4,300 digits"
+    return str(error)
+
+
 def render_templates(doc: YamlDocument, data: Any, variables: Mapping[str, Any],
                      path: PathKey = ()) -> tuple[Any, list[SpecIssue]]:
     """A copy of `data` with every templated string rendered, plus the problems found."""
@@ -154,7 +186,7 @@ def render_templates(doc: YamlDocument, data: Any, variables: Mapping[str, Any],
                                     "write variables as {{ name }}"))
         except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, RecursionError,
                 MemoryError) as exc:
-            issues.append(SpecIssue(doc.locate(at), f"template failed: {exc}",
+            issues.append(SpecIssue(doc.locate(at), f"template failed: {_reason(exc)}",
                                     "check the expression and the variables it uses"))
         return value
 
