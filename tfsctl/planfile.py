@@ -19,6 +19,7 @@ from typing import Any
 from tfsctl import __version__
 from tfsctl.atomic import write_atomic
 from tfsctl.errors import TfsctlError
+from tfsctl.jsondoc import read_document
 from tfsctl.plan.model import PLAN_FORMAT_VERSION, Plan
 from tfsctl.plan.render.json import plan_from_dict, plan_to_dict
 
@@ -60,15 +61,8 @@ def save_plan(path: Path, plan: Plan, *, spec_text: str, spec_file: str) -> None
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TfsctlError(f"plan file {path} does not exist", _REPLAN) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TfsctlError(f"plan file {path} cannot be read as JSON: {exc}", _REPLAN) from None
-    if not isinstance(data, dict) or data.get("kind") != PLANFILE_KIND:
-        raise TfsctlError(f"{path} is not a tfsctl plan file", _REPLAN)
-    return data
+    return read_document(path, kind=PLANFILE_KIND, what="plan file",
+                         description="a tfsctl plan file", hint=_REPLAN)
 
 
 def load_plan(path: Path) -> SavedPlan:

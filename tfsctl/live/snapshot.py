@@ -34,6 +34,7 @@ from typing import Any
 
 from tfsctl import __version__
 from tfsctl.errors import TfsctlError
+from tfsctl.jsondoc import read_document
 from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus
 from tfsctl.runtimes.desired import desired_runtime
 from tfsctl.spec.load import LoadedSpec
@@ -180,14 +181,8 @@ class Snapshot:
 
 def read_snapshot(path: Path) -> Snapshot:
     """Read and check a snapshot file; TfsctlError saying what is wrong and how to fix it."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TfsctlError(f"snapshot {path} does not exist", _RESNAPSHOT) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TfsctlError(f"snapshot {path} cannot be read as JSON: {exc}", _RESNAPSHOT) from None
-    if not isinstance(data, dict) or data.get("kind") != SNAPSHOT_KIND:
-        raise TfsctlError(f"{path} is not a tfsctl live-state snapshot", _RESNAPSHOT)
+    data = read_document(path, kind=SNAPSHOT_KIND, what="snapshot",
+                         description="a tfsctl live-state snapshot", hint=_RESNAPSHOT)
     if data.get("format_version") != SNAPSHOT_FORMAT_VERSION:
         raise TfsctlError(f"snapshot {path} has format version {data.get('format_version')!r} "
                           f"(written by tfsctl {data.get('tfsctl_version', 'unknown')}); this "
