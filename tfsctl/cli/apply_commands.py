@@ -222,5 +222,3 @@ def rollback(servers: tuple[str, ...], auto_approve: bool, dry_run: bool,
          lock_timeout=lock_timeout, output_format=output_format,
          message=f"rollback to #{chosen.sequence}")
 
-
-COMMANDS = (apply, destroy, rollback, history)
