@@ -23,7 +23,7 @@ from tfsctl import __version__
 from tfsctl.cli import console
 from tfsctl.errors import TfsctlError
 from tfsctl.spec.errors import SpecError
-from tfsctl.tfenv import quiet_tensorflow
+from tfsctl.tfenv import quiet_tensorflow, require_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -94,6 +94,7 @@ def serve(flags: tuple[str, ...]) -> None:
       tfsctl serve --port=8500 --rest_api_port=8501 \\
           --model_name=half_plus_two --model_base_path=/models/half_plus_two
     """
+    require_tensorflow("tfsctl serve")
     from tfsctl.serve import main as serve_main
 
     code = serve_main(list(flags))
