@@ -11,6 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # prediction_service.proto's imports are read from TensorFlow's modules
 def test_generated_protos_are_current() -> None:
     pytest.importorskip("grpc_tools")
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_protos.py"), "--check"],
