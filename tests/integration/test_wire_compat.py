@@ -30,6 +30,7 @@ official_predict = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
 official_metadata = pytest.importorskip("tensorflow_serving.apis.get_model_metadata_pb2")
 official_classification = pytest.importorskip("tensorflow_serving.apis.classification_pb2")
 official_regression = pytest.importorskip("tensorflow_serving.apis.regression_pb2")
+official_log = pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
 from tfsctl.protos import prediction_service_pb2 as serving  # noqa: E402 - imports TensorFlow
 
 #: (tfsctl's message, the official one it stands for)
@@ -48,12 +49,13 @@ PAIRS = [
     (serving.ClassificationResponse, official_classification.ClassificationResponse),
     (serving.RegressionRequest, official_regression.RegressionRequest),
     (serving.RegressionResponse, official_regression.RegressionResponse),
+    (serving.PredictionLog, official_log.PredictionLog),
 ]
 #: TensorFlow's own messages nest deeply (a tensor of variants of tensors ...): below this
 #: depth, message fields of theirs stay empty.
 MAX_DEPTH = 4
-#: Every oneof here has at most three choices: fillings 0, 1 and 2 use each of them.
-CHOICES = range(3)
+#: Every oneof here has at most six choices (PredictionLog's): fillings 0-5 use each of them.
+CHOICES = range(6)
 
 
 def _scalar(field: FieldDescriptor, index: int) -> Any:

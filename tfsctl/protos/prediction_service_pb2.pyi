@@ -164,3 +164,55 @@ class RegressionResponse(_message.Message):
     result: RegressionResult
     model_spec: _model_service_pb2.ModelSpec
     def __init__(self, result: _Optional[_Union[RegressionResult, _Mapping]] = ..., model_spec: _Optional[_Union[_model_service_pb2.ModelSpec, _Mapping]] = ...) -> None: ...
+
+class PredictLog(_message.Message):
+    __slots__ = ("request", "response")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    request: PredictRequest
+    response: PredictResponse
+    def __init__(self, request: _Optional[_Union[PredictRequest, _Mapping]] = ..., response: _Optional[_Union[PredictResponse, _Mapping]] = ...) -> None: ...
+
+class ClassifyLog(_message.Message):
+    __slots__ = ("request", "response")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    request: ClassificationRequest
+    response: ClassificationResponse
+    def __init__(self, request: _Optional[_Union[ClassificationRequest, _Mapping]] = ..., response: _Optional[_Union[ClassificationResponse, _Mapping]] = ...) -> None: ...
+
+class RegressLog(_message.Message):
+    __slots__ = ("request", "response")
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    request: RegressionRequest
+    response: RegressionResponse
+    def __init__(self, request: _Optional[_Union[RegressionRequest, _Mapping]] = ..., response: _Optional[_Union[RegressionResponse, _Mapping]] = ...) -> None: ...
+
+class MultiInferenceLog(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SessionRunLog(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PredictStreamedLog(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PredictionLog(_message.Message):
+    __slots__ = ("classify_log", "regress_log", "multi_inference_log", "session_run_log", "predict_log", "predict_streamed_log")
+    CLASSIFY_LOG_FIELD_NUMBER: _ClassVar[int]
+    REGRESS_LOG_FIELD_NUMBER: _ClassVar[int]
+    MULTI_INFERENCE_LOG_FIELD_NUMBER: _ClassVar[int]
+    SESSION_RUN_LOG_FIELD_NUMBER: _ClassVar[int]
+    PREDICT_LOG_FIELD_NUMBER: _ClassVar[int]
+    PREDICT_STREAMED_LOG_FIELD_NUMBER: _ClassVar[int]
+    classify_log: ClassifyLog
+    regress_log: RegressLog
+    multi_inference_log: MultiInferenceLog
+    session_run_log: SessionRunLog
+    predict_log: PredictLog
+    predict_streamed_log: PredictStreamedLog
+    def __init__(self, classify_log: _Optional[_Union[ClassifyLog, _Mapping]] = ..., regress_log: _Optional[_Union[RegressLog, _Mapping]] = ..., multi_inference_log: _Optional[_Union[MultiInferenceLog, _Mapping]] = ..., session_run_log: _Optional[_Union[SessionRunLog, _Mapping]] = ..., predict_log: _Optional[_Union[PredictLog, _Mapping]] = ..., predict_streamed_log: _Optional[_Union[PredictStreamedLog, _Mapping]] = ...) -> None: ...

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from google.protobuf import text_format
 
-from tfsctl.protos import model_server_config_pb2
+from tfsctl.protos import model_server_config_pb2, tf_serving_names
 from tfsctl.spec.model import (
     AllPolicy,
     LatestPolicy,
@@ -195,7 +195,7 @@ def parse_text(text: str) -> tuple[ModelEntry, ...]:
         text_format.Parse(text, config)
     except text_format.ParseError as exc:
         line, column = exc.GetLine(), exc.GetColumn()
-        message = str(exc)
+        message = tf_serving_names(str(exc))
         if line is not None:
             message = re.sub(r"^\d+(?::\d+)? : ", "", message)
         raise ModelConfigError(message, line, column) from None
