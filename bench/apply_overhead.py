@@ -8,38 +8,51 @@ each kind of change, round-robin:
     (the official tensorflow_serving protos), poll the REST status until version 2
     is AVAILABLE; then `tfsctl apply --auto-approve` of the same change (after
     going back through tfsctl), wall time of the command; local and docker runtimes;
+    with `--baseline DIR`, the same again with the tfsctl of another checkout (say a
+    worktree of an older commit), server deployed and destroyed by that tfsctl too,
+    so a before/after table comes from one run on one machine;
   * replace floor: `docker run` of a fresh container with that model.config until
     version 2 is AVAILABLE; against `tfsctl apply` of version 2 together with a
     batching setting, which makes it replace the container (stop, remove, run).
+Beside the wall time, the CPU seconds the apply process itself used (user + system):
+on a machine shared with other work, the wall time also holds the waits for a core.
 Apply's own progress lines, timed as they arrive, split its wall time into phases:
 start-up and plan (to its first change), the reload or replace call, waiting
 until AVAILABLE, and the interpreter's exit. Two fixed costs are measured beside
-them: `tfsctl --version` (Python start-up, CLI imports) and a process importing
-TensorFlow, which the official serving protos pull in, and exiting with it loaded.
+them: `tfsctl --version` (Python start-up and the CLI's own imports) and, for
+reference, a process importing TensorFlow and exiting with it loaded (what apply
+paid while it used the official serving protos).
+
+Each measured tree's bytecode is compiled first, as `pip install` does for a user:
+with PYTHONDONTWRITEBYTECODE set, every run would otherwise time the compiler.
 
 Needs ./scripts/setup.sh (TensorFlow, the serving protos), the Docker engine and
 the tfsctl/serve:dev image: run .ci/docker.sh (as root) first; the script says so
 and exits when they are missing. Writes bench/results/apply_overhead.json.
 
-    .venv/bin/python bench/apply_overhead.py [--rounds 5]
+    .venv/bin/python bench/apply_overhead.py [--rounds 5] [--baseline DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import contextlib
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import (  # noqa: E402
+    REPO,
     BenchError,
     SpecServer,
     add_version,
@@ -121,6 +134,7 @@ def start_floor(model_root: Path) -> float:
 def timed_apply(server: SpecServer) -> dict[str, float]:
     """Wall time of `tfsctl apply`, and its phases from when each output line arrives."""
     env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}  # lines arrive when printed
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     process = subprocess.Popen(tfsctl_command("apply", "-f", str(server.spec), "--auto-approve"),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -129,7 +143,9 @@ def timed_apply(server: SpecServer) -> dict[str, float]:
     apply_s = time.monotonic() - start if process.wait() == 0 else None
     if apply_s is None:
         raise BenchError("tfsctl apply failed:\n" + "\n".join(line for _, line in lines[-5:]))
-    return {"apply_s": apply_s, **phases(lines, apply_s)}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"apply_s": apply_s, "apply_cpu_s": cpu_s, **phases(lines, apply_s)}
 
 
 def phases(lines: list[tuple[float, str]], total: float) -> dict[str, float]:
@@ -143,6 +159,32 @@ def phases(lines: list[tuple[float, str]], total: float) -> dict[str, float]:
                     strict=True))
 
 
+# ---------------------------------------------------------------- which tfsctl
+
+
+def compile_tree(tree: Path) -> None:
+    compileall.compile_dir(str(tree / "tfsctl"), quiet=1)
+
+
+@contextlib.contextmanager
+def tfsctl_from(tree: Path | None) -> Iterator[None]:
+    """Every tfsctl command started inside (and the local servers they start) runs the tfsctl
+    of checkout `tree` (None: this one). `python -m` looks in the working directory first,
+    so that changes too, and PYTHONPATH for processes that start elsewhere."""
+    tree = tree or REPO
+    saved_cwd, saved_path = Path.cwd(), os.environ.get("PYTHONPATH")
+    os.chdir(tree)
+    os.environ["PYTHONPATH"] = str(tree)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        if saved_path is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved_path
+
+
 # ---------------------------------------------------------------- the kinds of change
 
 
@@ -153,9 +195,9 @@ def _server(work: Path, runtime: str) -> SpecServer:
     return server
 
 
-def hot_reload(work: Path, runtime: str) -> dict[str, float]:
+def hot_reload(work: Path, runtime: str, tree: Path | None = None) -> dict[str, float]:
     server = _server(work, runtime)
-    with server.deployed([1]):
+    with tfsctl_from(tree), server.deployed([1]):
         floor = reload_floor(server)
         server.write([1])
         server.apply()  # back to [1] through tfsctl, so that apply makes the same change
@@ -166,7 +208,7 @@ def hot_reload(work: Path, runtime: str) -> dict[str, float]:
 def replace(work: Path) -> dict[str, float]:
     server = _server(work, "docker")
     config = server.model_root / "model.config"
-    with server.deployed([1]):
+    with tfsctl_from(None), server.deployed([1]):
         server.write([1, 2], batching=True)
         applied = timed_apply(server)
         text = config.read_text()
@@ -176,7 +218,8 @@ def replace(work: Path) -> dict[str, float]:
 
 def fixed_costs() -> dict[str, float]:
     """Python start-up with the CLI's imports, and TensorFlow's import and exit."""
-    startup = timed(lambda: run(tfsctl_command("--version")))
+    with tfsctl_from(None):
+        startup = timed(lambda: run(tfsctl_command("--version")))
     start = time.monotonic()
     process = subprocess.Popen([sys.executable, "-c", TF_COSTS], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -194,18 +237,27 @@ KINDS: dict[str, Callable[[Path], dict[str, float]]] = {
 }
 
 
+def kinds(baseline: Path | None) -> dict[str, Callable[[Path], dict[str, float]]]:
+    found = dict(KINDS)
+    if baseline is not None:
+        for runtime in ("local", "docker"):
+            found[f"hot reload, {runtime}, baseline"] = partial(hot_reload, runtime=runtime,
+                                                                tree=baseline)
+    return found
+
+
 def report(results: dict[str, list[dict[str, float]]], costs: list[dict[str, float]],
            rounds: int) -> None:
     med = {kind: medians(runs) for kind, runs in results.items()}
-    print(table(["change", "server floor s", "tfsctl apply s", "overhead s", "ratio"],
+    print(table(["change", "server floor s", "tfsctl apply s", "overhead s", "ratio", "apply CPU s"],
                 [[kind, m["floor_s"], m["apply_s"], m["apply_s"] - m["floor_s"],
-                  f"{m['apply_s'] / m['floor_s']:.1f}x"] for kind, m in med.items()]))
+                  f"{m['apply_s'] / m['floor_s']:.1f}x", m["apply_cpu_s"]] for kind, m in med.items()]))
     print()
     print(table(["tfsctl apply, phases s", *PHASES], [[kind, *(m[p] for p in PHASES)]
                                                       for kind, m in med.items()]))
     fixed = medians(costs)
     print(f"beside them: Python start-up + CLI imports (`tfsctl --version`) {fixed['startup_s']:.2f} s; "
-          f"importing TensorFlow for the serving protos {fixed['tf_import_s']:.2f} s, and exiting "
+          f"for reference, importing TensorFlow {fixed['tf_import_s']:.2f} s, and exiting "
           f"with it loaded {fixed['tf_exit_s']:.2f} s")
     print(f"(medians of {rounds} rounds, kinds round-robin; version 2 already on disk: no export)")
 
@@ -213,17 +265,26 @@ def report(results: dict[str, list[dict[str, float]]], costs: list[dict[str, flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also time the hot reloads with the tfsctl of this checkout")
     args = parser.parse_args()
     require_docker("apply_overhead")
-    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
+    if args.baseline is not None and not (args.baseline / "tfsctl" / "cli" / "main.py").exists():
+        raise BenchError(f"--baseline {args.baseline}: not a tfsctl checkout")
+    for tree in (REPO, args.baseline):
+        if tree is not None:
+            compile_tree(tree)
+    measured = kinds(args.baseline)
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in measured}
     costs = []
     for index in range(args.rounds):
-        for kind in rotated(list(KINDS), index):
+        for kind in rotated(list(measured), index):
             with tempfile.TemporaryDirectory() as tmp:
-                results[kind].append(KINDS[kind](Path(tmp)))
+                results[kind].append(measured[kind](Path(tmp)))
         costs.append(fixed_costs())
     report(results, costs, args.rounds)
-    data: dict[str, Any] = {"args": vars(args), "results": results, "fixed": costs}
+    data: dict[str, Any] = {"args": {**vars(args), "baseline": str(args.baseline or "")},
+                            "results": results, "fixed": costs}
     print(f"wrote {save('apply_overhead', data)}")
     return 0
 

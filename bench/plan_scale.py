@@ -39,7 +39,7 @@ from tfsctl.live.observe import observe  # noqa: E402
 from tfsctl.live.sources import observe_sources  # noqa: E402
 from tfsctl.plan.diff import build_plan  # noqa: E402
 from tfsctl.plan.render.text import render_text  # noqa: E402
-from tfsctl.serverconfig.model_config import desired_entries  # noqa: E402
+from tfsctl.runtimes.desired import desired_model_entries  # noqa: E402
 from tfsctl.serverconfig.model_config import render_text as config_text
 from tfsctl.spec.load import load_spec  # noqa: E402
 
@@ -58,7 +58,7 @@ def build(root: Path, models: int) -> Path:
                     "versions": {v: {} for v in range(1, VERSIONS + 1)},
                     "labels": {"stable": VERSIONS}} for m in range(models)]}]}))
     loaded = load_spec(spec)
-    (model_root / "model.config").write_text(config_text(desired_entries(loaded.spec.servers[0])))
+    (model_root / "model.config").write_text(config_text(desired_model_entries(loaded.spec.servers[0])))
     return spec
 
 

@@ -8,7 +8,7 @@
 # Built by scripts/build_image.sh (never by hand: it prepares the build context) on a local
 # Debian base image, so no registry is needed but the package index. Three stages, so that
 # a change to tfsctl's source rebuilds seconds of work, not the 1.3 GB TensorFlow layer:
-#   deps  - a venv with TensorFlow, the serving protos and tfsctl's dependencies;
+#   deps  - a venv with TensorFlow and tfsctl's dependencies;
 #   wheel - tfsctl's own wheel, from the copied source;
 #   final - the base, a non-root user, the venv, the wheel; no pip cache, no CA file,
 #           no compilers or headers.
@@ -24,8 +24,6 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=igno
 # Only this stage sees it; the final image does not contain it.
 COPY build-ca.crt /build/ca.crt
 COPY src/pyproject.toml /build/pyproject.toml
-# tensorflow-serving-api goes in with --no-deps: its metadata requires `tensorflow`, which
-# would pull a second TensorFlow beside tensorflow-cpu (same as scripts/setup.sh).
 # TensorFlow's C++ headers (~290 MB) and libclang (~60 MB) are for building custom ops,
 # never used by a server, so they are dropped.
 RUN set -eu; \
@@ -37,10 +35,9 @@ RUN set -eu; \
     python3 -m venv /opt/tfsctl; \
     /opt/tfsctl/bin/pip install -q --upgrade pip; \
     /opt/tfsctl/bin/pip install -q "tensorflow-cpu==${TF_VERSION}" -r /build/requirements.txt; \
-    /opt/tfsctl/bin/pip install -q --no-deps "tensorflow-serving-api==${TF_VERSION}"; \
     /opt/tfsctl/bin/pip uninstall -q -y libclang; \
     rm -rf /opt/tfsctl/lib/python3*/site-packages/tensorflow/include /root/.cache; \
-    TF_CPP_MIN_LOG_LEVEL=3 /opt/tfsctl/bin/python -c 'import tensorflow_serving.apis.predict_pb2, grpc, pydantic, docker, uvicorn, httptools'
+    TF_CPP_MIN_LOG_LEVEL=3 /opt/tfsctl/bin/python -c 'import tensorflow, grpc, pydantic, docker, uvicorn, httptools'
 
 FROM deps AS wheel
 ARG PIP_INDEX_URL=

@@ -13,7 +13,7 @@
 #   TFSCTL_BASE_IMAGE   base image tag (default tfsctl/base:bookworm)
 #   TFSCTL_BASE_SUITE   Debian suite of the base (default bookworm: python3.11, as the host)
 #   TFSCTL_APT_SOURCES  a sources file (one-line or deb822) for mmdebstrap instead of its default
-#   TFSCTL_TF_VERSION   tensorflow-cpu / tensorflow-serving-api version (default 2.21.*)
+#   TFSCTL_TF_VERSION   tensorflow-cpu version (default 2.21.*)
 #   TFSCTL_BUILD_LOG    where the docker build output goes (default /tmp/tfsctl-build-image.log)
 # Besides TAG it tags <name>-buildcache:<version> (the build stages, sharing TAG's layers),
 # so the layer cache survives `docker image prune`.

@@ -120,3 +120,33 @@ def test_model_config_file_is_passed_through(containers: Containers, serve_image
     assert _predict(rest_port, "hpt") == pytest.approx([2.5, 3.0, 4.5])
     # the entrypoint's default model (/models/model) is not served when a config file is given
     assert requests.get(f"http://127.0.0.1:{rest_port}/v1/models/model", timeout=10).status_code == 404
+
+
+def test_apply_reloads_and_reads_status_over_grpc(containers: Containers, serve_image: str,
+                                                  tfs_testdata: Path, unique: Callable[[str], str],
+                                                  tmp_path: Path) -> None:
+    """apply's own gRPC client (tfsctl's protos, TF Serving's method paths) against the image."""
+    from tfsctl.apply.server_client import model_status, reload_config
+    from tfsctl.endpoints import Endpoint
+    from tfsctl.live.state import VersionState
+    from tfsctl.serverconfig.model_config import ModelEntry, render_text
+
+    name = unique("wire")
+    hpt = ModelEntry("hpt", "/models/half_plus_two")
+    config = tmp_path / "model.config"
+    config.write_text(render_text([hpt]))
+    mounts = (Mount(str(tfs_testdata / HALF_PLUS_TWO), "/models/half_plus_two", read_only=True),
+              Mount(str(config), "/models/model.config", read_only=True))
+    grpc_port, rest_port = _run(containers, serve_image, name, mounts,
+                                args=("--model_config_file=/models/model.config",))
+    _wait_available(containers, name, rest_port, "hpt")
+    endpoint = Endpoint("127.0.0.1", grpc_port, rest_port)
+    status = model_status(endpoint, "hpt", timeout=30)
+    assert status is not None and [(v.version, v.state) for v in status.versions] == [
+        (123, VersionState.AVAILABLE)]
+
+    reload_config(endpoint, [hpt, ModelEntry("again", "/models/half_plus_two")])
+    _wait_available(containers, name, rest_port, "again")
+    again = model_status(endpoint, "again", timeout=30)
+    assert again is not None and [v.state for v in again.versions] == [VersionState.AVAILABLE]
+    assert _predict(rest_port, "again") == pytest.approx([2.5, 3.0, 4.5])

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
 
 from tests.support.paths import REPO
-from tfsctl.serverconfig.model_config import from_proto, parse_text
+from tfsctl.protos import model_server_config_pb2
+from tfsctl.serverconfig.model_config import ModelConfigError, from_proto, parse_text
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 
@@ -128,3 +128,20 @@ def test_import_unset_variable_is_an_error(tfs_testdata: Path) -> None:
                             capture_output=True, text=True, env=env)
     assert result.returncode == 1
     assert "TEST_HALF_PLUS_TWO_DIR" in result.stderr
+
+
+@pytest.mark.parametrize("text", [
+    '# a comment first\ncustom_model_config { [type.googleapis.com/tensorflow.serving.ModelConfigList] '
+    '{ config { name: "a" } } }',
+    'custom_model_config { type_url: "type.googleapis.com/example.Thing" value: "abc" }',
+])
+def test_custom_model_config_is_refused_as_unsupported(text: str) -> None:
+    """Whatever its payload's type (one no descriptor pool here knows, or raw bytes)."""
+    with pytest.raises(ModelConfigError, match="custom_model_config is not supported"):
+        parse_text(text)
+
+
+def test_logging_config_in_model_config_still_parses() -> None:
+    entries = parse_text('model_config_list { config { name: "a" base_path: "/m/a" '
+                         'logging_config { sampling_config { sampling_rate: 0.5 } } } }')
+    assert [(e.name, e.base_path) for e in entries] == [("a", "/m/a")]

@@ -1,10 +1,11 @@
 """Wire the executor's effects to the real world for one server.
 
 The runtime comes from the registry (by the plan's target), the exporter is
-imported only when a version is exported, and status and predicts go over
-REST; the executor sees just an `ApplyContext`. What undoing an apply needs is
-the `RuntimeTarget`: plain data, so that the guardian process (guardian.py)
-can rebuild the same effects without the spec or the plan.
+imported only when a version is exported, the status apply waits on goes over
+gRPC (GetModelStatus, like the reload) and predicts over REST; the executor
+sees just an `ApplyContext`. What undoing an apply needs is the
+`RuntimeTarget`: plain data, so that the guardian process (guardian.py) can
+rebuild the same effects without the spec or the plan.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from typing import Any
 
 from tfsctl.apply.executor import ApplyContext
 from tfsctl.apply.guardian import spawn_guardian
-from tfsctl.apply.server_client import predict, reloader
-from tfsctl.endpoints import Endpoint
-from tfsctl.live.state import ServedModel
+from tfsctl.apply.server_client import model_status, predict, reloader
 from tfsctl.plan.model import VersionChange
 from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.registry import driver
@@ -31,17 +30,11 @@ def _export(change: VersionChange, target: Path, progress: Callable[[str], None]
     return export_version(change.source_spec, target, progress=progress, warmup=change.warmup)
 
 
-def _probe(endpoint: Endpoint, model: str) -> ServedModel | None:
-    from tfsctl.live.report import fetch_model_status
-
-    return fetch_model_status(endpoint.rest, model)
-
-
 def context_for(target: RuntimeTarget, progress: Callable[[str], None], timeout: float) -> ApplyContext:
     runtime = driver(target)
     return ApplyContext(
         driver=runtime,
-        probe=partial(_probe, target.endpoint),
+        probe=partial(model_status, target.endpoint),
         reload=reloader(runtime, timeout),
         export=_export,
         predict=partial(predict, target.endpoint),

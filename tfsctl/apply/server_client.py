@@ -1,9 +1,11 @@
-"""Talking to a running server during apply: reload its config, send predicts.
+"""Talking to a running server during apply: reload its config, ask a model's status, predict.
 
 The reload goes over gRPC (`ModelService.HandleReloadConfigRequest`, the only
-way TF Serving accepts a new config without a restart) with the official
-protos; importing them pulls in TensorFlow's protos, so this module is only
-imported by apply. Predicts go over REST, as a user would send them.
+way TF Serving accepts a new config without a restart), and so does the status
+apply waits on (`GetModelStatus`): both are called by their real method paths
+with tfsctl's own message types (tfsctl.protos), which encode exactly as TF
+Serving's do and import no TensorFlow. Predicts go over REST, as a user would
+send them.
 """
 
 from __future__ import annotations
@@ -16,35 +18,71 @@ import requests
 
 from tfsctl.endpoints import Endpoint
 from tfsctl.errors import TfsctlError
+from tfsctl.live.state import ServedModel, ServedVersion, VersionState
+from tfsctl.protos import model_service_pb2
 from tfsctl.runtimes.base import RuntimeDriver
 from tfsctl.serverconfig.model_config import ModelEntry, to_proto
-from tfsctl.tfenv import import_tensorflow
+
+MODEL_SERVICE = "/tensorflow.serving.ModelService"
 
 
 class ReloadRefused(TfsctlError):
     """The server answered the reload with an error (it keeps its previous config)."""
 
 
+def _call(endpoint: Endpoint, method: str, request: Any, response_type: Any, timeout: float) -> Any:
+    """One unary call of ModelService `method`; grpc.RpcError when it fails."""
+    import grpc
+
+    with grpc.insecure_channel(endpoint.grpc) as channel:
+        rpc = channel.unary_unary(f"{MODEL_SERVICE}/{method}",
+                                  request_serializer=type(request).SerializeToString,
+                                  response_deserializer=response_type.FromString)
+        return rpc(request, timeout=timeout)
+
+
 def reload_config(endpoint: Endpoint, entries: Iterable[ModelEntry], timeout: float = 120.0) -> None:
     """Replace the server's whole model config; returns when the server accepted it."""
     import grpc
 
-    import_tensorflow()  # the serving protos import TensorFlow's; keep its banner quiet
-    from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
-
-    request = model_management_pb2.ReloadConfigRequest(config=to_proto(entries))
-    with grpc.insecure_channel(endpoint.grpc) as channel:
-        stub = model_service_pb2_grpc.ModelServiceStub(channel)
-        try:
-            response = stub.HandleReloadConfigRequest(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            raise ReloadRefused(f"reload over gRPC at {endpoint.grpc} failed: "
-                                f"{exc.code().name}: {exc.details()}",
-                                "check that the server is up and its gRPC port is reachable"
-                                ) from None
+    request = model_service_pb2.ReloadConfigRequest(config=to_proto(entries))
+    try:
+        response = _call(endpoint, "HandleReloadConfigRequest", request,
+                         model_service_pb2.ReloadConfigResponse, timeout)
+    except grpc.RpcError as exc:
+        raise ReloadRefused(f"reload over gRPC at {endpoint.grpc} failed: "
+                            f"{exc.code().name}: {exc.details()}",
+                            "check that the server is up and its gRPC port is reachable"
+                            ) from None
     if response.status.error_code != 0:
         raise ReloadRefused(f"the server refused the new config: {response.status.error_message}",
                             "the server keeps its previous config; fix the spec and apply again")
+
+
+def model_status(endpoint: Endpoint, model: str, timeout: float = 2.0) -> ServedModel | None:
+    """What the server says about `model` (GetModelStatus); None when it does not answer."""
+    import grpc
+
+    request = model_service_pb2.GetModelStatusRequest(
+        model_spec=model_service_pb2.ModelSpec(name=model))
+    try:
+        response = _call(endpoint, "GetModelStatus", request,
+                         model_service_pb2.GetModelStatusResponse, timeout)
+    except grpc.RpcError as exc:
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return None
+        return ServedModel(model, (), error=f"{exc.code().name}: {exc.details()}")
+    return ServedModel(model, tuple(sorted(
+        (_served_version(status) for status in response.model_version_status),
+        key=lambda v: v.version)))
+
+
+def _served_version(status: Any) -> ServedVersion:
+    state_name = model_service_pb2.ModelVersionStatus.State.Name(status.state)
+    code = status.status.error_code
+    return ServedVersion(status.version, VersionState(state_name),
+                         model_service_pb2.Code.Name(code) if code in model_service_pb2.Code.values()
+                         else str(code), status.status.error_message)
 
 
 def predict(endpoint: Endpoint, model: str, body: dict[str, Any], version: int | None = None,

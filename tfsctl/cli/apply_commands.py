@@ -18,9 +18,14 @@ from tfsctl.cli import console
 from tfsctl.cli.options import load_checked, load_from_options, spec_options
 from tfsctl.cli.plan_command import show_plan
 from tfsctl.errors import TfsctlError
-from tfsctl.plan.model import BaselineKind, Plan
+from tfsctl.plan.model import BaselineKind, Plan, ServerAction
 from tfsctl.planning import PlanResult, select_servers
+from tfsctl.runtimes.registry import profile
 from tfsctl.spec.load import LoadedSpec
+from tfsctl.tfenv import require_tensorflow
+
+#: Actions that start a server process.
+STARTS_SERVER = (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART, ServerAction.START)
 
 
 def progress_printer() -> Callable[[str], None]:
@@ -34,6 +39,17 @@ def progress_printer() -> Callable[[str], None]:
     return show
 
 
+def require_tensorflow_for(plan: Plan) -> None:
+    """Refuse, before any change, a plan that needs TensorFlow where it is not installed:
+    one that exports a version, or starts a server that runs `tfsctl serve` here."""
+    for server in plan.servers:
+        if server.exports:
+            first = server.exports[0]
+            require_tensorflow(f"exporting {first.model}/{first.version}")
+        if server.action in STARTS_SERVER and profile(server.runtime).serves_from_tfsctl:
+            require_tensorflow(f"starting {server.runtime} server {server.name!r} (tfsctl serve)")
+
+
 def confirmer(auto_approve: bool, dry_run: bool, output_format: str
               ) -> Callable[[PlanResult], bool]:
     def confirm(result: PlanResult) -> bool:
@@ -41,6 +57,7 @@ def confirmer(auto_approve: bool, dry_run: bool, output_format: str
         if dry_run:
             console.err().print("dry run: nothing was changed", markup=False)
             return False
+        require_tensorflow_for(result.plan)
         if auto_approve:
             return True
         if not sys.stdin.isatty():

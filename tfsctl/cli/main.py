@@ -13,6 +13,7 @@ Click's own usage errors would exit 2, which a CI job could mistake for
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import sys
 
@@ -22,7 +23,7 @@ from tfsctl import __version__
 from tfsctl.cli import console
 from tfsctl.errors import TfsctlError
 from tfsctl.spec.errors import SpecError
-from tfsctl.tfenv import quiet_tensorflow
+from tfsctl.tfenv import quiet_tensorflow, require_tensorflow
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -44,23 +45,45 @@ Output honours NO_COLOR; set TFSCTL_DEBUG=1 for tracebacks on internal errors.
 """
 
 
-@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"],
-                                          "max_content_width": 100})
+#: Each command and the module:attribute that defines it. A command's module is imported
+#: only when that command runs (or `--help` lists them all), so `tfsctl --version` and
+#: `tfsctl plan` do not pay for apply's imports (gRPC, the Docker SDK, the executor).
+LAZY_COMMANDS = {
+    "validate": "tfsctl.cli.spec_commands:validate",
+    "schema": "tfsctl.cli.spec_commands:schema",
+    "render": "tfsctl.cli.spec_commands:render",
+    "import": "tfsctl.cli.spec_commands:import_",
+    "plan": "tfsctl.cli.plan_command:plan",
+    "status": "tfsctl.cli.status_command:status",
+    "apply": "tfsctl.cli.apply_commands:apply",
+    "destroy": "tfsctl.cli.apply_commands:destroy",
+    "rollback": "tfsctl.cli.apply_commands:rollback",
+    "history": "tfsctl.cli.apply_commands:history",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands in LAZY_COMMANDS are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"],
+                                                         "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="tfsctl")
 def cli() -> None:
     pass
 
 
-def _register() -> None:
-    from tfsctl.cli import apply_commands, plan_command, spec_commands, status_command
-
-    for command in (*spec_commands.COMMANDS, plan_command.plan, status_command.status,
-                    *apply_commands.COMMANDS):
-        cli.add_command(command)
-    cli.add_command(serve)
-
-
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                  "help_option_names": []})
 @click.argument("flags", nargs=-1, type=click.UNPROCESSED)
 def serve(flags: tuple[str, ...]) -> None:
@@ -71,6 +94,7 @@ def serve(flags: tuple[str, ...]) -> None:
       tfsctl serve --port=8500 --rest_api_port=8501 \\
           --model_name=half_plus_two --model_base_path=/models/half_plus_two
     """
+    require_tensorflow("tfsctl serve")
     from tfsctl.serve import main as serve_main
 
     code = serve_main(list(flags))
@@ -96,11 +120,18 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+def exit_now(code: int) -> None:
+    """End the process. Objects are frozen out of the collector first: the operating system
+    reclaims memory at once, whereas tearing down gRPC's core object by object at
+    interpreter exit waits for its threads (about a quarter of a second after a reload)."""
+    gc.freeze()
+    sys.exit(code)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     tune_gc()
     quiet_tensorflow()
-    _register()
     try:
         code = cli.main(args=argv, prog_name="tfsctl", standalone_mode=False)
     except SpecError as error:
@@ -132,7 +163,7 @@ def run(argv: list[str] | None = None) -> int:
         code = EXIT_ERROR
     code = code if isinstance(code, int) else EXIT_OK
     if argv is None:
-        sys.exit(code)
+        exit_now(code)
     return code
 
 

@@ -181,5 +181,3 @@ def import_(model_config: Path, server_name: str, runtime: str, model_root: str 
         output.write_text(text)
         console.err().print(f"wrote {output}", markup=False)
 
-
-COMMANDS = (validate, schema, render, import_)

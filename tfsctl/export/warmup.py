@@ -25,8 +25,7 @@ WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 
 def warmup_records(bodies: Sequence[dict[str, Any]], signatures: Mapping[str, Any]) -> list[bytes]:
     """Serialized PredictionLog records, one per predict body."""
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-
+    from tfsctl.protos.prediction_service_pb2 import PredictionLog, PredictLog, PredictRequest
     from tfsctl.servingapi.requests import parse_predict, signature_name
     from tfsctl.servingapi.status import ServingError
 
@@ -49,12 +48,11 @@ def warmup_records(bodies: Sequence[dict[str, Any]], signatures: Mapping[str, An
             raise ExportError(f"warmup request {index} is not a valid predict request for the "
                               f"exported model: {exc.message}",
                               "write it as the REST API's predict body") from None
-        request = predict_pb2.PredictRequest()
+        request = PredictRequest()
         request.model_spec.signature_name = name
         for alias, value in inputs.items():
             request.inputs[alias].CopyFrom(tf.make_tensor_proto(value))
-        log = prediction_log_pb2.PredictionLog(
-            predict_log=prediction_log_pb2.PredictLog(request=request))
+        log = PredictionLog(predict_log=PredictLog(request=request))
         records.append(log.SerializeToString())
     return records
 

@@ -154,6 +154,9 @@ class RuntimeProfile(ABC):
     #: settings (as `settings` names them) a runtime that rolls can change only by stopping
     #: the server, so a change to one has downtime after all
     stops_for: frozenset[str] = frozenset()
+    #: the server is a `tfsctl serve` process started from tfsctl's own environment, so
+    #: starting one needs TensorFlow installed beside tfsctl (the `tf` extra)
+    serves_from_tfsctl: bool = False
 
     @abstractmethod
     def seen_root(self, model_root: str) -> str:

@@ -37,6 +37,7 @@ class LocalProfile(RuntimeProfile):
     kind = Runtime.LOCAL
     noun = "process"
     may_leave_root = True
+    serves_from_tfsctl = True
 
     def seen_root(self, model_root: str) -> str:
         return model_root

@@ -1,7 +1,7 @@
 """The side files TF Serving reads at start, parsed as TF Serving parses them.
 
-tensorflow-serving-api ships ModelServerConfig but not MonitoringConfig or
-BatchingParameters, so those two messages are declared here from their
+ModelServerConfig is tfsctl's own binding (tfsctl.protos); MonitoringConfig and
+BatchingParameters, which only the server reads, are declared here from their
 .proto definitions (monitoring_config.proto, session_bundle_config.proto)
 and every file is read with protobuf's own text format: an unknown field, a
 wrong type or a typo fails exactly where TF Serving's ParseProtoTextFile
@@ -22,8 +22,8 @@ from google.protobuf import (
     text_format,
     wrappers_pb2,  # noqa: F401 - registers wrappers.proto in the pool
 )
-from tensorflow_serving.config import model_server_config_pb2
 
+from tfsctl.protos import model_server_config_pb2, tf_serving_names
 from tfsctl.serverconfig.model_config import ModelConfigError, ModelEntry, from_proto
 from tfsctl.servingapi.status import Code, ServingError, invalid
 
@@ -81,7 +81,8 @@ def parse_text_file(path: str, message: Any) -> Any:
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as exc:
-        raise invalid(f"Error parsing text-format {message.DESCRIPTOR.full_name}: {exc}") from None
+        raise invalid(tf_serving_names(f"Error parsing text-format {message.DESCRIPTOR.full_name}: {exc}")
+                      ) from None
     return message
 
 

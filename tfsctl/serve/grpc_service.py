@@ -1,4 +1,9 @@
-"""TF Serving's gRPC API with the official protos: PredictionService and ModelService.
+"""TF Serving's gRPC API: PredictionService and ModelService.
+
+The services are registered under TF Serving's own names
+(/tensorflow.serving.PredictionService/Predict, ...) with tfsctl's bindings of
+their messages (tfsctl.protos), which encode exactly as TF Serving's do, so any
+TF Serving client works unchanged.
 
 Failures are gRPC statuses with TF Serving's canonical code and message (cut
 at 1024 characters, as its ToGRPCStatus does); an exception that is not a
@@ -18,18 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_management_pb2,
-    model_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-    regression_pb2,
-)
 
+from tfsctl.protos import model_service_pb2, prediction_service_pb2
 from tfsctl.serve.configfiles import entries_from_proto
 from tfsctl.serve.core import Core, Target, serialized_examples
 from tfsctl.serve.loader import make_ndarray, make_tensor_proto, tensor_itemsize
@@ -40,6 +35,9 @@ from tfsctl.servingapi.status import Code, ServingError, invalid
 log = logging.getLogger("tfsctl.serve")
 
 _MESSAGE_LIMIT = 1024
+#: GetModelMetadata's signatures travel in an Any named by TF Serving's type, which is
+#: what clients unpack (tfsctl's own SignatureDefMap encodes identically).
+SIGNATURE_DEF_MAP_URL = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
 
 
 def _target(request: Any) -> Target:
@@ -51,8 +49,8 @@ def _target(request: Any) -> Target:
                   spec.version_label if which == "version_label" else None, spec.signature_name)
 
 
-def _model_spec(name: str, version: int, signature_name: str) -> model_pb2.ModelSpec:
-    spec = model_pb2.ModelSpec(name=name, signature_name=signature_name)
+def _model_spec(name: str, version: int, signature_name: str) -> model_service_pb2.ModelSpec:
+    spec = model_service_pb2.ModelSpec(name=name, signature_name=signature_name)
     spec.version.value = version
     return spec
 
@@ -92,7 +90,7 @@ def _rpc(api: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return decorate
 
 
-class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+class PredictionServicer:
     def __init__(self, core: Core, metrics: Metrics, limits: RequestLimits):
         self.core = core
         self.metrics = metrics
@@ -106,7 +104,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             for alias, tensor in request.inputs.items())
         inputs = {k: make_ndarray(k, v) for k, v in request.inputs.items()}
         result, outputs = self.core.predict(target, inputs, list(request.output_filter) or None)
-        response = predict_pb2.PredictResponse(
+        response = prediction_service_pb2.PredictResponse(
             model_spec=_model_spec(target.model, result.version, result.signature_name))
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(make_tensor_proto(value))
@@ -121,19 +119,21 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             if field != "signature_def":
                 raise invalid(f"Metadata field {field} is not supported")
         result, signatures = self.core.metadata(target)
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        signature_map = prediction_service_pb2.SignatureDefMap()
         for name, signature in signatures.items():
             signature_map.signature_def[name].CopyFrom(signature)
-        response = get_model_metadata_pb2.GetModelMetadataResponse(
+        response = prediction_service_pb2.GetModelMetadataResponse(
             model_spec=_model_spec(target.model, result.version, ""))
-        response.metadata["signature_def"].Pack(signature_map)
+        packed = response.metadata["signature_def"]
+        packed.type_url = SIGNATURE_DEF_MAP_URL
+        packed.value = signature_map.SerializeToString()
         return response
 
     @_rpc("Classify")
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         target = _target(request)
         result, rows = self.core.classify(target, serialized_examples(request.input))
-        response = classification_pb2.ClassificationResponse(
+        response = prediction_service_pb2.ClassificationResponse(
             model_spec=_model_spec(target.model, result.version, target.signature_name))
         for row in rows:
             classifications = response.result.classifications.add()
@@ -145,31 +145,31 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         target = _target(request)
         result, values = self.core.regress(target, serialized_examples(request.input))
-        response = regression_pb2.RegressionResponse(
+        response = prediction_service_pb2.RegressionResponse(
             model_spec=_model_spec(target.model, result.version, target.signature_name))
         for value in values:
             response.result.regressions.add(value=value)
         return response
 
 
-class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+class ModelServicer:
     def __init__(self, core: Core):
         self.core = core
 
     @_rpc(None)
     def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         target = _target(request)
-        response = get_model_status_pb2.GetModelStatusResponse()
+        response = model_service_pb2.GetModelStatusResponse()
         for version, state, code, message in self.core.manager.status(target.model, target.version):
             status = response.model_version_status.add(
-                version=version, state=get_model_status_pb2.ModelVersionStatus.State.Value(state))
+                version=version, state=model_service_pb2.ModelVersionStatus.State.Value(state))
             status.status.error_code = Code[code].value
             status.status.error_message = message
         return response
 
     def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext  # noqa: N802
                                   ) -> Any:
-        response = model_management_pb2.ReloadConfigResponse()
+        response = model_service_pb2.ReloadConfigResponse()
         try:
             if request.config.WhichOneof("config") != "model_config_list":
                 raise invalid("ServerModelConfig type not supported by HandleReloadConfigRequest. "
@@ -177,8 +177,34 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             self.core.manager.set_config(entries_from_proto(request.config))
         except Exception as exc:  # noqa: BLE001 - answered with its status; defects are logged
             error = exc if isinstance(exc, ServingError) else _internal(exc)
-            response.status.error_code = error.code.value
+            response.status.error_code = model_service_pb2.Code.Value(error.code.name)
             response.status.error_message = error.message
             _abort(context, error)
         return response
 
+
+def _handler(service: str, servicer: Any, methods: dict[str, tuple[Any, Any]]) -> grpc.GenericRpcHandler:
+    """`servicer`'s unary methods under `service`, each with its (request, response) types."""
+    return grpc.method_handlers_generic_handler(service, {
+        name: grpc.unary_unary_rpc_method_handler(getattr(servicer, name),
+                                                  request_deserializer=request.FromString,
+                                                  response_serializer=response.SerializeToString)
+        for name, (request, response) in methods.items()})
+
+
+def add_services(server: grpc.Server, prediction: PredictionServicer, model: ModelServicer) -> None:
+    """Register both services on `server` under TF Serving's service names. A method not
+    served here (MultiInference) is UNIMPLEMENTED, as it is for TF Serving's own stubs."""
+    apis, status = prediction_service_pb2, model_service_pb2
+    server.add_generic_rpc_handlers((
+        _handler("tensorflow.serving.PredictionService", prediction, {
+            "Predict": (apis.PredictRequest, apis.PredictResponse),
+            "GetModelMetadata": (apis.GetModelMetadataRequest, apis.GetModelMetadataResponse),
+            "Classify": (apis.ClassificationRequest, apis.ClassificationResponse),
+            "Regress": (apis.RegressionRequest, apis.RegressionResponse),
+        }),
+        _handler("tensorflow.serving.ModelService", model, {
+            "GetModelStatus": (status.GetModelStatusRequest, status.GetModelStatusResponse),
+            "HandleReloadConfigRequest": (status.ReloadConfigRequest, status.ReloadConfigResponse),
+        }),
+    ))

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from google.protobuf import json_format
-from tensorflow_serving.apis import input_pb2
 
+from tfsctl.protos import prediction_service_pb2
 from tfsctl.serve.answers import error_json, format_classify, format_predict, format_regress
 from tfsctl.serve.core import Core, Target, serialized_examples
 from tfsctl.serve.metrics import Metrics
@@ -131,7 +131,7 @@ class RestApi:
                                         self.limits)
             _, outputs = core.predict(spec, inputs)
             return format_predict(outputs, row)
-        request_input = input_pb2.Input()
+        request_input = prediction_service_pb2.Input()
         parse_examples(doc, request_input)
         examples = serialized_examples(request_input)
         if api == "regress":

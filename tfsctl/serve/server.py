@@ -142,11 +142,10 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     batching = read_batching(flags.batching_parameters_file) if flags.enable_batching else None
     import_tensorflow()
     import grpc
-    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
     from tfsctl.serve.batching import Batcher
     from tfsctl.serve.core import Core
-    from tfsctl.serve.grpc_service import ModelServicer, PredictionServicer
+    from tfsctl.serve.grpc_service import ModelServicer, PredictionServicer, add_services
     from tfsctl.serve.http_server import RestServer
     from tfsctl.serve.loader import LoadedVersion, load_version
     from tfsctl.serve.manager import ModelManager
@@ -187,9 +186,7 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     limits = RequestLimits(flags.max_request_elements, flags.max_request_bytes)
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
                               options=grpc_options(flags))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(core, metrics, limits), grpc_server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), grpc_server)
+    add_services(grpc_server, PredictionServicer(core, metrics, limits), ModelServicer(core))
     host = f"[{flags.host}]" if ":" in flags.host else flags.host
     addresses = ([f"{host}:{flags.port}"] if flags.port else []) + (
         [f"unix:{flags.grpc_socket_path}"] if flags.grpc_socket_path else [])

@@ -18,8 +18,8 @@ import os
 import time
 
 from google.protobuf.message import DecodeError
-from tensorflow_serving.apis import prediction_log_pb2
 
+from tfsctl.protos import prediction_service_pb2
 from tfsctl.serve.core import Core
 from tfsctl.serve.loader import LoadedVersion
 from tfsctl.servingapi.status import Code, ServingError, invalid
@@ -42,7 +42,7 @@ def warm_up(core: Core, loaded: LoadedVersion, iterations: int) -> None:
     log.info("Starting to read warmup data for model at %s", path)
     try:
         for data in tf.compat.v1.io.tf_record_iterator(path):
-            record = prediction_log_pb2.PredictionLog()
+            record = prediction_service_pb2.PredictionLog()
             try:
                 record.ParseFromString(data)
             except DecodeError:

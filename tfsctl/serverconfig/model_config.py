@@ -2,10 +2,11 @@
 
 `ModelEntry` is tfsctl's neutral, hashable form of one `config { ... }` block,
 so that the planner can compare desired and live entries field by field
-without protobuf objects. Conversion to and from the official proto
-(`tensorflow_serving.config.model_server_config_pb2`, which does not import
-TensorFlow) happens only here, and text is always produced by protobuf's own
-text format, so what tfsctl writes is exactly what the server parses.
+without protobuf objects. Conversion to and from the proto happens only
+here, with tfsctl's own binding of TF Serving's `ModelServerConfig`
+(tfsctl/protos: same field names and numbers, no TensorFlow import), and text is
+always produced by protobuf's own text format, so what tfsctl writes is exactly
+what the server parses.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
 
+from tfsctl.protos import model_server_config_pb2, tf_serving_names
 from tfsctl.spec.model import (
     AllPolicy,
     LatestPolicy,
@@ -134,6 +135,9 @@ class ModelConfigError(ValueError):
         self.column = column
 
 
+CUSTOM_CONFIG_UNSUPPORTED = "custom_model_config is not supported; tfsctl manages model_config_list only"
+
+
 def _policy_from_proto(block: model_server_config_pb2.ModelConfig) -> VersionPolicy:
     policy = block.model_version_policy
     which = policy.WhichOneof("policy_choice")
@@ -150,8 +154,7 @@ def _policy_from_proto(block: model_server_config_pb2.ModelConfig) -> VersionPol
 def from_proto(config: model_server_config_pb2.ModelServerConfig) -> tuple[ModelEntry, ...]:
     which = config.WhichOneof("config")
     if which == "custom_model_config":
-        raise ModelConfigError("custom_model_config is not supported; tfsctl manages "
-                               "model_config_list only")
+        raise ModelConfigError(CUSTOM_CONFIG_UNSUPPORTED)
     entries = []
     for block in config.model_config_list.config:
         if block.model_type and not block.model_platform:
@@ -173,14 +176,26 @@ def render_text(entries: Iterable[ModelEntry]) -> str:
     return text_format.MessageToString(to_proto(entries))
 
 
+def _first_field(text: str) -> str | None:
+    """The name of the first top-level field of a text-format message (comments skipped)."""
+    tokenizer = text_format.Tokenizer(text.splitlines())
+    return None if tokenizer.AtEnd() else tokenizer.token
+
+
 def parse_text(text: str) -> tuple[ModelEntry, ...]:
-    """Parse model.config text; raises ModelConfigError with the line protobuf complained of."""
+    """Parse model.config text; raises ModelConfigError with the line protobuf complained of.
+
+    A custom_model_config is refused before parsing: its `Any` payload names a type of
+    the server's own, which no descriptor pool here knows, so protobuf would fail on
+    the type instead of saying what is unsupported."""
+    if _first_field(text) == "custom_model_config":
+        raise ModelConfigError(CUSTOM_CONFIG_UNSUPPORTED)
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as exc:
         line, column = exc.GetLine(), exc.GetColumn()
-        message = str(exc)
+        message = tf_serving_names(str(exc))
         if line is not None:
             message = re.sub(r"^\d+(?::\d+)? : ", "", message)
         raise ModelConfigError(message, line, column) from None
