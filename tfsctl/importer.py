@@ -31,8 +31,9 @@ from tfsctl.runtimes.base import RuntimeProfile
 from tfsctl.runtimes.registry import profile, runtime_checks
 from tfsctl.serverconfig.model_config import ModelConfigError, ModelEntry, PolicyKind, parse_text
 from tfsctl.spec.errors import Location, SpecError, SpecIssue
+from tfsctl.spec.fields import LABEL_PATTERN, NAME_PATTERN
 from tfsctl.spec.load import load_spec
-from tfsctl.spec.model import LABEL_PATTERN, NAME_PATTERN, Runtime
+from tfsctl.spec.model import Runtime
 from tfsctl.spec.readfile import InputFileError, read_limited
 from tfsctl.spec.textproto import MAX_NESTING, Structure, brace_hint, scan
 from tfsctl.spec.yamlsource import MAX_BYTES, decode_utf8

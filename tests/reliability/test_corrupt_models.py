@@ -203,7 +203,7 @@ def test_an_operation_name_means_its_first_output(inputs: str, outputs: str, tmp
     """The classic tutorial names placeholders (`inputs: {x: "x"}`): the operation `x`
     stands for its first output `x:0`, which the exported signature uses."""
     from tfsctl.export.exporters import export_version
-    from tfsctl.spec.model import CheckpointSource
+    from tfsctl.spec.sources import CheckpointSource
 
     prefix = make_checkpoint(tmp_path / "ckpt", 0.5, 2.0)
     source = CheckpointSource(checkpoint=prefix, inputs={"x": inputs}, outputs={"y": outputs})
@@ -220,7 +220,7 @@ def test_an_operation_name_means_its_first_output(inputs: str, outputs: str, tmp
 @pytest.mark.slow
 def test_an_unknown_operation_name_suggests_similar_ones(tmp_path: Path) -> None:
     from tfsctl.export.exporters import ExportError, export_version
-    from tfsctl.spec.model import CheckpointSource
+    from tfsctl.spec.sources import CheckpointSource
 
     prefix = make_checkpoint(tmp_path / "ckpt", 0.5, 2.0)
     source = CheckpointSource(checkpoint=prefix, inputs={"x": "X"}, outputs={"y": "y"})

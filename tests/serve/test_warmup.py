@@ -27,7 +27,7 @@ def test_warmup_reuses_smoke_requests_or_lists_its_own() -> None:
 
 def _export(tfs_testdata: Path, target: Path, warmup: list[dict]) -> None:
     from tfsctl.export.exporters import export_version
-    from tfsctl.spec.model import SavedModelSource
+    from tfsctl.spec.sources import SavedModelSource
 
     source = SavedModelSource(saved_model=tfs_testdata / HPT / "00000123")
     export_version(source, target, warmup=warmup)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tfsctl.export.exporters import ExportError, export_version
-from tfsctl.spec.model import SavedModelSource
+from tfsctl.spec.sources import SavedModelSource
 
 MODEL = Path(__file__).resolve().parents[2] / "examples/models/half_plus_two/1"
 

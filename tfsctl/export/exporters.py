@@ -32,7 +32,7 @@ from tfsctl.failpoints import failpoint
 from tfsctl.live.fingerprint import checkpoint_files, fingerprint_source
 from tfsctl.live.modeldir import RECORDS_DIR
 from tfsctl.live.sources import source_kind, source_path
-from tfsctl.spec.model import CheckpointSource, KerasSource, SavedModelSource
+from tfsctl.spec.sources import CheckpointSource, KerasSource, SavedModelSource
 from tfsctl.tfenv import import_tensorflow
 
 Source = SavedModelSource | CheckpointSource | KerasSource

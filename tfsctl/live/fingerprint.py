@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-from tfsctl.spec.model import CheckpointSource, KerasSource, SavedModelSource
+from tfsctl.spec.sources import CheckpointSource, KerasSource, SavedModelSource
 
 CHUNK = 1 << 20
 

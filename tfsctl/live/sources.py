@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsctl.live.state import LiveState
-from tfsctl.spec.model import CheckpointSource, KerasSource, SavedModelSource, Spec
+from tfsctl.spec.model import Spec
+from tfsctl.spec.sources import CheckpointSource, KerasSource, SavedModelSource
 
 SourceKey = tuple[str, str, int]  # server, model, version
 

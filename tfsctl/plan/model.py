@@ -20,7 +20,8 @@ from typing import Any
 from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.model_config import ModelEntry
-from tfsctl.spec.model import SmokeTest, Source
+from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.sources import Source
 
 #: Bumped when the JSON form of a plan changes incompatibly (see docs/plan-json.md).
 PLAN_FORMAT_VERSION = 2

@@ -17,7 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from tfsctl.spec import kubernetes as spec_kubernetes
 from tfsctl.spec import model as spec_model
+from tfsctl.spec import sources as spec_sources
 from tfsctl.spec.checks import Finding, run_checks
 from tfsctl.spec.errors import SpecError, SpecIssue
 from tfsctl.spec.model import Spec
@@ -50,7 +52,8 @@ class LoadedSpec:
 def _field_names() -> frozenset[str]:
     """Every key the schema knows, to suggest the intended one for a typo."""
     names: set[str] = set()
-    for value in vars(spec_model).values():
+    models = [v for module in (spec_model, spec_sources, spec_kubernetes) for v in vars(module).values()]
+    for value in models:
         if isinstance(value, type) and issubclass(value, BaseModel):
             for name, info in value.model_fields.items():
                 names.add(info.alias or name)

@@ -13,8 +13,6 @@ for completion, so they are written for the person typing the YAML.
 from __future__ import annotations
 
 import json
-import os
-import re
 from collections.abc import Iterable
 from enum import StrEnum
 from ipaddress import IPv4Address
@@ -22,9 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ByteSize,
     ConfigDict,
     Discriminator,
@@ -39,178 +35,23 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 
 from tfsctl.spec.base import Strict
+from tfsctl.spec.fields import (
+    DEFAULT_IMAGE,
+    DEFAULT_METRICS_PATH,
+    ENV_NAME_PATTERN,
+    FLAG_PATTERN,
+    LABEL_PATTERN,
+    NAME_PATTERN,
+    FlagValue,
+    Name,
+    Port,
+    SpecPath,
+    VersionNumber,
+    absolute,
+    base_dir,
+)
 from tfsctl.spec.kubernetes import Kubernetes
-
-#: The image used when a server names none; pinned so that plans are reproducible.
-DEFAULT_IMAGE = "tensorflow/serving:2.19.1"
-#: Prometheus metrics path that TensorFlow Serving documents.
-DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
-_NAME_RE = re.compile(NAME_PATTERN)
-#: TF Serving restricts version labels to word characters (serving_config.md: `[a-zA-Z0-9_]+`).
-LABEL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-FLAG_PATTERN = r"^[a-z][a-z0-9_]*$"
-
-
-def _safe_name(value: str) -> str:
-    """Names become path components and container names: no `/`, no `..`, no dot-files."""
-    if not _NAME_RE.match(value) or ".." in value:
-        raise ValueError("not a safe name (it becomes a directory and a container name; "
-                         "no '/', no '..', at most 128 characters)")
-    return value
-
-
-Name = Annotated[str, AfterValidator(_safe_name),
-                 Field(description="Letters, digits, '_', '-', '.'; safe as a path component.")]
-VersionNumber = Annotated[int, Field(ge=0, le=2**63 - 1,
-                                     description="A version number: the integer name of a "
-                                                 "version directory (00000123 is 123).")]
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-def _flag_value(value: str | int | float | bool) -> str | int | float | bool:
-    """A flag is written on the server's command line, where numbers are 64-bit (and one of
-    thousands of digits cannot even be turned into text)."""
-    if isinstance(value, int) and not -(2**63) <= value < 2**64:
-        raise ValueError("the number does not fit in 64 bits")
-    return value
-
-
-FlagValue = Annotated[str | int | float | bool, AfterValidator(_flag_value)]
-
-
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def _usable_path(value: object) -> object:
-    """Paths the OS cannot take (a NUL byte, a name over NAME_MAX, over PATH_MAX) are
-    refused here, with the key's location, instead of failing later in a filesystem call.
-    So are URLs: `s3://b/m` would otherwise become the local directory `s3:/b/m`."""
-    if isinstance(value, str):
-        if value.lower().startswith("s3://"):
-            raise ValueError("s3:// paths are not supported: TF Serving images from 2.7 on "
-                             "have no S3 filesystem (it moved to tensorflow-io), and tfsctl "
-                             "exports and inspects versions on a local disk")
-        if _URL.match(value):
-            raise ValueError(f"{value.split('://')[0]}:// paths are not supported: tfsctl "
-                             "exports and inspects versions on a local disk")
-        if "\x00" in value:
-            raise ValueError("a path cannot contain a NUL byte (\\0)")
-        if len(value.encode("utf-8", "surrogatepass")) > 4095:
-            raise ValueError("the path is longer than the 4,095 bytes the OS accepts")
-        if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in value.split("/")):
-            raise ValueError("a path component is longer than the 255 bytes the OS accepts")
-    return value
-
-
-#: A path in the spec (relative ones are resolved against the spec file or the model root).
-SpecPath = Annotated[Path, BeforeValidator(_usable_path)]
-
-
-def _base_dir(info: ValidationInfo) -> Path:
-    context = info.context or {}
-    return Path(context.get("base_dir", "."))
-
-
-def _absolute(path: Path, base: Path) -> Path:
-    """Absolute and normalised, without following symlinks (plan checks those on disk)."""
-    expanded = Path(os.path.expanduser(str(path)))
-    return Path(os.path.normpath(expanded if expanded.is_absolute() else base / expanded))
-
-
-# ---------------------------------------------------------------- version sources
-
-
-class SavedModelSource(Strict):
-    """Copy an existing SavedModel directory (the one holding saved_model.pb)."""
-
-    saved_model: SpecPath = Field(description="Directory with saved_model.pb and variables/.")
-    signatures: list[str] = Field(
-        default_factory=list,
-        description="Signature names the SavedModel must have; checked before it is copied.")
-
-    @field_validator("saved_model")
-    @classmethod
-    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
-        return _absolute(value, _base_dir(info))
-
-
-class CheckpointSource(Strict):
-    """Convert a TF1 checkpoint (meta graph + variables) into a SavedModel.
-
-    The classic "checkpoint to servable" conversion: import the meta graph,
-    restore the variables, and save with a predict signature built from the
-    named input and output tensors.
-    """
-
-    checkpoint: SpecPath = Field(description="Checkpoint prefix (e.g. model.ckpt-1000) or a "
-                                         "directory holding a `checkpoint` index file.")
-    meta_graph: SpecPath | None = Field(default=None,
-                                    description="The .meta file; default: <checkpoint>.meta.")
-    inputs: dict[str, str] = Field(min_length=1, description="Signature input key -> tensor name "
-                                   "(e.g. x: 'x:0'), or operation name ('x': its first output).")
-    outputs: dict[str, str] = Field(min_length=1, description="Signature output key -> tensor "
-                                    "name (e.g. y: 'y:0'), or operation name ('y': its first "
-                                    "output).")
-    signature_name: str = Field(default="serving_default",
-                                description="Name of the predict signature to write.")
-
-    @field_validator("checkpoint", "meta_graph")
-    @classmethod
-    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else _absolute(value, _base_dir(info))
-
-    @field_validator("inputs", "outputs")
-    @classmethod
-    def _tensor_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, tensor in value.items():
-            if not re.match(r"^[A-Za-z0-9_.\-/]+(:\d+)?$", tensor):
-                raise ValueError(f"{key}: {tensor!r} is not a tensor name like 'x:0'")
-        return value
-
-
-class KerasSource(Strict):
-    """Export a Keras model file (.keras or .h5) as a SavedModel."""
-
-    keras: SpecPath = Field(description="A .keras or .h5 model file.")
-
-    @field_validator("keras")
-    @classmethod
-    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
-        return _absolute(value, _base_dir(info))
-
-
-def _source_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        return {SavedModelSource: "saved_model", CheckpointSource: "checkpoint",
-                KerasSource: "keras"}.get(type(value))
-    if isinstance(value, dict):
-        kinds = [k for k in ("saved_model", "checkpoint", "keras") if k in value]
-        return kinds[0] if len(kinds) == 1 else None
-    return None
-
-
-Source = Annotated[
-    Annotated[SavedModelSource, Tag("saved_model")]
-    | Annotated[CheckpointSource, Tag("checkpoint")]
-    | Annotated[KerasSource, Tag("keras")],
-    Discriminator(
-        _source_kind,
-        custom_error_type="source_kind",
-        custom_error_message="a source needs exactly one of `saved_model:`, `checkpoint:` "
-                             "or `keras:`",
-    ),
-]
-
-
-class VersionSpec(Strict):
-    """One version of a model. Without a source, its directory must already exist."""
-
-    source: Source | None = Field(default=None, description="Where to export this version "
-                                                             "from when its directory is missing.")
-
+from tfsctl.spec.sources import VersionSpec
 
 # ---------------------------------------------------------------- version policy
 
@@ -490,7 +331,7 @@ class Server(Strict):
     @field_validator("model_root", "state_dir")
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else _absolute(value, _base_dir(info))
+        return None if value is None else absolute(value, base_dir(info))
 
     @field_validator("flags")
     @classmethod
@@ -509,7 +350,7 @@ class Server(Strict):
         """The model's host directory: absolute, relative paths taken from the model root."""
         if model.base_path is None:
             return self.model_root / model.name
-        return _absolute(model.base_path, self.model_root)
+        return absolute(model.base_path, self.model_root)
 
     def model(self, name: str) -> ModelSpec | None:
         return next((m for m in self.models if m.name == name), None)

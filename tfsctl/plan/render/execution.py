@@ -17,7 +17,8 @@ from pydantic import TypeAdapter
 from tfsctl.plan.model import ServerPlan
 from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.desired import DesiredRuntime
-from tfsctl.spec.model import SmokeTest, Source
+from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.sources import Source
 
 JsonDict = dict[str, Any]
 _SOURCE: TypeAdapter[Source] = TypeAdapter(Source)
