@@ -70,7 +70,7 @@ def describe(pid: int | None) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return f"pid {pid}"
-    return f"pid {pid} ({command.strip()[:120]})"
+    return f"pid {pid} ({' '.join(command.split())[:120]})"  # one line, however it was started
 
 
 class PortInUse(TfsctlError):
