@@ -64,7 +64,7 @@ def test_server_killed_during_a_reload(deployment: Deployment, tally: Tally) -> 
     # apply simply succeeds. Otherwise it fails, and its rollback starts the server again.
     assert apply.returncode == 1 or (d.runtime == "docker" and apply.returncode == 0), stderr
     if apply.returncode == 1:
-        assert "restored:" in stderr and "model config" in stderr, stderr
+        assert "rollback: restored" in stderr and "model config" in stderr, stderr
         assert not (d.root / "models" / "hpt" / "2").exists(), "the exported version was taken back"
         if "started it again" in stderr:  # restored means answering, when apply returns
             answer = requests.get(f"http://127.0.0.1:{d.rest}/v1/models/hpt", timeout=60)
