@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -102,9 +103,16 @@ def test_tasks_on_two_nodes_are_reached_through_the_proxy(
     deploy.apply()
     members = _members(deploy)
     assert len({m["where"] for m in members}) == 2, members  # one task on each node
+    def rest_up() -> list[dict[str, str]]:
+        return [row for row in _proxy_stats(deploy.name)
+                if row["pxname"] == "rest" and row["svname"].startswith("task") and row["status"] == "UP"]
+
+    # the proxy finds a new task at its next DNS resolution and health check: wait for that
+    deadline = time.monotonic() + 120
+    while len(rest_up()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
     for _ in range(20):
         assert deploy.predict("hpt", [1.0]) == [2.5]
-    rest = [row for row in _proxy_stats(deploy.name)
-            if row["pxname"] == "rest" and row["svname"].startswith("task") and row["status"] == "UP"]
+    rest = rest_up()
     assert len(rest) == 2, rest
     assert all(int(row["stot"]) > 0 for row in rest), rest  # both tasks answered requests
