@@ -39,6 +39,17 @@ def test_version_imports_no_command() -> None:
     assert result.stdout.splitlines() == [f"tfsctl, version {__version__}", "[]"]
 
 
+def test_the_guardian_waits_without_the_runtimes() -> None:
+    """The guardian runs beside every apply: until it must undo one, it imports no runtime,
+    client or spec model (their start-up would compete with the apply for the cores)."""
+    code = ("import sys\nimport tfsctl.apply.guardian\n"
+            "print(sorted(m for m in sys.modules\n"
+            "             if m.split('.')[0] in ('pydantic', 'grpc', 'docker', 'requests')\n"
+            "             or m.startswith(('tfsctl.runtimes', 'tfsctl.spec', 'tfsctl.apply.recovery'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def _spec(tmp_path: Path, model_root: Path, version: dict[str, object]) -> Path:
     spec = tmp_path / "tfsctl.yaml"
     spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [{
