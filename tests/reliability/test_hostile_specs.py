@@ -454,9 +454,9 @@ def test_corrupted_model_configs(config: bytes, tally: Tally) -> None:
 ])
 def test_ordinary_templates_still_work(template: str, expected: Any) -> None:
     """The bounds on templates leave substitution and simple filters alone."""
-    from tfsctl.spec.templating import _render_string
+    from tfsctl.spec.sandbox import render_string
 
-    assert _render_string(template, {"port": 18511, "name": "hpt", "tags": ["a", "b"]}) == expected
+    assert render_string(template, {"port": 18511, "name": "hpt", "tags": ["a", "b"]}) == expected
 
 
 def test_no_python_object_was_constructed() -> None:

@@ -50,6 +50,18 @@ def test_the_guardian_waits_without_the_runtimes() -> None:
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("value, imported", [("plain", False), ("{{ 'templated' }}", True)])
+def test_jinja2_is_imported_for_templates_only(value: str, imported: bool, tmp_path: Path) -> None:
+    spec = tmp_path / "tfsctl.yaml"
+    spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [{
+        "name": "light", "runtime": "docker", "image": value, "model_root": str(tmp_path),
+        "ports": {"grpc": 1, "rest": 2}, "models": [{"name": "hpt"}]}]}))
+    code = (f"import sys\nfrom tfsctl.spec.load import load_spec\n"
+            f"print(load_spec({str(spec)!r}).spec.servers[0].image, 'jinja2' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [value.strip("{ '}"), str(imported)]
+
+
 def _spec(tmp_path: Path, model_root: Path, version: dict[str, object]) -> Path:
     spec = tmp_path / "tfsctl.yaml"
     spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [{
