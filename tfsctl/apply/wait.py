@@ -80,20 +80,20 @@ def wait_until_serving(expect: Expectation, probe: StatusProbe, *, timeout: floa
                        alive: Callable[[], None] = lambda: None) -> float:
     """Poll until `expect` holds, the pause growing by half each time from `first_interval`
     to `max_interval`; returns the seconds it took. Raises ServingFailed, or what `alive`
-    raises: it checks the server apply started is still the one running, before each look
-    and once more when everything is served (the answers must be its own)."""
+    raises: it checks the server apply started is still the one running, after each look
+    (so the answers that end the wait are its own, and a server that died is reported as
+    such rather than as one that stopped answering)."""
     start = time.monotonic()
     interval = first_interval
     last = ""
     while True:
-        alive()
         pending, failures = _pending(expect, probe)
+        alive()
         if failures:
             raise ServingFailed("; ".join(failures),
                                 "check the version's files (tfsctl plan shows incomplete dirs) "
                                 "and the server log")
         if not pending:
-            alive()
             return time.monotonic() - start
         summary = "; ".join(pending[:3]) + (f" (+{len(pending) - 3} more)" if len(pending) > 3 else "")
         if summary != last:
