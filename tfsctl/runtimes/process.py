@@ -20,8 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from tfsctl.atomic import write_atomic
-from tfsctl.errors import TfsctlError
 
 RECORD = "server.json"
 PID = "server.pid"
@@ -88,7 +85,7 @@ def observe(state_dir: Path) -> LocalProcessState | None:
 def start(state_dir: Path, args: tuple[str, ...] | list[str], env: Mapping[str, str] | None = None,
           config_hash: str = "", record: Mapping[str, Any] | None = None) -> LocalProcess:
     """Start `python -m tfsctl.serve ARGS` detached. Whether it comes up is for the caller
-    to watch (`wait_ready`, or the exit code through `handle`).
+    to watch (the exit code through `handle`).
 
     `record` is kept in server.json beside pid and arguments, for whoever starts the
     server again later (it must hold no secret value)."""
@@ -144,52 +141,6 @@ def stop(state_dir: Path, timeout: float = 15.0) -> bool:
             time.sleep(0.05)
     _forget(state_dir)
     return True
-
-
-def _rest_up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/v1/models/tfsctl-ready-probe", timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True  # an answer (404 for the probe model) means the REST API is serving
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _grpc_up(address: str, timeout: float) -> bool:
-    import grpc
-
-    with grpc.insecure_channel(address) as channel:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=timeout)
-            return True
-        except grpc.FutureTimeoutError:
-            return False
-
-
-def wait_ready(target: str, timeout: float, state_dir: Path | None = None) -> float:
-    """Wait until the server answers at `target` (an http:// REST URL or a gRPC host:port);
-    the seconds it took. Like TF Serving, the server opens its ports only once its models
-    are loaded, so answering means serving. With `state_dir`, a server that exits while
-    starting is reported at once, with its log."""
-    started = time.monotonic()
-    while True:
-        waited = time.monotonic() - started
-        left = timeout - waited
-        if left <= 0:
-            raise TfsctlError(f"the server at {target} was not ready within {timeout:g}s",
-                              tail(state_dir, 5) if state_dir else "")
-        up = (_rest_up(target) if target.startswith(("http://", "https://"))
-              else _grpc_up(target, min(1.0, left)))
-        if up:
-            return time.monotonic() - started
-        if state_dir is not None:
-            state = observe(state_dir)
-            if state is not None and not state.alive:
-                _reap(state.pid)
-                raise TfsctlError("the local server exited while starting",
-                                  f"see {state_dir / LOG}: " + tail(state_dir, 5))
-        time.sleep(0.1)
 
 
 def tail(state_dir: Path, lines: int = 20) -> str:
