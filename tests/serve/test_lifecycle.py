@@ -15,7 +15,15 @@ import requests
 
 from tests.support.models import copy_version
 from tests.support.net import free_port
-from tests.support.serve import block, config_text, run_to_exit, server_command, write_config
+from tests.support.serve import (
+    Server,
+    block,
+    config_text,
+    run_to_exit,
+    server_command,
+    stop_server,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -250,26 +258,47 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(serve, models: Path) ->
         requests.get(server.url + "/v1/models/hpt", timeout=5)
 
 
-def test_rest_port_equal_to_grpc_port_is_skipped(models: Path) -> None:
+def _started(tmp_path: Path, *args: str) -> Server:
+    """A server writing to a log file (a pipe nobody reads to its end could block it)."""
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(server_command("--host=127.0.0.1", *args), stdout=out,
+                                   stderr=subprocess.STDOUT)
+    return Server(process, 0, 0, log)
+
+
+def _stopped_in_order(server: Server) -> str:
+    """SIGTERM; the server exits 0 through its orderly shut-down, and its log."""
+    assert stop_server(server) == 0
+    text = server.log.read_text()
+    assert "Server stopped" in text and "Traceback" not in text, text[-3000:]
+    return text
+
+
+def test_rest_port_equal_to_grpc_port_is_skipped(tmp_path: Path, models: Path) -> None:
+    """Stopped right after the clash is logged: the signal lands while gRPC has started and the
+    start-up is not done, and must still stop it in order."""
     port = free_port()
-    process = subprocess.Popen(
-        server_command("--host=127.0.0.1", f"--port={port}", f"--rest_api_port={port}",
-                       "--model_name=hpt", f"--model_base_path={models / 'saved_model_half_plus_two_cpu'}"),
-        stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(60, process.kill)
-    watchdog.start()
+    server = _started(tmp_path, f"--port={port}", f"--rest_api_port={port}", "--model_name=hpt",
+                      f"--model_base_path={models / 'saved_model_half_plus_two_cpu'}")
     try:
-        for line in process.stderr:
-            if "cannot be same as grpc_port" in line:
-                break
-        else:
-            raise AssertionError("the server did not report the port clash")
-        process.terminate()
-        assert process.wait(timeout=30) == 0
+        server.wait_for(lambda: "cannot be same as grpc_port" in server.log.read_text())
     finally:
-        watchdog.cancel()
-        process.kill()
-        process.stderr.close()
+        _stopped_in_order(server)
+
+
+def test_sigterm_while_the_first_versions_load_stops_in_order(tmp_path: Path) -> None:
+    """TF Serving waits for a model's first version before it opens its ports (forever, for a
+    base path with no version yet): a signal then ends the wait and the server, in order."""
+    empty = tmp_path / "hpt"
+    empty.mkdir()
+    server = _started(tmp_path, f"--port={free_port()}", f"--rest_api_port={free_port()}",
+                      "--model_name=hpt", f"--model_base_path={empty}")
+    try:
+        server.wait_for(lambda: "No versions of servable hpt" in server.log.read_text())
+    finally:
+        text = _stopped_in_order(server)
+    assert "Running gRPC ModelServer" not in text
 
 
 def test_unknown_flag_is_an_error() -> None:

@@ -117,7 +117,8 @@ def validate(entries: tuple[ModelEntry, ...], current: dict[str, ModelSlot]) -> 
 
 class ModelManager:
     def __init__(self, load: Callable[[str], Any], *, allow_unavailable_labels: bool = False,
-                 max_load_retries: int = 5, load_retry_interval: float = 60.0):
+                 max_load_retries: int = 5, load_retry_interval: float = 60.0,
+                 stop: threading.Event | None = None):
         self._load = load
         self._allow_unavailable_labels = allow_unavailable_labels
         self._max_load_retries = max(0, max_load_retries)
@@ -129,7 +130,9 @@ class ModelManager:
         self._config_lock = threading.Lock()
         self._models: dict[str, ModelSlot] = {}
         self._labels: dict[str, dict[str, int]] = {}
-        self._stop = threading.Event()
+        #: set by stop(), or by whoever passed it in (the server's shutdown event): retries
+        #: and the wait for the first versions end, and the manager's thread returns
+        self._stop = stop or threading.Event()
 
     # ------------------------------------------------------------ config
 

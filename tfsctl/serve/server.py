@@ -39,7 +39,8 @@ VERSION = "tfsctl-serve (TensorFlow Serving-compatible)"
 
 
 class _Interrupted(Exception):
-    """SIGTERM/SIGINT before the server was up: nothing to drain, exit 0."""
+    """SIGTERM/SIGINT while TensorFlow and the server's modules are imported: nothing has
+    started yet, so the signal handler may abort start-up at once (exit 0)."""
 
 
 def model_entries(flags: ServerFlags) -> tuple[ModelEntry, ...]:
@@ -114,12 +115,17 @@ def run(argv: list[str] | None = None) -> int:
         print(f"TensorFlow ModelServer: {VERSION}")
         return 0
     stop = threading.Event()
-    serving = threading.Event()
+    importing = threading.Event()
+    importing.set()
 
     def on_signal(signum: int, frame: object) -> None:
+        """Only while importing does the handler raise: once threads and servers start, an
+        exception thrown into whatever the main thread runs (a lock, a log line, gRPC's
+        start) would leave them half set up, so a signal then only sets `stop`, which the
+        manager's waits and the start-up sequence check."""
         log.info("Received signal %d, shutting down", signum)
         stop.set()
-        if not serving.is_set():
+        if importing.is_set():
             raise _Interrupted
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -128,7 +134,7 @@ def run(argv: list[str] | None = None) -> int:
     # does not stop (or answer) is stuck, without a debugger in the container.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
-        return _serve(flags, stop, serving)
+        return _serve(flags, stop, importing)
     except _Interrupted:
         return 0
     except ServingError as exc:
@@ -136,7 +142,7 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
-def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) -> int:
+def _serve(flags: ServerFlags, stop: threading.Event, importing: threading.Event) -> int:
     check_options(flags)
     entries = model_entries(flags)
     batching = read_batching(flags.batching_parameters_file) if flags.enable_batching else None
@@ -154,6 +160,7 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     from tfsctl.serve.warmup import warm_up
     from tfsctl.servingapi.limits import RequestLimits
 
+    importing.clear()
     batcher = None
     if batching is not None:
         log.info("Batching requests: %s", batching)
@@ -174,12 +181,17 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
     manager = ModelManager(load,
                            allow_unavailable_labels=flags.allow_version_labels_for_unavailable_models,
                            max_load_retries=flags.max_num_load_retries,
-                           load_retry_interval=flags.load_retry_interval_micros / 1e6)
+                           load_retry_interval=flags.load_retry_interval_micros / 1e6,
+                           stop=stop)
     core, metrics = Core(manager, batcher), Metrics()
     # Labels are checked before anything loads, so a first config with labels fails unless
     # --allow_version_labels_for_unavailable_models, as in TF Serving (tensorflow/serving#1230).
     manager.start(flags.file_system_poll_wait_seconds)
-    manager.set_config(entries)
+    manager.set_config(entries)  # returns early, without raising, once `stop` is set
+    if stop.is_set():  # a signal while the first versions loaded: nothing listens yet
+        manager.stop()
+        log.info("Server stopped")
+        return 0
     if flags.model_config_file and flags.model_config_file_poll_wait_seconds > 0:
         _poll_config_file(flags, manager, stop)
 
@@ -219,8 +231,7 @@ def _serve(flags: ServerFlags, stop: threading.Event, serving: threading.Event) 
         rest.start()
         log.info("Exporting HTTP/REST API at:%s:%d ...", flags.host, flags.rest_api_port)
 
-    serving.set()
-    stop.wait()
+    stop.wait()  # returns at once if a signal came while gRPC or REST started
     if rest is not None:
         rest.drain(DRAIN_SECONDS)
     grpc_server.stop(grace=DRAIN_SECONDS).wait()
