@@ -4,14 +4,13 @@ refusal before any change when a plan needs TensorFlow."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.cli import invoke
+from tests.support.imports import modules_after
 from tfsctl import __version__, tfenv
 
 #: Every module plan, apply, status, destroy, rollback and the guardian run.
@@ -23,31 +22,26 @@ CONTROL_PLANE = ("tfsctl.cli.main", "tfsctl.cli.apply_commands", "tfsctl.cli.pla
 
 
 def test_control_plane_imports_no_tensorflow() -> None:
-    code = (f"import sys\nfor m in {CONTROL_PLANE!r}: __import__(m)\n"
-            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('tensorflow', 'tensorflow_serving', 'keras'))))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""
+    _, loaded = modules_after("\n".join(f"import {m}" for m in CONTROL_PLANE),
+                              packages=("tensorflow", "tensorflow_serving", "keras"))
+    assert loaded == []
 
 
 def test_version_imports_no_command() -> None:
-    code = ("import sys\nfrom tfsctl.cli.main import run\nrun(['--version'])\n"
-            "print(sorted(m for m in sys.modules\n"
-            "             if m.split('.')[0] in ('pydantic', 'grpc', 'docker', 'jinja2')\n"
-            "             or m.startswith(('tfsctl.spec.load', 'tfsctl.plan', 'tfsctl.apply'))))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.splitlines() == [f"tfsctl, version {__version__}", "[]"]
+    printed, loaded = modules_after(
+        "from tfsctl.cli.main import run\nrun(['--version'])",
+        packages=("pydantic", "grpc", "docker", "jinja2"),
+        prefixes=("tfsctl.spec.load", "tfsctl.plan", "tfsctl.apply"))
+    assert (printed, loaded) == (f"tfsctl, version {__version__}", [])
 
 
 def test_the_guardian_waits_without_the_runtimes() -> None:
     """The guardian runs beside every apply: until it must undo one, it imports no runtime,
     client or spec model (their start-up would compete with the apply for the cores)."""
-    code = ("import sys\nimport tfsctl.apply.guardian\n"
-            "print(sorted(m for m in sys.modules\n"
-            "             if m.split('.')[0] in ('pydantic', 'grpc', 'docker', 'requests')\n"
-            "             or m.startswith(('tfsctl.runtimes', 'tfsctl.spec', 'tfsctl.apply.recovery'))))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    _, loaded = modules_after("import tfsctl.apply.guardian",
+                              packages=("pydantic", "grpc", "docker", "requests"),
+                              prefixes=("tfsctl.runtimes", "tfsctl.spec", "tfsctl.apply.recovery"))
+    assert loaded == []
 
 
 @pytest.mark.parametrize("value, imported", [("plain", False), ("{{ 'templated' }}", True)])
@@ -56,10 +50,10 @@ def test_jinja2_is_imported_for_templates_only(value: str, imported: bool, tmp_p
     spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [{
         "name": "light", "runtime": "docker", "image": value, "model_root": str(tmp_path),
         "ports": {"grpc": 1, "rest": 2}, "models": [{"name": "hpt"}]}]}))
-    code = (f"import sys\nfrom tfsctl.spec.load import load_spec\n"
-            f"print(load_spec({str(spec)!r}).spec.servers[0].image, 'jinja2' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == [value.strip("{ '}"), str(imported)]
+    printed, loaded = modules_after(
+        f"from tfsctl.spec.load import load_spec\nprint(load_spec({str(spec)!r}).spec.servers[0].image)",
+        packages=("jinja2",))
+    assert (printed, "jinja2" in loaded) == (value.strip("{ '}"), imported)
 
 
 def _spec(tmp_path: Path, model_root: Path, version: dict[str, object]) -> Path:
