@@ -17,10 +17,11 @@ from tfsctl.plan.render.json import plan_from_dict, plan_to_dict, render_json
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plan-json.md"
 
 TOP_KEYS = ["format_version", "tfsctl_version", "spec", "live_fingerprint", "compared_against",
-            "destroy", "has_changes", "summary", "errors", "notes", "policy", "servers"]
+            "destroy", "has_changes", "summary", "errors", "notes", "policy", "servers",
+            "execution"]
 SERVER_KEYS = ["name", "runtime", "action", "reasons", "downtime", "rolling", "has_changes",
                "runtime_config_hash", "versions", "models", "files", "label_steps", "hazards",
-               "drift", "desired_model_config", "execution"]
+               "drift", "desired_model_config", "serve", "smoke"]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -36,7 +37,7 @@ def test_json_matches_golden() -> None:
 def test_key_order_is_stable() -> None:
     data = plan_to_dict(SCENARIOS["two_servers"])
     assert list(data) == TOP_KEYS
-    assert list(data["spec"]) == ["file", "digest", "environment"]
+    assert list(data["spec"]) == ["file", "digest", "environment", "anchor"]
     assert list(data["summary"]) == ["add", "change", "destroy"]
     assert all(list(server) == SERVER_KEYS for server in data["servers"])
 

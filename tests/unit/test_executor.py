@@ -100,7 +100,7 @@ def _setup(tmp_path: Path):
         "model_config": LIVE_CONFIG, "model_dirs": {"m": {"versions": [1]}},
         "report": {"m": {1: "AVAILABLE"}}}}, {})
     plan = build_plan(loaded, live, sources={}, secrets={})
-    return server, plan.servers[0], live.servers[0], None, root
+    return server, plan.execution[0], live.servers[0], None, root
 
 
 def test_load_first_then_label_then_write_config(tmp_path: Path) -> None:
@@ -122,8 +122,12 @@ def test_failure_restores_config_and_removes_exported_versions(tmp_path: Path) -
     assert not (root / "m" / "2").exists(), "the version this apply exported is gone again"
     assert (root / "m" / "1").exists(), "existing versions are never touched"
     assert (root / "model.config").read_text() == LIVE_CONFIG
-    assert world.log[-1] == "reload stable=1", "the previous config was reloaded"
+    effects = [s for s in world.log if s != "probe"]
+    assert effects[-1] == "reload stable=1", "the previous config was reloaded"
+    assert world.log[-1] == "probe", "then the rollback waited until version 1 serves again"
     assert "removed new version dir" in caught.value.notes[0]
+    assert "serving m [1] again" in caught.value.notes[0]
+    assert "at step reload-config" in caught.value.message
 
 
 def test_the_failures_own_fix_keeps_the_fix_line(tmp_path: Path,
@@ -158,18 +162,22 @@ def test_the_failures_own_fix_keeps_the_fix_line(tmp_path: Path,
     assert err[fix + 1].startswith("  rollback: "), err
 
 
-def test_a_plan_with_errors_changes_nothing(tmp_path: Path) -> None:
+def test_a_source_changed_since_the_plan_is_refused_before_any_change(tmp_path: Path) -> None:
     server, plan, live, desired, root = _setup(tmp_path)
     import dataclasses
 
-    from tfsctl.plan.model import Hazard, HazardKind, Severity
+    from tfsctl.plan.execution import ExportVersion
 
-    broken = dataclasses.replace(plan, hazards=(Hazard(HazardKind.VERSION_MISSING,
-                                                       Severity.ERROR, "missing"),))
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "saved_model.pb").write_text("the reviewed graph")
+    steps = tuple(dataclasses.replace(s, source_digest="0" * 64) if isinstance(s, ExportVersion)
+                  else s for s in plan.steps)
     world = World(root)
-    with pytest.raises(Exception, match="has errors"):
-        apply_server(broken, live, desired, world.context())
-    assert world.log == []
+    with pytest.raises(TfsctlError, match=r"source of m/2 changed since the plan was made: .*src"):
+        apply_server(dataclasses.replace(plan, steps=steps), live, desired, world.context())
+    assert world.log == [] and not (root / "m" / "2").exists()
+    assert load_journal(root.parent / "state") is None, "nothing was started"
 
 
 class Killed(BaseException):

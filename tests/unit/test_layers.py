@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "tfsctl"
 #: top-level unit (a subpackage or a module of tfsctl/) -> its layer
 LAYERS: dict[str, int] = {
     "__init__": 0, "errors": 0, "failpoints": 0, "atomic": 0, "endpoints": 0, "protos": 0,
+    "anchor": 0,
     "journal": 1, "jsondoc": 1, "tfenv": 1,
     "spec": 2,
     "serverconfig": 3, "servingapi": 3,

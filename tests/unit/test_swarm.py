@@ -93,7 +93,7 @@ def _plan_for(spec: Spec, runtime: dict[str, Any], members: tuple[Member, ...] =
                                 "model_dirs": {"hpt": {"versions": [1]}},
                                 "report": {"hpt": {1: "AVAILABLE"}}}, {})
     live = replace(live, runtime=replace(live.runtime, members=members))
-    return diff_server(server, live, sources={}, secrets={})
+    return diff_server(server, live, sources={}, secrets={})[0]
 
 
 def test_a_changed_setting_is_a_rolling_update_without_downtime() -> None:

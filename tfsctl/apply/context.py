@@ -15,19 +15,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tfsctl.apply.executor import ApplyContext
 from tfsctl.apply.guardian import spawn_guardian
 from tfsctl.apply.server_client import model_status, predict, reloader
-from tfsctl.plan.model import VersionChange
+from tfsctl.apply.transaction import ApplyContext
+from tfsctl.plan.execution import ExportVersion
 from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.registry import driver
 
 
-def _export(change: VersionChange, target: Path, progress: Callable[[str], None]) -> Any:
+def _export(step: ExportVersion, target: Path, progress: Callable[[str], None]) -> Any:
     from tfsctl.export.exporters import export_version
 
-    assert change.source_spec is not None, "the planner exports only versions with a source"
-    return export_version(change.source_spec, target, progress=progress, warmup=change.warmup)
+    return export_version(step.source, target, progress=progress, warmup=step.warmup)
 
 
 def context_for(target: RuntimeTarget, progress: Callable[[str], None], timeout: float) -> ApplyContext:

@@ -18,6 +18,7 @@ from pathlib import Path
 from tfsctl.atomic import TEMP_PREFIX, remove_file, write_atomic
 from tfsctl.errors import TfsctlError
 from tfsctl.journal import Journal, delete_journal, load_journal
+from tfsctl.live.history import record_undone
 from tfsctl.runtimes.base import RuntimeDriver
 from tfsctl.serverconfig.model_config import ModelEntry, parse_text
 
@@ -115,8 +116,9 @@ def recover(state_dir: Path, ops: RuntimeDriver, reload: Reload,
             progress: Callable[[str], None] = lambda _: None) -> list[str] | None:
     """Undo an interrupted apply, if its journal is here; call with the server's lock held.
 
-    Returns what was restored (None when there was nothing to recover); raises when
-    something could not be undone, keeping the journal so that a later call retries.
+    Returns what was restored (None when there was nothing to recover), and records the
+    undo in the server's history; raises when something could not be undone, keeping the
+    journal so that a later call retries.
     """
     journal = load_journal(state_dir)
     if journal is None:
@@ -132,5 +134,7 @@ def recover(state_dir: Path, ops: RuntimeDriver, reload: Reload,
                           + "; ".join(result.failed),
                           "fix the cause (is the Docker engine up?) and run tfsctl apply again; "
                           f"the undo record stays in {state_dir}")
+    if not journal.committed:
+        record_undone(state_dir, journal.server, journal.pid, result.restored)
     delete_journal(state_dir)
     return result.restored

@@ -18,13 +18,15 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from tfsctl.apply.context import context_for
-from tfsctl.apply.executor import ApplyFailed, ApplyReport, apply_server
+from tfsctl.apply.executor import ApplyFailed, apply_server
 from tfsctl.apply.lock import ServerLock
 from tfsctl.apply.recovery import recover
+from tfsctl.apply.steps import ApplyReport
 from tfsctl.errors import TfsctlError
-from tfsctl.live.history import HistoryEntry, append_history
+from tfsctl.live.history import HistoryEntry, Outcome, append_history
 from tfsctl.live.observe import observe
-from tfsctl.plan.model import Hazard, Plan, ServerPlan
+from tfsctl.plan.execution import ServerExecution
+from tfsctl.plan.model import Hazard, Plan
 from tfsctl.planning import PlanResult, compute_plan, read_secrets
 from tfsctl.runtimes.base import Launch, RuntimeTarget
 from tfsctl.spec.load import LoadedSpec
@@ -35,6 +37,7 @@ class ApplyOptions:
     servers: list[str]
     timeout: float = 300.0
     lock_timeout: float = 0.0
+    #: plan a destroy (`tfsctl destroy`); a saved plan says itself whether it is one
     destroy: bool = False
     purge: bool = False
     message: str = ""
@@ -72,7 +75,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _record(loaded: LoadedSpec, name: str, plan: Plan, outcome: str, message: str,
+def _record(loaded: LoadedSpec, name: str, plan: Plan, outcome: Outcome, message: str,
             model_config_text: str, runtime_hash: str | None,
             start_gap_seconds: float | None = None) -> None:
     from tfsctl.plan.render.json import plan_to_dict
@@ -81,23 +84,23 @@ def _record(loaded: LoadedSpec, name: str, plan: Plan, outcome: str, message: st
     assert server is not None
     append_history(server.resolved_state_dir, HistoryEntry(
         sequence=0, applied_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        outcome=outcome, user=getpass.getuser(), spec_file=str(loaded.file),
+        outcome=outcome.value, user=getpass.getuser(), spec_file=str(loaded.file),
         spec_digest=loaded.digest, spec=loaded.spec.model_dump(mode="json", by_alias=True),
         model_config_text=model_config_text, runtime_config_hash=runtime_hash,
         plan=plan_to_dict(plan), message=message, start_gap_seconds=start_gap_seconds))
 
 
-def _launch(plan: ServerPlan) -> Launch | None:
+def _launch(execution: ServerExecution) -> Launch | None:
     """The plan's desired runtime with its secret values read now; refused when a value
     differs from the one the plan was made with (the plan's hash would not match)."""
-    desired = plan.desired_runtime
-    if desired is None:
+    desired = execution.desired_runtime
+    if desired is None or not execution.starts_server:
         return None
     found = read_secrets(source for _, source in desired.secret_env)
     secrets = {k: v for k, v in found.items() if v is not None}
-    if desired.config_hash(secrets) != plan.runtime_config_hash:
-        raise TfsctlError(f"a secret_env value of server {plan.name!r} is not what it was when the "
-                          "plan was made", "export the same values, or make a new plan")
+    if desired.config_hash(secrets) != execution.runtime_config_hash:
+        raise TfsctlError(f"a secret_env value of server {execution.server!r} is not what it was "
+                          "when the plan was made", "export the same values, or make a new plan")
     return desired.launch(secrets)
 
 
@@ -125,17 +128,22 @@ def _plan(loaded: LoadedSpec, options: ApplyOptions) -> PlanResult:
     if options.saved is None:
         return compute_plan(loaded, options.servers, destroy=options.destroy, purge=options.purge)
     live = observe(loaded, servers=options.servers, report=True)
-    if live.fingerprint(loaded.anchor) != options.saved.live_fingerprint:
-        raise TfsctlError("the live state changed since this plan was made",
+    if live.fingerprint(*loaded.fingerprint_roots()) != options.saved.live_fingerprint:
+        raise TfsctlError("the live state changed since this plan was made (a server, a model "
+                          "directory or a generated file is not what the plan saw)",
                           "run `tfsctl plan --out PLANFILE` again and review the new plan")
     return PlanResult(loaded, live, options.saved)
+
+
+def _success(plan: Plan, execution: ServerExecution) -> Outcome:
+    return Outcome.DESTROYED if execution.destroy or plan.destroy else Outcome.SUCCESS
 
 
 def run_apply(loaded: LoadedSpec, options: ApplyOptions,
               confirm: Callable[[PlanResult], bool],
               progress: Callable[[str], None]) -> ApplyOutcome:
-    """Plan (or check a saved plan) and, if confirmed, apply; the caller shows the plan
-    inside `confirm`."""
+    """Plan (or check a saved plan) and, if confirmed, run its steps; the caller shows the
+    plan inside `confirm`."""
     with _locks(loaded, options.servers, options.lock_timeout), _sigterm_as_interrupt():
         _recover_interrupted(loaded, options.servers, options.timeout, progress)
         result = _plan(loaded, options)
@@ -147,23 +155,25 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
         outcome = ApplyOutcome(plan)
         if not plan.has_changes or not confirm(result):
             return outcome
-        for server_plan in plan.servers:
-            if not server_plan.has_changes:
+        for execution in plan.execution:
+            review = plan.server(execution.server)
+            if review is None or not review.has_changes:
                 continue
-            live = result.live.server(server_plan.name)
-            assert live is not None and server_plan.target is not None
-            ctx = context_for(server_plan.target, progress, options.timeout)
+            live = result.live.server(execution.server)
+            assert live is not None
+            ctx = context_for(execution.target, progress, options.timeout)
             try:
-                report = apply_server(server_plan, live, _launch(server_plan), ctx,
-                                      destroy=options.destroy)
+                report = apply_server(execution, live, _launch(execution), ctx,
+                                      review.action.value)
             except ApplyFailed as failure:
-                _record(loaded, server_plan.name, plan, "rolled-back", failure.message,
+                _record(loaded, execution.server, plan, Outcome(failure.outcome), failure.message,
                         live.model_config.text or "", live.runtime.config_hash)
                 outcome.failure = failure
                 return outcome
             outcome.reports.append(report)
-            _record(loaded, server_plan.name, plan, "destroyed" if options.destroy else "success",
-                    options.message, report.model_config_text,
-                    None if options.destroy else server_plan.runtime_config_hash,
+            done = _success(plan, execution)
+            _record(loaded, execution.server, plan, done, options.message,
+                    report.model_config_text,
+                    None if done is Outcome.DESTROYED else execution.runtime_config_hash,
                     report.start_gap_seconds)
         return outcome

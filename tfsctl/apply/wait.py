@@ -32,6 +32,9 @@ class Expectation:
 
     serve: Mapping[str, frozenset[int]]
     leaving: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    #: other versions may be AVAILABLE too (a rollback waits for what served before, and
+    #: does not mind a version the restored policy still keeps)
+    allow_extra: bool = False
 
     def describe(self) -> str:
         return ", ".join(f"{m} {sorted(v)}" if v else f"{m} (removed)"
@@ -67,8 +70,9 @@ def _pending(expect: Expectation, probe: StatusProbe) -> tuple[list[str], list[s
                 failures.append(f"{model}/{version} failed to load: {why}")
             else:
                 pending.append(f"{model}/{version}: {found.state.value}")
-        extra = [v.version for v in status.versions if v.version not in versions
-                 and v.version not in expect.leaving.get(model, ()) and v.state is VersionState.AVAILABLE]
+        extra = [] if expect.allow_extra else [
+            v.version for v in status.versions if v.version not in versions
+            and v.version not in expect.leaving.get(model, ()) and v.state is VersionState.AVAILABLE]
         if extra:
             pending.append(f"{model}: still serving {extra}")
     return pending, failures

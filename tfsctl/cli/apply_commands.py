@@ -100,14 +100,14 @@ def _run(loaded: LoadedSpec, servers: tuple[str, ...], *, auto_approve: bool,
         done = [f"{len(report.exported)} exported"] if report.exported else []
         done += [f"{len(report.pruned)} pruned"] if report.pruned else []
         done += [f"smoke: {', '.join(report.smoke)}"] if report.smoke else []
-        console.out().print(f"server {report.server!r}: {report.action.value} done"
+        console.out().print(f"server {report.server!r}: {report.action} done"
                             + (f" ({'; '.join(done)})" if done else "")
                             + (f", serving after {report.seconds_to_serve:.1f}s"
                                if report.seconds_to_serve else ""), markup=False)
     if outcome.failure is not None:
         raise outcome.failure
     if outcome.plan.has_changes and outcome.reports:
-        verb = "Destroy" if destroy else "Apply"
+        verb = "Destroy" if outcome.plan.destroy else "Apply"
         console.out().print(f"{verb} complete.", style="bold green")
 
 
@@ -115,9 +115,12 @@ def _run(loaded: LoadedSpec, servers: tuple[str, ...], *, auto_approve: bool,
 @click.argument("planfile", required=False, type=click.Path(path_type=Path))
 @spec_options
 @apply_options
+@click.option("--chdir", type=click.Path(path_type=Path), metavar="CHECKOUT",
+              help="The checkout a saved plan applies in (default: the working directory's "
+                   "repository).")
 def apply(planfile: Path | None, servers: tuple[str, ...], auto_approve: bool,
           dry_run: bool, timeout: float, lock_timeout: float, output_format: str,
-          **spec_args: object) -> None:
+          chdir: Path | None, **spec_args: object) -> None:
     """Make the servers match the spec: export, write config, reload or replace, verify.
 
     Shows the plan and asks before changing anything. Versions are exported
@@ -125,6 +128,11 @@ def apply(planfile: Path | None, servers: tuple[str, ...], auto_approve: bool,
     move only once their version is AVAILABLE. If a version fails to load or a
     smoke request fails, the previous config (or container) is put back and
     apply exits 1, saying what it restored.
+
+    With PLANFILE (`tfsctl plan --out`), runs exactly the saved steps, in the
+    checkout it runs in (paths in the plan are relative to the repository), and
+    refuses a plan a policy denied, a live state that moved since, or a source
+    whose content changed.
 
     \b
     Examples:
@@ -136,8 +144,10 @@ def apply(planfile: Path | None, servers: tuple[str, ...], auto_approve: bool,
     if planfile is not None:
         from tfsctl.planfile import load_plan
 
-        saved = load_plan(planfile)
+        saved = load_plan(planfile, chdir)
         plan = saved.plan
+        for note in saved.notes:
+            console.err().print(f"note: {note}", markup=False)
         if plan.baseline.kind is BaselineKind.SPEC:
             raise TfsctlError(f"{planfile} was compared against the spec "
                               f"{plan.baseline.source}, not against the live state",
@@ -149,7 +159,7 @@ def apply(planfile: Path | None, servers: tuple[str, ...], auto_approve: bool,
                               "applied whole", "drop --server, or make a plan for those servers")
         # The spec text saved with the plan says which servers to observe and lock; the
         # plan itself says what to do, so the spec file may have changed or moved since.
-        loaded = load_checked(Path(saved.spec_file), raw=saved.spec_text.encode(),
+        loaded = load_checked(saved.spec_file, raw=saved.spec_text.encode(),
                               environment=plan.environment)
         servers = planned
     else:
@@ -238,6 +248,3 @@ def rollback(servers: tuple[str, ...], auto_approve: bool, dry_run: bool,
     _run(loaded, (name,), auto_approve=auto_approve, dry_run=dry_run, timeout=timeout,
          lock_timeout=lock_timeout, output_format=output_format,
          message=f"rollback to #{chosen.sequence}")
-
-
-COMMANDS = (apply, destroy, rollback, history)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tfsctl.anchor import anchor_of
+
 
 def display_prefixes(spec_file: Path, stand_ins: tuple[Path, ...] = ()) -> dict[str, str]:
     """Where plan paths are shown relative to: the repository holding the spec (the nearest
@@ -13,6 +15,6 @@ def display_prefixes(spec_file: Path, stand_ins: tuple[Path, ...] = ()) -> dict[
     `stand_ins` (the spec's directory on the machine that took a snapshot)."""
     spec_dir = Path(os.path.abspath(spec_file)).parent
     real_dir = Path(os.path.realpath(spec_dir))
-    root = next((d for d in (real_dir, *real_dir.parents) if (d / ".git").exists()), real_dir)
+    root = anchor_of(spec_file)
     shown = os.path.relpath(real_dir, root)
     return {str(root): ".", **{str(d): shown for d in (spec_dir, real_dir, *stand_ins)}}

@@ -25,7 +25,7 @@ from tfsctl.errors import TfsctlError
 from tfsctl.spec.errors import SpecError
 from tfsctl.tfenv import quiet_tensorflow, require_tensorflow
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1
 
 HELP = """\
 Config-as-code for TensorFlow Serving.

@@ -8,6 +8,7 @@ reads them from its own environment.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +73,18 @@ def plan_against_spec(loaded: LoadedSpec, old_file: Path, overrides: dict[str, s
                    notes=plan.notes + _secret_notes(loaded))
 
 
+def _roots_there(loaded: LoadedSpec, there: LoadedSpec) -> tuple[str | None, str | None]:
+    """The spec's directory and anchor on the machine that took the snapshot: the anchor
+    is as many levels above the spec there as this checkout's is above it here."""
+    if there.base_dir is None:
+        return None, None
+    here_dir, here_anchor = Path(os.path.realpath(loaded.file)).parent, Path(loaded.anchor)
+    depth = len(here_dir.relative_to(here_anchor).parts) if here_dir.is_relative_to(here_anchor) \
+        else 0
+    anchor = there.base_dir.parents[depth - 1] if depth else there.base_dir
+    return str(there.base_dir), str(anchor)
+
+
 def plan_against_snapshot(loaded: LoadedSpec, snapshot_file: Path, overrides: dict[str, str],
                           servers: list[str], *, destroy: bool = False,
                           now: datetime | None = None) -> tuple[Plan, Path]:
@@ -92,8 +105,8 @@ def plan_against_snapshot(loaded: LoadedSpec, snapshot_file: Path, overrides: di
     baseline = Baseline(BaselineKind.SNAPSHOT, str(snapshot_file),
                         taken_at.isoformat(timespec="seconds"),
                         snapshot.age_seconds(now or datetime.now(UTC)))
-    anchor = str(there.base_dir) if there.base_dir else None
-    plan = replace(plan, spec_file=str(loaded.file), baseline=baseline,
-                   live_fingerprint=states.observed.fingerprint(anchor),
+    spec_dir, anchor = _roots_there(loaded, there)
+    plan = replace(plan, spec_file=str(loaded.file), baseline=baseline, anchor=anchor or "",
+                   live_fingerprint=states.observed.fingerprint(spec_dir, anchor),
                    notes=plan.notes + tuple(notes) + _secret_notes(loaded))
     return plan, snapshot.spec_path.parent

@@ -158,8 +158,8 @@ def plan(ctx: click.Context, servers: tuple[str, ...], output_format: str, as_js
     if out is not None:
         from tfsctl.planfile import save_plan
 
-        # apply executes the plan file: it keeps the absolute paths
-        save_plan(out, planned, spec_text=loaded.text, spec_file=str(loaded.file))
+        # paths relative to the spec's anchor (its repository): applied in any checkout
+        save_plan(out, planned, spec_text=loaded.text, spec_file=loaded.file)
         console.err().print(f"saved the plan to {out}; apply it with `tfsctl apply {out}`",
                             markup=False)
     if shown.errors or shown.denials:

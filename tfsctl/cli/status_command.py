@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tfsctl.cli import console
 from tfsctl.cli.options import load_from_options, spec_options
+from tfsctl.live.state import RuntimeStatus
 from tfsctl.planning import PlanResult, compute_plan, secret_values, select_servers
 
 
@@ -21,6 +22,7 @@ def _status_dict(result: Any) -> dict[str, Any]:
     for live, plan in zip(result.live.servers, result.plan.servers, strict=True):
         servers.append({
             "name": live.name,
+            "deployed": live.runtime.status is not RuntimeStatus.MISSING,
             "runtime": {**asdict(live.runtime), "status": live.runtime.status.value},
             "reachable": live.report.reachable,
             "models": [{"name": m.name, "error": m.error,
@@ -75,6 +77,9 @@ def status(servers: tuple[str, ...], as_json: bool, snapshot: Path | None,
     out = console.out()
     for server in data["servers"]:
         runtime = server["runtime"]
+        if not server["deployed"]:
+            out.print(f"server {server['name']!r}: not deployed", markup=False)
+            continue
         out.print(f"server {server['name']!r}: {runtime['status']}"
                   + (f" ({runtime['identity']})" if runtime.get("identity") else "")
                   + ("" if server["reachable"] else ", not answering"), markup=False)

@@ -8,8 +8,11 @@ damaged file is skipped, never fatal.
 
 from __future__ import annotations
 
+import getpass
 import json
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,22 @@ from tfsctl.live.state import LastApplied
 HISTORY_DIR = "history"
 
 
+class Outcome(StrEnum):
+    """How an apply ended, one word each (`tfsctl history` prints it)."""
+
+    SUCCESS = "success"  # applied and verified
+    DESTROYED = "destroyed"  # a destroy plan ran: nothing is deployed any more
+    ROLLED_BACK = "rolled-back"  # failed, and everything it changed was put back
+    FAILED = "failed"  # failed, and part of the rollback failed too (the journal retries it)
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: rolled back
+    UNDONE = "undone"  # killed (SIGKILL, OOM, a lost runner), undone from its journal later
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     sequence: int
     applied_at: str
-    outcome: str  # success | rolled-back | destroyed
+    outcome: str  # an Outcome
     user: str
     spec_file: str
     spec_digest: str
@@ -58,14 +72,14 @@ def last_applied(state_dir: Path) -> LastApplied | None:
     """The newest successful apply, or None; with the newest measured start gap."""
     entries = read_history(state_dir)
     gaps = [(e.start_gap_seconds, e.applied_at) for e in entries
-            if e.outcome == "success" and e.start_gap_seconds is not None]
+            if e.outcome == Outcome.SUCCESS and e.start_gap_seconds is not None]
     gap, measured_at = gaps[-1] if gaps else (None, None)
     for entry in reversed(entries):
-        if entry.outcome == "success":
+        if entry.outcome == Outcome.SUCCESS:
             return LastApplied(entry.sequence, entry.applied_at, entry.spec_digest,
                                entry.model_config_text, entry.runtime_config_hash,
                                gap, measured_at)
-        if entry.outcome == "destroyed":
+        if entry.outcome == Outcome.DESTROYED:
             return None
     return None
 
@@ -80,3 +94,13 @@ def append_history(state_dir: Path, entry: HistoryEntry) -> Path:
     write_atomic(path, json.dumps(asdict(replace(entry, sequence=sequence)), indent=2,
                                   sort_keys=True) + "\n")
     return path
+
+
+def record_undone(state_dir: Path, server: str, pid: int, restored: list[str]) -> Path:
+    """Record that an interrupted apply (process `pid`) was undone from its journal, and what
+    that put back: by its guardian, or by the next apply before it planned."""
+    return append_history(state_dir, HistoryEntry(
+        sequence=0, applied_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        outcome=Outcome.UNDONE.value, user=getpass.getuser(), spec_file="", spec_digest="",
+        message=f"apply (pid {pid}) was killed; undone from its journal: "
+                + ("; ".join(restored) or "nothing had been changed")))

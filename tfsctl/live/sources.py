@@ -4,7 +4,9 @@ Sources are inputs to exports, read from disk, so observing them is I/O and
 happens here, before planning; the planner only compares the results. A
 source is fingerprinted only when it matters: when its version already exists
 and tfsctl recorded which source it was exported from, so that a changed
-source under an existing version number is caught (versions are immutable).
+source under an existing version number is caught (versions are immutable);
+and when its version is to be exported, so that the plan records the digest
+of what was reviewed and apply refuses a source that changed since.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def observe_sources(spec: Spec, live: LiveState) -> dict[SourceKey, SourceObserv
                 problem = _exists(vspec.source)
                 fingerprint = None
                 exported = model_dir.export_record(version) if model_dir else None
-                if problem is None and exported is not None:
+                missing = model_dir is None or model_dir.version(version) is None
+                if problem is None and (exported is not None or missing):
                     from tfsctl.live.fingerprint import fingerprint_source
 
                     try:

@@ -162,18 +162,20 @@ class LiveState:
     def server(self, name: str) -> LiveServer | None:
         return next((s for s in self.servers if s.name == name), None)
 
-    def fingerprint(self, anchor: str | None = None) -> str:
+    def fingerprint(self, spec_dir: str | None = None, anchor: str | None = None) -> str:
         """A hash of everything plan depends on, so a saved plan can refuse stale state.
 
         Server-reported load states are left out: they change as a server
-        loads, without anything a plan decided being different. `anchor` (the
-        spec's directory) is hashed as a placeholder wherever a path starts
-        with it, so the same state checked out elsewhere has the same
-        fingerprint: plans are byte-identical across clones, and a plan made
-        from a snapshot matches the machine the snapshot came from.
+        loads, without anything a plan decided being different. The spec's
+        directory, then its anchor (its repository, `tfsctl.anchor`), are hashed
+        as placeholders wherever a path starts with them, so the same state in
+        another checkout has the same fingerprint: plans are byte-identical
+        across clones, and a plan made from a snapshot matches the machine the
+        snapshot came from.
         """
         # repr of frozen dataclasses is deterministic and much cheaper than asdict + JSON
         payload = repr([replace(s, report=ServerReport(False)) for s in self.servers])
-        if anchor:
-            payload = re.sub(re.escape(anchor) + r"(?=[/'\"\\]|$)", "$SPEC_DIR", payload)
+        for root, token in ((spec_dir, "$SPEC_DIR"), (anchor, "$ANCHOR")):
+            if root:
+                payload = re.sub(re.escape(root.rstrip("/")) + r"(?=[/'\"\\]|$)", token, payload)
         return hashlib.sha256(payload.encode()).hexdigest()

@@ -21,12 +21,12 @@ from collections.abc import Iterable, Mapping
 
 from tfsctl.live.sources import SourceKey, SourceObservation
 from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, VersionState
+from tfsctl.plan.drift import history_drift, member_drift, report_drift
 from tfsctl.plan.entries import diff_entries, reload_refusals
+from tfsctl.plan.execution import ServerExecution
 from tfsctl.plan.memory import memory_hazard
 from tfsctl.plan.model import (
     Change,
-    Drift,
-    DriftKind,
     FileChange,
     Hazard,
     HazardKind,
@@ -38,10 +38,10 @@ from tfsctl.plan.model import (
     Severity,
     VersionChange,
 )
+from tfsctl.plan.schedule import destroy_steps, first_entries, server_steps
 from tfsctl.plan.settings_diff import image_rebuilt, settings_changes
-from tfsctl.plan.steps import entries_before_labels, served_after
-from tfsctl.plan.versions import plan_versions
-from tfsctl.runtimes.base import RuntimeTarget
+from tfsctl.plan.versions import pin_entries, plan_versions, served_after
+from tfsctl.runtimes.base import RuntimeProfile, RuntimeTarget
 from tfsctl.runtimes.desired import DesiredRuntime, desired_model_entries, desired_runtime
 from tfsctl.runtimes.registry import profile
 from tfsctl.serverconfig.launch import host_side_file_path, side_files
@@ -82,54 +82,15 @@ def _purge(server: Server, live: LiveServer) -> list[VersionChange]:
     return changes
 
 
-def _drift(live: LiveServer) -> list[Drift]:
-    drift: list[Drift] = []
-    last = live.last_applied
-    if last is None:
-        return drift
-    if live.model_config.exists and live.model_config.text != last.model_config_text:
-        drift.append(Drift(DriftKind.CONFIG_EDITED,
-                           f"{live.model_config.path} was changed since the last apply "
-                           f"(#{last.sequence}, {last.applied_at}); apply overwrites it"))
-    elif not live.model_config.exists:
-        drift.append(Drift(DriftKind.CONFIG_EDITED,
-                           f"{live.model_config.path} was removed since the last apply"))
-    status = live.runtime.status
-    if status is RuntimeStatus.MISSING:
-        drift.append(Drift(DriftKind.RUNTIME_GONE, "the server was removed since the last apply"))
-    elif status is RuntimeStatus.STOPPED:
-        drift.append(Drift(DriftKind.RUNTIME_STOPPED,
-                           f"the server is stopped ({live.runtime.detail or 'not running'})"))
-    elif (status is RuntimeStatus.RUNNING and last.runtime_config_hash
-          and live.runtime.config_hash != last.runtime_config_hash):
-        drift.append(Drift(DriftKind.RUNTIME_CHANGED,
-                           "the running server was not created by the last apply"))
-    return drift
-
-
-def _member_drift(live: LiveServer) -> list[Drift]:
-    """Copies of a replicated server that differ from it: on an old config, restarting."""
-    drift = []
-    for member in live.runtime.members:
-        if not member.current:
-            drift.append(Drift(DriftKind.MEMBER, f"{member.name} on {member.where} still runs "
-                                                 f"the settings of an earlier apply ({member.state})"))
-        if member.restarts:
-            drift.append(Drift(DriftKind.MEMBER, f"{member.name} on {member.where} failed and was "
-                                                 f"restarted {member.restarts} time(s)"
-                                                 + (f": {member.detail}" if member.detail else "")))
-    return drift
-
-
-def _replace_reasons(server: Server, live: LiveServer, desired: DesiredRuntime,
-                     wanted_hash: str) -> list[str]:
+def _replace_reasons(server: Server, runtime_profile: RuntimeProfile, live: LiveServer,
+                     desired: DesiredRuntime, wanted_hash: str) -> list[str]:
     """Why the running server no longer matches: each setting that changed, a rebuilt image."""
     runtime = live.runtime
     reasons = []
     if runtime.config_hash != wanted_hash:
         after = desired.stamped_settings()
         if runtime.settings is None:
-            reasons.append(f"the {profile(server.runtime).noun} was made by an older tfsctl or by "
+            reasons.append(f"the {runtime_profile.noun} was made by an older tfsctl or by "
                            "hand: its settings are not known")
         else:
             reasons += settings_changes(dict(runtime.settings), after)
@@ -141,10 +102,10 @@ def _replace_reasons(server: Server, live: LiveServer, desired: DesiredRuntime,
     return reasons
 
 
-def _rollout(server: Server, live: LiveServer, desired: DesiredRuntime) -> str | None:
+def _rollout(server: Server, runtime: RuntimeProfile, live: LiveServer,
+             desired: DesiredRuntime) -> str | None:
     """How the runtime rolls this change without downtime, or None: it does not roll, or a
     setting changes that it can change only by stopping the server (see `stops_for`)."""
-    runtime = profile(server.runtime)
     note = runtime.rollout(server)
     if note is None or live.runtime.settings is None:
         return note
@@ -153,11 +114,12 @@ def _rollout(server: Server, live: LiveServer, desired: DesiredRuntime) -> str |
     return None if changed & runtime.stops_for else note
 
 
-def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, wanted_hash: str,
-                    files: tuple[FileChange, ...], models: tuple[ModelChange, ...],
-                    destroy: bool) -> tuple[ServerAction, list[str]]:
+def _runtime_action(server: Server, runtime_profile: RuntimeProfile, live: LiveServer,
+                    desired: DesiredRuntime, wanted_hash: str, files: tuple[FileChange, ...],
+                    models: tuple[ModelChange, ...], destroy: bool
+                    ) -> tuple[ServerAction, list[str]]:
     runtime = live.runtime
-    kind = profile(server.runtime).noun
+    kind = runtime_profile.noun
     if destroy:
         if runtime.status in (RuntimeStatus.RUNNING, RuntimeStatus.STOPPED):
             return ServerAction.DESTROY, [f"the {kind} is removed (model versions are kept)"]
@@ -166,8 +128,8 @@ def _runtime_action(server: Server, live: LiveServer, desired: DesiredRuntime, w
         return ServerAction.NONE, [f"the runtime did not answer; nothing can be planned for the {kind}"]
     if runtime.status is RuntimeStatus.MISSING:
         return ServerAction.CREATE, [f"no {kind} is running for this server"]
-    rolling = _rollout(server, live, desired)
-    replace = _replace_reasons(server, live, desired, wanted_hash)
+    rolling = _rollout(server, runtime_profile, live, desired)
+    replace = _replace_reasons(server, runtime_profile, live, desired, wanted_hash)
     if replace:
         return ServerAction.REPLACE, [rolling, *replace] if rolling else replace
     if runtime.status is RuntimeStatus.STOPPED:
@@ -194,7 +156,7 @@ def _expected_gap(live: LiveServer) -> str:
             "longer if the new versions are larger")
 
 
-def _label_steps(server: Server, live: LiveServer, action: ServerAction,
+def _label_steps(server: Server, rolls: bool, live: LiveServer, action: ServerAction,
                  versions: Iterable[VersionChange], live_entries: tuple[ModelEntry, ...] | None
                  ) -> tuple[LabelStep, ...]:
     """Labels that a running TF Serving would refuse now: their version is not AVAILABLE yet.
@@ -205,7 +167,7 @@ def _label_steps(server: Server, live: LiveServer, action: ServerAction,
     their model.config), which still refuses label *moves* and would let a new
     label answer errors until its version loads: the two steps stay.
     """
-    if profile(server.runtime).rollout(server):
+    if rolls:
         return ()  # each new copy starts with every label and serves once all are AVAILABLE
     # A starting server checks labels once it has loaded only each model's newest version
     # (TF Serving's start-up), so labels on other versions need the second step too.
@@ -225,64 +187,68 @@ def _label_steps(server: Server, live: LiveServer, action: ServerAction,
     return tuple(steps)
 
 
-def _report_drift(server: Server, live: LiveServer) -> list[Drift]:
-    """Versions on disk that the server should serve but does not report AVAILABLE."""
-    if not live.report.reachable or live.runtime.status is not RuntimeStatus.RUNNING:
-        return []
-    drift = []
+def _escapes(server: Server, live: LiveServer) -> list[Hazard]:
+    """Deleting through a symlink that leads out of the root (destroy --purge): refused."""
+    hazards = []
     for model in server.models:
-        served = live.report.model(model.name)
         model_dir = live.model_dir(model.name)
-        on_disk = {v.version for v in model_dir.versions if v.complete} if model_dir else set()
-        for version in sorted(model.policy.select(on_disk) & on_disk):
-            state = served.state_of(version) if served else None
-            if state is not VersionState.AVAILABLE:
-                drift.append(Drift(DriftKind.VERSION_NOT_SERVED,
-                                   f"{model.name} version {version} is on disk but the server "
-                                   f"reports it {state.value if state else 'unknown'}"))
-    return drift
+        if model_dir is not None and model_dir.escapes_root:
+            hazards.append(Hazard(HazardKind.PATH_ESCAPE, Severity.ERROR,
+                                  f"{model_dir.escapes_root}; --purge deletes only inside it",
+                                  model=model.name))
+    return hazards
+
+
+def _destroy_plan(server: Server, runtime: RuntimeProfile, live: LiveServer, purge: bool
+                  ) -> tuple[ServerPlan, ServerExecution]:
+    versions = tuple(_purge(server, live)) if purge else ()
+    hazards = _escapes(server, live) if purge else []
+    desired = desired_runtime(server, runtime)
+    files = _file_changes(server, live, True)
+    models = tuple(ModelChange(e.name, Change.DELETE) for e in live.model_config.entries or ())
+    action, reasons = _runtime_action(server, runtime, live, desired, "", files, models, True)
+    plan = ServerPlan(name=server.name, runtime=server.runtime.value, action=action,
+                      reasons=tuple(reasons), versions=versions, models=models, files=files,
+                      hazards=tuple(hazards), drift=tuple(history_drift(live) + member_drift(live)))
+    steps = destroy_steps(name=server.name, target=RuntimeTarget.of(server), action=action,
+                          files=files, versions=versions,
+                          model_config_path=str(host_model_config_path(server)))
+    return plan, steps
 
 
 def diff_server(server: Server, live: LiveServer, *,
                 sources: Mapping[SourceKey, SourceObservation],
                 secrets: Mapping[str, str | None], destroy: bool = False,
-                purge: bool = False) -> ServerPlan:
+                purge: bool = False) -> tuple[ServerPlan, ServerExecution]:
+    """The server's review half and its execution half."""
+    runtime = profile(server.runtime)
+    if destroy:
+        return _destroy_plan(server, runtime, live, purge)
     hazards: list[Hazard] = []
-    versions: list[VersionChange] = _purge(server, live) if destroy and purge else []
-    if destroy and purge:  # deleting through a symlink that leads out of the root: refuse
-        for model in server.models:
-            model_dir = live.model_dir(model.name)
-            if model_dir is not None and model_dir.escapes_root:
-                hazards.append(Hazard(HazardKind.PATH_ESCAPE, Severity.ERROR,
-                                      f"{model_dir.escapes_root}; --purge deletes only inside it",
-                                      model=model.name))
-    if not destroy:
-        for model in server.models:
-            found_versions, found_hazards = plan_versions(server, model,
-                                                          live.model_dir(model.name), sources)
-            versions += found_versions
-            hazards += found_hazards
-    # destroying a server starts nothing, so it needs no secret value
-    missing = [] if destroy else sorted(
-        src for src in server.secret_env.values() if secrets.get(src) is None)
-    for name in missing:
+    versions: list[VersionChange] = []
+    for model in server.models:
+        found_versions, found_hazards = plan_versions(server, model, live.model_dir(model.name),
+                                                      sources)
+        versions += found_versions
+        hazards += found_hazards
+    for name in sorted(src for src in server.secret_env.values() if secrets.get(src) is None):
         hazards.append(Hazard(HazardKind.SECRET_MISSING, Severity.ERROR,
                               f"secret_env needs ${name} in tfsctl's environment; it is not set"))
-    desired = desired_runtime(server)
+    desired = desired_runtime(server, runtime)
     wanted_hash = desired.config_hash({k: v for k, v in secrets.items() if v is not None})
-    entries = () if destroy else desired_model_entries(server)
+    serve, pins, pin_hazards = served_after(server, live, versions)
+    hazards += pin_hazards
+    entries = pin_entries(desired_model_entries(server, runtime), pins)
     live_entries = live.model_config.entries
     if live.model_config.exists and live.model_config.error:
         hazards.append(Hazard(HazardKind.UNREADABLE_CONFIG, Severity.WARNING,
                               f"{live.model_config.path} does not parse ({live.model_config.error})"
                               "; apply replaces it"))
-    if destroy:
-        models: tuple[ModelChange, ...] = tuple(
-            ModelChange(e.name, Change.DELETE) for e in live_entries or ())
-    else:
-        models = diff_entries(live_entries, entries)
-    files = _file_changes(server, live, destroy)
-    action, reasons = _runtime_action(server, live, desired, wanted_hash, files, models, destroy)
+    models = diff_entries(live_entries, entries)
+    serve.update({change.name: () for change in models if change.change is Change.DELETE})
+    files = _file_changes(server, live, False)
+    action, reasons = _runtime_action(server, runtime, live, desired, wanted_hash, files, models,
+                                      False)
     if live.runtime.status is RuntimeStatus.UNREACHABLE:
         hazards.append(Hazard(HazardKind.ENGINE_UNREACHABLE, Severity.ERROR,
                               f"the runtime is unreachable: {live.runtime.detail}"))
@@ -291,32 +257,36 @@ def diff_server(server: Server, live: LiveServer, *,
                               f"an earlier apply was interrupted ({live.interrupted_apply}): its "
                               "guardian finishes it, or the next apply does before it plans, so "
                               "part of this plan may vanish"))
-    memory = None if destroy else memory_hazard(server, live, versions, sources, action)
+    memory = memory_hazard(server, live, versions, sources, action)
     if memory is not None:
         hazards.append(memory)
-    rolling = _rollout(server, live, desired) is not None
+    rolling = _rollout(server, runtime, live, desired) is not None
     rolls = rolling and action in (ServerAction.REPLACE, ServerAction.RESTART)
-    if action.downtime and action is not ServerAction.DESTROY and not rolls:
+    if action.downtime and not rolls:
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
                               f"{action.value}: {_expected_gap(live)}; a reload would not"))
-    drift = _drift(live) + _member_drift(live) + ([] if destroy else _report_drift(server, live))
-    steps = () if destroy else _label_steps(server, live, action, versions, live_entries)
-    model_dirs = (live.model_dir(m.name) for m in server.models)
-    return ServerPlan(
+    smoke = tuple((m.name, tuple(m.smoke)) for m in server.models if m.smoke)
+    label_steps = _label_steps(server, runtime.rollout(server) is not None, live, action,
+                               versions, live_entries)
+    plan = ServerPlan(
         name=server.name, runtime=server.runtime.value, action=action, reasons=tuple(reasons),
-        versions=tuple(versions), models=models, files=files, label_steps=steps,
-        hazards=tuple(hazards), drift=tuple(drift), desired_entries=entries,
-        runtime_config_hash=wanted_hash,
-        target=RuntimeTarget.of(server),
-        desired_runtime=None if destroy else desired,
+        versions=tuple(versions), models=models, files=files, label_steps=label_steps,
+        hazards=tuple(hazards),
+        drift=tuple(history_drift(live) + member_drift(live) + report_drift(server, live)),
+        desired_entries=entries, runtime_config_hash=wanted_hash, serve=tuple(serve.items()),
+        smoke=smoke, rolling=rolling)
+    model_dirs = (live.model_dir(m.name) for m in server.models)
+    steps = server_steps(
+        name=server.name, target=RuntimeTarget.of(server), action=action, reasons=tuple(reasons),
+        desired_runtime=desired, runtime_config_hash=wanted_hash, versions=tuple(versions),
+        files=files, digests={(m, v): o.fingerprint for (s, m, v), o in sources.items()
+                              if s == server.name and o.fingerprint},
+        entries=entries, first=first_entries(entries, label_steps, live_entries, serve),
+        label_steps=label_steps, serve=serve,
         model_config_path=str(host_model_config_path(server)),
-        first_entries=entries_before_labels(entries, steps, live_entries),
-        serve=() if destroy else served_after(server, live, tuple(versions), models),
-        smoke=() if destroy else tuple((m.name, tuple(m.smoke)) for m in server.models if m.smoke),
-        cleanup=tuple(str(d.base_path / name) for d in model_dirs if d is not None
-                      for name in d.temporary),
-        rolling=rolling,
-    )
+        smoke=smoke, cleanup=tuple(str(d.base_path / name) for d in model_dirs if d is not None
+                      for name in d.temporary))
+    return plan, steps
 
 
 def build_plan(loaded: LoadedSpec, live: LiveState, *,
@@ -325,16 +295,18 @@ def build_plan(loaded: LoadedSpec, live: LiveState, *,
                destroy: bool = False, purge: bool = False) -> Plan:
     """The plan for the selected servers (all by default), in spec order."""
     selected = set(servers) if servers is not None else None
-    plans = []
+    plans, execution = [], []
     for server in loaded.spec.servers:
         if selected is not None and server.name not in selected:
             continue
         live_server = live.server(server.name)
         if live_server is None:
             raise ValueError(f"live state has no server {server.name!r}; observe it first")
-        plans.append(diff_server(server, live_server, sources=sources, secrets=secrets,
-                                 destroy=destroy, purge=purge))
+        review, steps = diff_server(server, live_server, sources=sources, secrets=secrets,
+                                    destroy=destroy, purge=purge)
+        plans.append(review)
+        execution.append(steps)
     return Plan(servers=tuple(plans), spec_file=str(loaded.file), spec_digest=loaded.digest,
-                environment=loaded.environment, live_fingerprint=live.fingerprint(loaded.anchor),
-                destroy=destroy)
-
+                anchor=loaded.anchor, environment=loaded.environment,
+                live_fingerprint=live.fingerprint(*loaded.fingerprint_roots()),
+                destroy=destroy, execution=tuple(execution))

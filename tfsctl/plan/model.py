@@ -1,14 +1,12 @@
-"""A plan: what apply would do to each server, and why. Plain frozen data.
+"""A plan's review half: what apply would change on each server, and why. Plain frozen data.
 
-The planner (`tfsctl.plan.diff`) builds it with no I/O; the apply executor and
-the renderers (text, JSON, Markdown) only read it. Actions are enums, never
-bare strings, and every change carries its reason so a reviewer can check it.
+The planner (`tfsctl.plan.diff`) builds it with no I/O; the renderers (text,
+JSON, Markdown) and policies read it. Actions are enums, never bare strings,
+and every change carries its reason so a reviewer can check it.
 
-A plan is also the program apply runs: each server's plan holds everything the
-executor does (where the server is, the runtime it should have, the model.config
-of each step, side file contents, the sources to export, the versions to wait
-for, the smoke requests), so a saved plan applies as it was reviewed even when
-the spec file has changed or moved since.
+The execution half (`tfsctl.plan.execution`: per server, the ordered steps apply
+runs) travels in the same `Plan` but apart from this half, SQLMesh's Plan and
+EvaluatablePlan: reviewing never needs the steps, and apply never re-derives them.
 """
 
 from __future__ import annotations
@@ -17,14 +15,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tfsctl.runtimes.base import RuntimeTarget
-from tfsctl.runtimes.desired import DesiredRuntime
+from tfsctl.plan.execution import ServerExecution
 from tfsctl.serverconfig.model_config import ModelEntry
 from tfsctl.spec.model import SmokeTest
 from tfsctl.spec.sources import Source
 
 #: Bumped when the JSON form of a plan changes incompatibly (see docs/plan-json.md).
-PLAN_FORMAT_VERSION = 2
+PLAN_FORMAT_VERSION = 3
 
 
 class Change(StrEnum):
@@ -68,7 +65,6 @@ class HazardKind(StrEnum):
     VERSION_MISSING = "version-missing"
     VERSION_INCOMPLETE = "version-incomplete"
     SOURCE_CHANGED = "source-changed"
-    LABEL_NEEDS_LOAD = "label-needs-load"
     DOWNTIME = "downtime"
     ENGINE_UNREACHABLE = "engine-unreachable"
     PATH_ESCAPE = "path-escape"
@@ -78,6 +74,7 @@ class HazardKind(StrEnum):
     NOTHING_SERVED = "nothing-served"
     INTERRUPTED_APPLY = "interrupted-apply"
     MEMORY_LIMIT = "memory-limit"
+    VERSION_PINNED = "version-pinned"  # an undeclared version dir would be served: pinned out
 
 
 @dataclass(frozen=True)
@@ -177,16 +174,9 @@ class ServerPlan:
     drift: tuple[Drift, ...] = ()
     desired_entries: tuple[ModelEntry, ...] = ()
     runtime_config_hash: str = ""  # the hash the runtime will be stamped with
-    # -- what apply executes, beyond the changes above --------------------------------
-    target: RuntimeTarget | None = None  # which runtime, state dir and endpoint
-    desired_runtime: DesiredRuntime | None = None  # None for destroy
-    model_config_path: str = ""  # on the host
-    #: the model.config of the first step: desired, but each pending label where it is now
-    first_entries: tuple[ModelEntry, ...] = ()
-    #: model -> the versions that must be AVAILABLE once applied
+    #: model -> the versions it serves once applied
     serve: tuple[tuple[str, tuple[int, ...]], ...] = ()
     smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...] = ()  # model -> its smoke requests
-    cleanup: tuple[str, ...] = ()  # leftovers of an interrupted export, removed first
     #: the runtime replaces and restarts by a rolling update, without downtime
     rolling: bool = False
 
@@ -260,6 +250,9 @@ class Plan:
     servers: tuple[ServerPlan, ...]
     spec_file: str = ""
     spec_digest: str = ""
+    #: the directory the plan's paths are under (`tfsctl.anchor`): a plan file writes
+    #: them relative to it
+    anchor: str = ""
     environment: str | None = None
     live_fingerprint: str = ""
     format_version: int = PLAN_FORMAT_VERSION
@@ -267,6 +260,8 @@ class Plan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     baseline: Baseline = field(default_factory=Baseline)
     policy: tuple[PolicyFinding, ...] = ()  # filled by `plan --policy`, after the diff
+    #: the execution half: per server with changes, the steps apply runs
+    execution: tuple[ServerExecution, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -304,3 +299,6 @@ class Plan:
 
     def server(self, name: str) -> ServerPlan | None:
         return next((s for s in self.servers if s.name == name), None)
+
+    def steps_of(self, name: str) -> ServerExecution | None:
+        return next((e for e in self.execution if e.server == name), None)

@@ -117,7 +117,10 @@ def relative_plan(plan: Plan, prefixes: Mapping[str, str]) -> Plan:
     same in every checkout (a plan file keeps the hash the runtime is stamped with).
     """
     shown = PathRewriter(prefixes).value(plan)
+    hashes = {e.server: e.desired_runtime.config_hash({}) for e in shown.execution
+              if e.desired_runtime is not None}
     return dataclasses.replace(shown, servers=tuple(
-        server if server.desired_runtime is None else dataclasses.replace(
-            server, runtime_config_hash=server.desired_runtime.config_hash({}))
-        for server in shown.servers))
+        dataclasses.replace(server, runtime_config_hash=hashes[server.name])
+        if server.name in hashes else server for server in shown.servers), execution=tuple(
+        dataclasses.replace(e, runtime_config_hash=hashes[e.server]) if e.server in hashes else e
+        for e in shown.execution))

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tfsctl.runtimes.base import Launch
+from tfsctl.runtimes.base import Launch, RuntimeProfile
 from tfsctl.runtimes.registry import profile
 from tfsctl.serverconfig.launch import server_args
 from tfsctl.serverconfig.model_config import ModelEntry, desired_entries
@@ -76,13 +76,15 @@ class DesiredRuntime:
                       secret_sources=dict(self.secret_env))
 
 
-def desired_model_entries(server: Server) -> tuple[ModelEntry, ...]:
-    """The model.config entries of the spec, with base paths as the server sees them."""
-    return desired_entries(server, profile(server.runtime).view(server).root)
+def desired_model_entries(server: Server, runtime: RuntimeProfile | None = None
+                          ) -> tuple[ModelEntry, ...]:
+    """The model.config entries of the spec, with base paths as the server sees them
+    (`runtime`: the server's profile, when the caller has looked it up already)."""
+    return desired_entries(server, (runtime or profile(server.runtime)).view(server).root)
 
 
-def desired_runtime(server: Server) -> DesiredRuntime:
-    runtime = profile(server.runtime)
+def desired_runtime(server: Server, runtime: RuntimeProfile | None = None) -> DesiredRuntime:
+    runtime = runtime or profile(server.runtime)
     args = server_args(server, runtime.view(server))
     return DesiredRuntime(
         server=server.name,

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from tfsctl.anchor import anchor_of
 from tfsctl.spec import kubernetes as spec_kubernetes
 from tfsctl.spec import model as spec_model
 from tfsctl.spec import sources as spec_sources
@@ -43,9 +44,14 @@ class LoadedSpec:
     base_dir: Path | None = None  # the resolved directory relative paths were resolved against
 
     @property
-    def anchor(self) -> str | None:
-        """The spec's directory as live fingerprints leave it out (`LiveState.fingerprint`)."""
-        return str(self.base_dir) if self.base_dir else None
+    def anchor(self) -> str:
+        """The spec's anchor (its repository, else its directory: `tfsctl.anchor`), which
+        live fingerprints and plan files leave out, so a checkout elsewhere matches."""
+        return str(anchor_of(self.file))
+
+    def fingerprint_roots(self) -> tuple[str | None, str]:
+        """What `LiveState.fingerprint` leaves out for this spec: its directory, its anchor."""
+        return (str(self.base_dir) if self.base_dir else None), self.anchor
 
 
 @cache

@@ -1,22 +1,23 @@
-"""The executable half of a server's plan as JSON, and back (part of docs/plan-json.md).
+"""The execution half of a plan as JSON, and back (the `execution` key of docs/plan-json.md).
 
-What apply runs beyond the reviewable changes: where the server is, its desired
-runtime (secret values never: only where they come from), the model.config of
-the first step, the versions to wait for, the smoke requests, the sources to
-export. `plan.render.json` embeds it under each server's `execution` key.
+Each step is an object with its `kind` and its fields, in the order apply runs
+them; the reader rebuilds the exact frozen steps, so a saved plan executes
+what was saved. Secret values are never here: the desired runtime names only
+where each secret comes from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from tfsctl.plan.model import ServerPlan
-from tfsctl.runtimes.base import RuntimeTarget
+from tfsctl.plan.execution import STEP_TYPES, ExecStep, ServerExecution
+from tfsctl.runtimes.base import RuntimeTarget, Step
 from tfsctl.runtimes.desired import DesiredRuntime
+from tfsctl.serverconfig.model_config import ModelEntry
 from tfsctl.spec.model import SmokeTest
 from tfsctl.spec.sources import Source
 
@@ -24,18 +25,10 @@ JsonDict = dict[str, Any]
 _SOURCE: TypeAdapter[Source] = TypeAdapter(Source)
 
 
-def source_to_dict(source: Source | None) -> JsonDict | None:
-    return None if source is None else source.model_dump(mode="json", by_alias=True)
-
-
-def source_from_dict(data: Mapping[str, Any] | None) -> Source | None:
-    return None if data is None else _SOURCE.validate_python(dict(data))
-
-
 def _desired(desired: DesiredRuntime | None) -> JsonDict | None:
     if desired is None:
         return None
-    data = asdict(desired)
+    data = dataclasses.asdict(desired)
     data["settings"] = dict(desired.settings)
     return data
 
@@ -51,29 +44,70 @@ def _desired_from(data: Mapping[str, Any] | None) -> DesiredRuntime | None:
     return DesiredRuntime(**values)
 
 
-def execution_to_dict(server: ServerPlan, entry: Any) -> JsonDict:
-    """`entry` renders one model.config entry (the JSON module's own form of it)."""
+def _value_to_json(value: Any, entry: Callable[[ModelEntry], JsonDict]) -> Any:
+    if isinstance(value, ModelEntry):
+        return entry(value)
+    if isinstance(value, SmokeTest):
+        return value.model_dump(mode="json")
+    if isinstance(value, Step):
+        return value.value
+    if isinstance(value, tuple):
+        return [_value_to_json(v, entry) for v in value]
+    if hasattr(value, "model_dump"):  # a version's source
+        return value.model_dump(mode="json", by_alias=True)
+    return value
+
+
+def step_to_dict(step: ExecStep, entry: Callable[[ModelEntry], JsonDict]) -> JsonDict:
+    return {"kind": step.kind, **{f.name: _value_to_json(getattr(step, f.name), entry)
+                                  for f in dataclasses.fields(step)}}
+
+
+def _field_from(name: str, value: Any, entry_from: Callable[[Mapping[str, Any]], ModelEntry]
+                ) -> Any:
+    if name == "entries":
+        return tuple(entry_from(e) for e in value)
+    if name == "source":
+        return _SOURCE.validate_python(dict(value))
+    if name == "tests":
+        return tuple(SmokeTest.model_validate(t) for t in value)
+    if name == "step":
+        return Step(value)
+    if name in ("serve", "leaving"):
+        return tuple((model, tuple(versions)) for model, versions in value)
+    if name == "warmup":
+        return tuple(value)
+    return value
+
+
+def step_from_dict(data: Mapping[str, Any], entry_from: Callable[[Mapping[str, Any]], ModelEntry]
+                   ) -> ExecStep:
+    kind = data["kind"]
+    if kind not in STEP_TYPES:
+        raise ValueError(f"unknown step kind {kind!r}")
+    step_type = STEP_TYPES[kind]
+    names = {f.name for f in dataclasses.fields(step_type)}
+    return step_type(**{k: _field_from(k, v, entry_from) for k, v in data.items() if k in names})
+
+
+def execution_to_dict(execution: ServerExecution, entry: Callable[[ModelEntry], JsonDict]
+                      ) -> JsonDict:
     return {
-        "target": server.target.to_json() if server.target else None,
-        "desired_runtime": _desired(server.desired_runtime),
-        "model_config_path": server.model_config_path,
-        "first_model_config": [entry(e) for e in server.first_entries],
-        "serve": {model: list(versions) for model, versions in server.serve},
-        "smoke": {model: [t.model_dump(mode="json") for t in tests] for model, tests in server.smoke},
-        "cleanup": list(server.cleanup),
+        "server": execution.server,
+        "target": execution.target.to_json(),
+        "desired_runtime": _desired(execution.desired_runtime),
+        "runtime_config_hash": execution.runtime_config_hash,
+        "destroy": execution.destroy,
+        "steps": [step_to_dict(s, entry) for s in execution.steps],
+        "after_commit": [step_to_dict(s, entry) for s in execution.after_commit],
     }
 
 
-def execution_from_dict(data: Mapping[str, Any], entry_from: Any) -> dict[str, Any]:
-    """The ServerPlan fields `execution_to_dict` wrote, as keyword arguments."""
-    target = data["target"]
-    return {
-        "target": RuntimeTarget(**target) if target is not None else None,
-        "desired_runtime": _desired_from(data["desired_runtime"]),
-        "model_config_path": data["model_config_path"],
-        "first_entries": tuple(entry_from(e) for e in data["first_model_config"]),
-        "serve": tuple((model, tuple(versions)) for model, versions in data["serve"].items()),
-        "smoke": tuple((model, tuple(SmokeTest.model_validate(t) for t in tests))
-                       for model, tests in data["smoke"].items()),
-        "cleanup": tuple(data["cleanup"]),
-    }
+def execution_from_dict(data: Mapping[str, Any],
+                        entry_from: Callable[[Mapping[str, Any]], ModelEntry]) -> ServerExecution:
+    return ServerExecution(
+        server=data["server"], target=RuntimeTarget(**data["target"]),
+        desired_runtime=_desired_from(data["desired_runtime"]),
+        runtime_config_hash=data["runtime_config_hash"], destroy=bool(data["destroy"]),
+        steps=tuple(step_from_dict(s, entry_from) for s in data["steps"]),
+        after_commit=tuple(step_from_dict(s, entry_from) for s in data["after_commit"]))

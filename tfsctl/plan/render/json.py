@@ -16,6 +16,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from pydantic import TypeAdapter
+
 from tfsctl import __version__
 from tfsctl.errors import TfsctlError
 from tfsctl.plan.model import (
@@ -40,17 +42,20 @@ from tfsctl.plan.model import (
     SourceRef,
     VersionChange,
 )
-from tfsctl.plan.render.execution import (
-    execution_from_dict,
-    execution_to_dict,
-    source_from_dict,
-    source_to_dict,
-)
+from tfsctl.plan.render.execution import execution_from_dict, execution_to_dict
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
-from tfsctl.spec.model import PolicyKind
+from tfsctl.spec.model import PolicyKind, SmokeTest
+from tfsctl.spec.sources import Source
 
 JsonDict = dict[str, Any]
 T = TypeVar("T")
+
+
+_SOURCE: TypeAdapter[Source] = TypeAdapter(Source)
+
+
+def _source_spec(source: Source | None) -> JsonDict | None:
+    return None if source is None else source.model_dump(mode="json", by_alias=True)
 
 
 def _hazard(hazard: Hazard) -> JsonDict:
@@ -63,7 +68,7 @@ def _version(version: VersionChange) -> JsonDict:
     return {"model": version.model, "version": version.version, "change": version.change.value,
             "reason": version.reason,
             "source": None if source is None else {"kind": source.kind, "path": source.path},
-            "target": version.target, "source_spec": source_to_dict(version.source_spec),
+            "target": version.target, "source_spec": _source_spec(version.source_spec),
             "warmup": list(version.warmup)}
 
 
@@ -95,7 +100,8 @@ def _server(server: ServerPlan) -> JsonDict:
         "hazards": [_hazard(h) for h in server.hazards],
         "drift": [{"kind": d.kind.value, "message": d.message} for d in server.drift],
         "desired_model_config": [_entry(e) for e in server.desired_entries],
-        "execution": execution_to_dict(server, _entry),
+        "serve": {model: list(versions) for model, versions in server.serve},
+        "smoke": {model: [t.model_dump(mode="json") for t in tests] for model, tests in server.smoke},
     }
 
 
@@ -106,7 +112,7 @@ def plan_to_dict(plan: Plan) -> JsonDict:
         "format_version": PLAN_FORMAT_VERSION,
         "tfsctl_version": __version__,
         "spec": {"file": plan.spec_file, "digest": plan.spec_digest,
-                 "environment": plan.environment},
+                 "environment": plan.environment, "anchor": plan.anchor},
         "live_fingerprint": plan.live_fingerprint,
         "compared_against": {"kind": plan.baseline.kind.value, "source": plan.baseline.source,
                              "taken_at": plan.baseline.taken_at,
@@ -119,6 +125,7 @@ def plan_to_dict(plan: Plan) -> JsonDict:
         "policy": [{"level": f.level.value, "rule": f.rule, "message": f.message}
                    for f in plan.policy],
         "servers": [_server(s) for s in plan.servers],
+        "execution": [execution_to_dict(e, _entry) for e in plan.execution],
     }
 
 
@@ -157,8 +164,9 @@ def _server_from(data: Mapping[str, Any]) -> ServerPlan:
         versions=_each(data, "versions", lambda v: VersionChange(
             model=v["model"], version=v["version"], change=Change(v["change"]), reason=v["reason"],
             source=_source(v["source"]), target=v["target"],
-            source_spec=source_from_dict(v["source_spec"]),
-            warmup=tuple(v.get("warmup") or ()))),
+            source_spec=None if v["source_spec"] is None else _SOURCE.validate_python(
+                dict(v["source_spec"])),
+            warmup=tuple(v["warmup"]))),
         models=_each(data, "models", lambda m: ModelChange(
             name=m["name"], change=Change(m["change"]),
             fields=_each(m, "fields", lambda f: FieldChange(f["field"], f["before"], f["after"])))),
@@ -170,8 +178,10 @@ def _server_from(data: Mapping[str, Any]) -> ServerPlan:
         drift=_each(data, "drift", lambda d: Drift(DriftKind(d["kind"]), d["message"])),
         desired_entries=_each(data, "desired_model_config", _entry_from),
         runtime_config_hash=data["runtime_config_hash"],
-        rolling=bool(data.get("rolling", False)),
-        **execution_from_dict(data["execution"], _entry_from),
+        serve=tuple((model, tuple(versions)) for model, versions in data["serve"].items()),
+        smoke=tuple((model, tuple(SmokeTest.model_validate(t) for t in tests))
+                    for model, tests in data["smoke"].items()),
+        rolling=bool(data["rolling"]),
     )
 
 
@@ -194,12 +204,14 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
         spec = data["spec"]
         return Plan(servers=_each(data, "servers", _server_from), spec_file=spec["file"],
                     spec_digest=spec["digest"], environment=spec["environment"],
+                    anchor=spec["anchor"],
                     live_fingerprint=data["live_fingerprint"], format_version=version,
                     destroy=data["destroy"], notes=tuple(data["notes"]),
                     baseline=_baseline_from(data.get("compared_against")),
                     policy=_each(data, "policy", lambda f: PolicyFinding(
-                        PolicyLevel(f["level"]), f["rule"], f["message"])) if "policy" in data
-                    else ())
+                        PolicyLevel(f["level"]), f["rule"], f["message"])),
+                    execution=tuple(execution_from_dict(e, _entry_from)
+                                    for e in data["execution"]))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # pydantic's too
         raise TfsctlError(f"the plan data is malformed ({type(exc).__name__}: {exc})",
                           "make the plan again: `tfsctl plan --out PLANFILE`") from None
