@@ -35,7 +35,7 @@ def anchor_of(spec_file: Path) -> Path:
 def _rewrite(value: Any, change: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return change(value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_rewrite(v, change) for v in value]
     if isinstance(value, dict):
         return {k: _rewrite(v, change) for k, v in value.items()}

@@ -37,12 +37,11 @@ class ApplyOptions:
     servers: list[str]
     timeout: float = 300.0
     lock_timeout: float = 0.0
-    #: plan a destroy (`tfsctl destroy`); a saved plan says itself whether it is one
-    destroy: bool = False
-    purge: bool = False
     message: str = ""
-    #: a saved plan to run as it is (refused if the live state moved since it was made)
-    saved: Plan | None = None
+
+#: Makes the plan apply runs, once the servers' locks are held: a new one (`fresh_plan`), or
+#: a saved one checked against the live state (`saved_plan`).
+Planner = Callable[[], PlanResult]
 
 
 @dataclass
@@ -98,7 +97,7 @@ def _launch(execution: ServerExecution) -> Launch | None:
         return None
     found = read_secrets(source for _, source in desired.secret_env)
     secrets = {k: v for k, v in found.items() if v is not None}
-    if desired.config_hash(secrets) != execution.runtime_config_hash:
+    if desired.secrets_digest(secrets) != execution.secrets_digest:
         raise TfsctlError(f"a secret_env value of server {execution.server!r} is not what it was "
                           "when the plan was made", "export the same values, or make a new plan")
     return desired.launch(secrets)
@@ -123,30 +122,38 @@ def _recover_interrupted(loaded: LoadedSpec, names: list[str], timeout: float,
             progress(f"{name}: undid the interrupted apply: {'; '.join(restored) or 'nothing to undo'}")
 
 
-def _plan(loaded: LoadedSpec, options: ApplyOptions) -> PlanResult:
-    """A new plan, or the saved one once the live state proved unchanged since it was made."""
-    if options.saved is None:
-        return compute_plan(loaded, options.servers, destroy=options.destroy, purge=options.purge)
-    live = observe(loaded, servers=options.servers, report=True)
-    if live.fingerprint(*loaded.fingerprint_roots()) != options.saved.live_fingerprint:
-        raise TfsctlError("the live state changed since this plan was made (a server, a model "
-                          "directory or a generated file is not what the plan saw)",
-                          "run `tfsctl plan --out PLANFILE` again and review the new plan")
-    return PlanResult(loaded, live, options.saved)
+def fresh_plan(loaded: LoadedSpec, servers: list[str], *, destroy: bool = False,
+               purge: bool = False) -> Planner:
+    """A new plan of the spec, made once the locks are held."""
+    return lambda: compute_plan(loaded, servers, destroy=destroy, purge=purge)
+
+
+def saved_plan(loaded: LoadedSpec, servers: list[str], saved: Plan) -> Planner:
+    """The saved plan as it is, once the live state proved unchanged since it was made;
+    `loaded` is the spec text saved with it, which says what to observe."""
+    def check() -> PlanResult:
+        live = observe(loaded, servers=servers, report=True)
+        if live.fingerprint(*loaded.fingerprint_roots()) != saved.live_fingerprint:
+            raise TfsctlError("the live state changed since this plan was made (a server, a "
+                              "model directory or a generated file is not what the plan saw)",
+                              "run `tfsctl plan --out PLANFILE` again and review the new plan")
+        return PlanResult(loaded, live, saved)
+
+    return check
 
 
 def _success(plan: Plan, execution: ServerExecution) -> Outcome:
     return Outcome.DESTROYED if execution.destroy or plan.destroy else Outcome.SUCCESS
 
 
-def run_apply(loaded: LoadedSpec, options: ApplyOptions,
+def run_apply(loaded: LoadedSpec, options: ApplyOptions, planner: Planner,
               confirm: Callable[[PlanResult], bool],
               progress: Callable[[str], None]) -> ApplyOutcome:
-    """Plan (or check a saved plan) and, if confirmed, run its steps; the caller shows the
-    plan inside `confirm`."""
+    """Lock, plan (`planner`) and, if confirmed, run the plan's steps; the caller shows the
+    plan inside `confirm`. `loaded` names the servers to lock and the history to write."""
     with _locks(loaded, options.servers, options.lock_timeout), _sigterm_as_interrupt():
         _recover_interrupted(loaded, options.servers, options.timeout, progress)
-        result = _plan(loaded, options)
+        result = planner()
         plan = result.plan
         if plan.errors:
             raise TfsctlError("the plan has errors; nothing was changed:\n" + "\n".join(
@@ -163,8 +170,8 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
             assert live is not None
             ctx = context_for(execution.target, progress, options.timeout)
             try:
-                report = apply_server(execution, live, _launch(execution), ctx,
-                                      review.action.value)
+                launch = _launch(execution)
+                report = apply_server(execution, live, launch, ctx, review.action.value)
             except ApplyFailed as failure:
                 _record(loaded, execution.server, plan, Outcome(failure.outcome), failure.message,
                         live.model_config.text or "", live.runtime.config_hash)
@@ -174,6 +181,7 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
             done = _success(plan, execution)
             _record(loaded, execution.server, plan, done, options.message,
                     report.model_config_text,
-                    None if done is Outcome.DESTROYED else execution.runtime_config_hash,
+                    None if done is Outcome.DESTROYED
+                    else launch.config_hash if launch else live.runtime.config_hash,
                     report.start_gap_seconds)
         return outcome

@@ -89,12 +89,14 @@ def _run(loaded: LoadedSpec, servers: tuple[str, ...], *, auto_approve: bool,
          dry_run: bool, timeout: float, lock_timeout: float, output_format: str,
          destroy: bool = False, purge: bool = False, saved: Plan | None = None,
          message: str = "") -> None:
-    from tfsctl.apply.run import ApplyOptions, run_apply
+    from tfsctl.apply.run import ApplyOptions, fresh_plan, run_apply, saved_plan
 
-    options = ApplyOptions(servers=select_servers(loaded, servers), timeout=timeout,
-                           lock_timeout=lock_timeout, destroy=destroy, purge=purge,
-                           message=message, saved=saved)
-    outcome = run_apply(loaded, options, confirmer(auto_approve, dry_run, output_format),
+    names = select_servers(loaded, servers)
+    options = ApplyOptions(servers=names, timeout=timeout, lock_timeout=lock_timeout,
+                           message=message)
+    planner = fresh_plan(loaded, names, destroy=destroy, purge=purge) if saved is None \
+        else saved_plan(loaded, names, saved)
+    outcome = run_apply(loaded, options, planner, confirmer(auto_approve, dry_run, output_format),
                         progress_printer())
     for report in outcome.reports:
         done = [f"{len(report.exported)} exported"] if report.exported else []

@@ -102,5 +102,5 @@ def record_undone(state_dir: Path, server: str, pid: int, restored: list[str]) -
     return append_history(state_dir, HistoryEntry(
         sequence=0, applied_at=datetime.now(UTC).isoformat(timespec="seconds"),
         outcome=Outcome.UNDONE.value, user=getpass.getuser(), spec_file="", spec_digest="",
-        message=f"apply (pid {pid}) was killed; undone from its journal: "
+        message=f"apply (pid {pid}) was killed; put back from its journal: "
                 + ("; ".join(restored) or "nothing had been changed")))

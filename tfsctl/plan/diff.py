@@ -272,13 +272,15 @@ def diff_server(server: Server, live: LiveServer, *,
         name=server.name, runtime=server.runtime.value, action=action, reasons=tuple(reasons),
         versions=tuple(versions), models=models, files=files, label_steps=label_steps,
         hazards=tuple(hazards),
-        drift=tuple(history_drift(live) + member_drift(live) + report_drift(server, live)),
+        drift=tuple(history_drift(live) + member_drift(live)
+                    + report_drift(server, live, frozenset(m.name for m in models))),
         desired_entries=entries, runtime_config_hash=wanted_hash, serve=tuple(serve.items()),
         smoke=smoke, rolling=rolling)
     model_dirs = (live.model_dir(m.name) for m in server.models)
     steps = server_steps(
         name=server.name, target=RuntimeTarget.of(server), action=action, reasons=tuple(reasons),
-        desired_runtime=desired, runtime_config_hash=wanted_hash, versions=tuple(versions),
+        desired_runtime=desired, versions=tuple(versions),
+        secrets_digest=desired.secrets_digest({k: v for k, v in secrets.items() if v is not None}),
         files=files, digests={(m, v): o.fingerprint for (s, m, v), o in sources.items()
                               if s == server.name and o.fingerprint},
         entries=entries, first=first_entries(entries, label_steps, live_entries, serve),

@@ -51,12 +51,13 @@ def member_drift(live: LiveServer) -> list[Drift]:
     return drift
 
 
-def report_drift(server: Server, live: LiveServer) -> list[Drift]:
-    """Versions on disk that the server should serve but does not report AVAILABLE."""
+def report_drift(server: Server, live: LiveServer, pending: frozenset[str]) -> list[Drift]:
+    """Versions on disk that the server should serve but does not report AVAILABLE; not for
+    the models in `pending`, whose model.config entry the plan changes anyway."""
     if not live.report.reachable or live.runtime.status is not RuntimeStatus.RUNNING:
         return []
     drift = []
-    for model in server.models:
+    for model in (m for m in server.models if m.name not in pending):
         served = live.report.model(model.name)
         model_dir = live.model_dir(model.name)
         on_disk = {v.version for v in model_dir.versions if v.complete} if model_dir else set()

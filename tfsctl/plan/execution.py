@@ -160,8 +160,10 @@ class ServerExecution:
     #: how the server should run (no secret values: only where they come from); None for
     #: a destroy, which starts nothing
     desired_runtime: DesiredRuntime | None
-    #: the hash the runtime is stamped with, as computed with the plan's secret values
-    runtime_config_hash: str
+    #: a digest of the secret values the plan was made with (`DesiredRuntime.secrets_digest`):
+    #: apply refuses other values. The stamp itself is computed where the plan is applied,
+    #: from the paths of that checkout, so the next plan there sees the server it expects.
+    secrets_digest: str
     steps: tuple[ExecStep, ...] = ()
     after_commit: tuple[ExecStep, ...] = ()
     #: a destroy runs its steps without a transaction: nothing is put back

@@ -121,6 +121,4 @@ def relative_plan(plan: Plan, prefixes: Mapping[str, str]) -> Plan:
               if e.desired_runtime is not None}
     return dataclasses.replace(shown, servers=tuple(
         dataclasses.replace(server, runtime_config_hash=hashes[server.name])
-        if server.name in hashes else server for server in shown.servers), execution=tuple(
-        dataclasses.replace(e, runtime_config_hash=hashes[e.server]) if e.server in hashes else e
-        for e in shown.execution))
+        if server.name in hashes else server for server in shown.servers))

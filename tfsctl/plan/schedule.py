@@ -103,7 +103,7 @@ def _files(files: tuple[FileChange, ...]) -> list[ExecStep]:
 
 
 def server_steps(*, name: str, target: RuntimeTarget, action: ServerAction, reasons: tuple[str, ...],
-                 desired_runtime: DesiredRuntime, runtime_config_hash: str,
+                 desired_runtime: DesiredRuntime, secrets_digest: str,
                  versions: tuple[VersionChange, ...], files: tuple[FileChange, ...],
                  digests: Mapping[tuple[str, int], str], entries: tuple[ModelEntry, ...],
                  first: tuple[ModelEntry, ...], label_steps: tuple[LabelStep, ...],
@@ -135,7 +135,7 @@ def server_steps(*, name: str, target: RuntimeTarget, action: ServerAction, reas
     steps += [SmokeTests(model, tests) for model, tests in smoke]
     return ServerExecution(
         server=name, target=target, desired_runtime=desired_runtime,
-        runtime_config_hash=runtime_config_hash, steps=tuple(steps),
+        secrets_digest=secrets_digest, steps=tuple(steps),
         after_commit=tuple(PruneVersion(v.model, v.version, v.target) for v in prunes))
 
 
@@ -149,4 +149,4 @@ def destroy_steps(*, name: str, target: RuntimeTarget, action: ServerAction,
     steps += [PruneVersion(v.model, v.version, v.target) for v in versions
               if v.change is Change.DELETE]
     return ServerExecution(server=name, target=target, desired_runtime=None,
-                           runtime_config_hash="", steps=tuple(steps), destroy=True)
+                           secrets_digest="", steps=tuple(steps), destroy=True)

@@ -65,6 +65,12 @@ class DesiredRuntime:
         encoded = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(encoded).hexdigest()[:32]
 
+    def secrets_digest(self, secrets: Mapping[str, str]) -> str:
+        """A digest of the secret values this runtime gets (only their digest leaves tfsctl)."""
+        data = sorted([name, secrets.get(source, "")] for name, source in self.secret_env)
+        encoded = json.dumps(data, separators=(",", ":")).encode()
+        return hashlib.sha256(b"tfsctl-secrets\0" + encoded).hexdigest()[:32]
+
     def launch(self, secrets: Mapping[str, str]) -> Launch:
         """What the driver starts the server from, secret values revealed (for the runtime only)."""
         env = dict(self.env)
