@@ -32,7 +32,7 @@ def test_kill_at_every_step(deployment: Deployment, tally: Tally) -> None:
     base = {"batching": {"max_batch_size": 8}, "env": {"ROLLOUT": "a"}}
     d.write([hpt_model([1], 1)], **base)
     d.apply()
-    for point in POINTS:
+    for killed_so_far, point in enumerate(POINTS, start=1):
         # a reload-only change, or one that replaces the server (new batching and env)
         restart = point in ("after-side-files", "during-replace", "after-runtime")
         target = {"batching": {"max_batch_size": 16}, "env": {"ROLLOUT": "b"}} if restart else base
@@ -44,6 +44,9 @@ def test_kill_at_every_step(deployment: Deployment, tally: Tally) -> None:
         # the next apply converges, with no manual repair
         d.apply()
         assert d.plan_exit_code() == 0, point
+        # the history tells of the killed apply, undone by its guardian or by that apply
+        history = d.tfsctl("history", "-f", str(d.spec_file), check=True).stdout
+        assert history.count("undone") == killed_so_far, (point, history)
         assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
         # back to the starting point for the next kill
         d.write([hpt_model([1], 1)], **base)

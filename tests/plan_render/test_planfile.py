@@ -161,3 +161,30 @@ def test_a_denied_plan_file_is_refused(saved: Path) -> None:
     with pytest.raises(TfsctlError, match=r"denied by policy \[deny_x\]: no; a denied plan is "
                                           "never applied"):
         load_plan(saved)
+
+
+def test_a_real_plan_names_no_path_of_the_checkout_it_was_made_in(tmp_path: Path) -> None:
+    """Every host path of a planned local server (its flags, model root, exports, state dir)
+    is anchored, down to the flags inside the desired runtime."""
+    from tests.unit.plan_fixtures import live_state
+    from tfsctl.plan.diff import build_plan
+    from tfsctl.spec.load import load_spec
+
+    first = _checkout(tmp_path / "pr")
+    spec_file = first / "deploy" / "tfsctl.yaml"
+    spec_file.write_text("apiVersion: tfsctl/v1\nservers:\n  - name: s\n    runtime: local\n"
+                         "    model_root: ../models\n    models:\n      - name: m\n"
+                         "        versions: {1: {source: {saved_model: ../src}}}\n")
+    loaded = load_spec(spec_file)
+    plan = build_plan(loaded, live_state(loaded.spec, {}, {}), sources={}, secrets={})
+    assert any(str(first) in arg for e in plan.execution for arg in e.desired_runtime.args)
+    path = tmp_path / "plan.json"
+    save_plan(path, plan, spec_text=spec_file.read_text(), spec_file=spec_file)
+    assert str(first) not in json.dumps(json.loads(path.read_text())["plan"])
+    second = tmp_path / "merge"
+    import shutil
+
+    shutil.copytree(first, second)
+    loaded_plan = load_plan(path, chdir=second).plan
+    args = loaded_plan.execution[0].desired_runtime.args
+    assert any(arg.endswith(f"{second}/models/model.config") for arg in args), args

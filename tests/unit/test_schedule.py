@@ -1,0 +1,54 @@
+"""The order of the steps apply runs, decided at plan time (tfsctl/plan/schedule.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.unit.plan_fixtures import live_state
+from tfsctl.plan.diff import build_plan
+from tfsctl.plan.execution import ReloadConfig, RemoveSideFile, WaitServing
+from tfsctl.spec.load import load_spec
+
+CASES = Path(__file__).resolve().parent / "plan_cases"
+
+
+def _steps(case: str, tmp_path: Path) -> tuple[object, ...]:
+    data = yaml.safe_load((CASES / case).read_text())
+    spec = tmp_path / "tfsctl.yaml"
+    spec.write_text(data["spec"])
+    loaded = load_spec(spec)
+    plan = build_plan(loaded, live_state(loaded.spec, data["live"], {}), sources={}, secrets={})
+    return plan.execution[0].steps
+
+
+def test_a_reverted_rollout_loads_the_old_version_before_the_label_leaves_the_new(
+        tmp_path: Path) -> None:
+    """Requests to `stable` never meet an unloaded version: version 1 loads beside 2 first."""
+    steps = _steps("23_revert_rollout.yaml", tmp_path)
+    kinds = [type(s).__name__ for s in steps]
+    assert kinds == ["ReloadConfig", "WaitServing", "ReloadConfig", "WaitServing",
+                     "WriteModelConfig", "WaitServing"], kinds
+    first, second = (s for s in steps if isinstance(s, ReloadConfig))
+    assert str(first.entries[0].policy) == "specific [1, 2]"
+    assert first.entries[0].label_map == {"stable": 2}
+    assert str(second.entries[0].policy) == "specific [1]"
+    assert second.entries[0].label_map == {"stable": 1}
+    waits = [s for s in steps if isinstance(s, WaitServing)]
+    assert waits[0].serve == (("half_plus_two", (1, 2)),)
+    assert waits[-1].serve == (("half_plus_two", (1,)),), "version 2 must be gone at the end"
+
+
+def test_side_file_removal_is_a_step(tmp_path: Path) -> None:
+    spec = tmp_path / "tfsctl.yaml"
+    spec.write_text("apiVersion: tfsctl/v1\nservers:\n  - name: default\n"
+                    "    model_root: /srv/models\n    models: [{name: m, versions: {1: {}}}]\n")
+    loaded = load_spec(spec)
+    live = live_state(loaded.spec, {"default": {
+        "runtime": {"status": "running", "config_hash": "<desired>"}, "model_config": "<desired>",
+        "model_dirs": {"m": {"versions": [1]}}, "report": {"m": {1: "AVAILABLE"}},
+        "side_files": {"batching.config": "max_batch_size { value: 8 }\n"}}}, {})
+    plan = build_plan(loaded, live, sources={}, secrets={})
+    removals = [s for s in plan.execution[0].steps if isinstance(s, RemoveSideFile)]
+    assert [r.name for r in removals] == ["batching.config"]
