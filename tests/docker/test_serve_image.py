@@ -7,7 +7,6 @@ tfsctl's engine layer, with ports published on 127.0.0.1, and predicts half_plus
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,10 +98,9 @@ def test_predict_half_plus_two_like_tensorflow_serving(containers: Containers, s
     # docker stop sends SIGTERM to the server itself (exec'd as PID 1): a clean, quick exit
     container = docker_client.containers.get(name)
     assert container.top()["Processes"][0][-1].startswith(("python3", "/opt/tfsctl/bin/python"))
-    started = time.monotonic()
     container.stop(timeout=30)
-    assert time.monotonic() - started < 15
     container.reload()
+    # 0, not 137: the server stopped on SIGTERM itself, before the engine's SIGKILL
     assert container.attrs["State"]["ExitCode"] == 0, containers.logs_tail(name)
 
 

@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -201,12 +200,11 @@ def test_load_retries(serve, models: Path) -> None:  # noqa: ANN001
     broken = base / "2"
     broken.mkdir()
     server.wait_for(lambda: server.states("hpt").get("2") == "LOADING")
-    began = time.monotonic()
-    # fixed while being retried: the next attempt loads it
+    # fixed while being retried: the next attempt loads it (without retries the version
+    # would have ended with its load error instead)
     for item in (models / "saved_model_half_plus_two_cpu/00000123").iterdir():
         (shutil.copytree if item.is_dir() else shutil.copy)(item, broken / item.name)
     server.wait_for(lambda: server.states("hpt").get("2") == "AVAILABLE")
-    assert time.monotonic() - began < 10
 
 
 def test_polling_picks_up_a_new_version_and_keeps_availability(serve, models: Path) -> None:  # noqa: ANN001
