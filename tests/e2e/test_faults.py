@@ -48,8 +48,9 @@ def test_kill_at_every_step(deployment: Deployment, tally: Tally) -> None:
         history = d.tfsctl("history", "-f", str(d.spec_file), check=True).stdout
         assert history.count("undone") == killed_so_far, (point, history)
         assert d.predict("hpt", [1.0], "/labels/stable") == [2.5]
-        # back to the starting point for the next kill
-        d.write([hpt_model([1], 1)], **base)
+        # back to the starting point for the next kill: version 2 goes, so it is exported
+        # (and killed at) again
+        d.write([{**hpt_model([1], 1), "prune": True}], **base)
         d.apply()
         tally.add(f"apply killed (SIGKILL) at a step, {d.runtime} runtime")
 

@@ -1,4 +1,4 @@
-"""Version directories: which to export, which to prune, which are broken.
+"""Version directories: which to export, which to prune, which are broken, which are served.
 
 Pure: compares the spec's declared versions with the observed model directory
 and the observed sources.
