@@ -135,7 +135,7 @@ def _replace_reasons(server: Server, live: LiveServer, desired: DesiredRuntime,
             reasons += settings_changes(dict(runtime.settings), after)
             if not reasons:
                 reasons.append("a secret value (secret_env) changed")
-    rebuilt = image_rebuilt(runtime, server.image)
+    rebuilt = image_rebuilt(runtime, server.runtime_options.image)
     if rebuilt:
         reasons.append(rebuilt)
     return reasons
@@ -303,7 +303,7 @@ def diff_server(server: Server, live: LiveServer, *,
     steps = () if destroy else _label_steps(server, live, action, versions, live_entries)
     model_dirs = (live.model_dir(m.name) for m in server.models)
     return ServerPlan(
-        name=server.name, runtime=server.runtime.value, action=action, reasons=tuple(reasons),
+        name=server.name, runtime=server.runtime, action=action, reasons=tuple(reasons),
         versions=tuple(versions), models=models, files=files, label_steps=steps,
         hazards=tuple(hazards), drift=tuple(drift), desired_entries=entries,
         runtime_config_hash=wanted_hash,
