@@ -83,6 +83,11 @@ class DockerProfile(RuntimeProfile[DockerOptions]):
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
         yield from self.outside_root(server, where, "docker servers see only the model root "
                                                     "(mounted at /models): move the model under it")
+        if self.options(server).replicas > 1 and server.kubernetes is None:
+            yield Finding((*where, "replicas"), "a docker server runs one container: `replicas` "
+                          "counts the copies of its Kubernetes manifests",
+                          "use `runtime: swarm` to run copies, or add a `kubernetes:` block to "
+                          "render them (`tfsctl render --what kubernetes`)")
 
 
 PROFILE = DockerProfile()

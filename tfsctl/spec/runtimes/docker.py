@@ -20,4 +20,4 @@ class DockerOptions(Strict):
                                  description="The container's CPU and memory limits.")
     replicas: Replicas = Field(default=1, description="Copies in the Kubernetes manifests "
                                "(`tfsctl render --what kubernetes`); the docker runtime itself "
-                               "runs one container.")
+                               "runs one container, so more needs a `kubernetes:` block.")
