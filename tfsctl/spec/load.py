@@ -19,12 +19,12 @@ from pydantic import BaseModel, ValidationError
 
 from tfsctl.spec import kubernetes as spec_kubernetes
 from tfsctl.spec import model as spec_model
-from tfsctl.spec import runtimes as spec_runtimes
 from tfsctl.spec import sources as spec_sources
 from tfsctl.spec.checks import Finding, run_checks
 from tfsctl.spec.errors import SpecError, SpecIssue
 from tfsctl.spec.model import Spec
 from tfsctl.spec.runtimes import OPTIONS_MODELS, RUNTIMES, runtimes_with
+from tfsctl.spec.runtimes import parts as runtime_parts
 from tfsctl.spec.templating import render_templates
 from tfsctl.spec.yamlsource import YamlDocument, load_yaml, read_source
 
@@ -54,7 +54,7 @@ class LoadedSpec:
 def _field_names() -> frozenset[str]:
     """Every key the schema knows, to suggest the intended one for a typo."""
     names: set[str] = set()
-    models = [v for module in (spec_model, spec_sources, spec_kubernetes, spec_runtimes)
+    models = [v for module in (spec_model, spec_sources, spec_kubernetes, runtime_parts)
               for v in vars(module).values()] + list(OPTIONS_MODELS)
     for value in models:
         if isinstance(value, type) and issubclass(value, BaseModel):
@@ -71,8 +71,9 @@ def _issue_from_pydantic(doc: YamlDocument, error: Any) -> SpecIssue:
         return _foreign_key(doc, path, error["loc"])
     if kind == "union_tag_invalid" and error["loc"][-1] == _RUNTIME_OPTIONS:
         at = (*path[:-1], "runtime")
-        return SpecIssue(doc.locate(at), f"{_readable(at)}: {_shown(error['input'].get('runtime'))} is "
-                         "not a runtime", f"use one of: {', '.join(RUNTIMES)}")
+        given = _shown(error["input"].get("runtime"))
+        return SpecIssue(doc.locate(at), f"{_readable(at)}: {given} is not a runtime",
+                         f"use one of: {', '.join(RUNTIMES)}")
     if kind == "extra_forbidden":
         key = path[-1]
         close = difflib.get_close_matches(str(key), _field_names(), n=1, cutoff=0.75)
@@ -159,9 +160,10 @@ def _yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Pydantic locations name union branches and dict-key parts; YAML paths do not.
 
     A union's tag (`saved_model`, `latest`, ...) follows the field holding the
-    union (`source`, `policy`) and is dropped once; a server's runtime options and
-    their tag are dropped both, as the YAML has their keys on the server itself; `[key]` parts for errors in
-    dict keys are folded away; version keys are numbers in the YAML paths.
+    union (`source`, `policy`) and is dropped once; a server's `runtime_options` and
+    their tag are dropped both (the YAML has their keys on the server itself); `[key]`
+    parts for errors in dict keys are folded away; version keys are numbers in the YAML
+    paths.
     """
     out: list[Any] = []
     for part in loc:

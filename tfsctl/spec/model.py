@@ -52,7 +52,7 @@ from tfsctl.spec.fields import (
     base_dir,
 )
 from tfsctl.spec.kubernetes import Kubernetes
-from tfsctl.spec.runtimes import DEFAULT_RUNTIME, RUNTIMES, RuntimeOptions
+from tfsctl.spec.runtimes import RuntimeOptions, flat_server_schema, with_runtime_options
 from tfsctl.spec.sources import VersionSpec
 
 # ---------------------------------------------------------------- version policy
@@ -311,46 +311,20 @@ class Server(Strict):
     @model_validator(mode="before")
     @classmethod
     def _runtime_keys(cls, data: Any) -> Any:
-        """A server is written flat: the keys that are not the server's own go to the options
-        of its runtime (docker unless `runtime:` says otherwise), which take only their own."""
-        if not isinstance(data, dict):
-            return data
-        own = {k: v for k, v in data.items() if k in cls.model_fields and k != "runtime_options"}
-        options = {k: v for k, v in data.items() if k not in own}
-        options.setdefault("runtime", DEFAULT_RUNTIME)
-        return {**own, "runtime_options": options}
+        """Written flat: what is not the server's own is its runtime's (see spec/runtimes)."""
+        return with_runtime_options(data, set(cls.model_fields) - {"runtime_options"})
 
     @model_serializer(mode="wrap")
     def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """Dumped as it is written: the runtime's options beside the server's own keys."""
         data: dict[str, Any] = handler(self)
-        options = data.pop("runtime_options")
-        return {"name": data.pop("name"), **options, **data}
+        return {"name": data.pop("name"), **data.pop("runtime_options"), **data}
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: CoreSchema,
                                      handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        """The schema editors complete from: one flat object, the server's own keys and
-        exactly one runtime's (`oneOf`, picked by `runtime`; any other key is an error)."""
         schema = handler(core_schema)
-        server = handler.resolve_ref_schema(schema)
-        options = server["properties"].pop("runtime_options")
-        server["required"].remove("runtime_options")
-        del server["additionalProperties"]
-        server["unevaluatedProperties"] = False
-        branches = [handler.resolve_ref_schema(ref) for ref in options["oneOf"]]
-        server["properties"]["runtime"] = {
-            "enum": list(RUNTIMES), "default": DEFAULT_RUNTIME,
-            "description": "What runs the server; " + "; ".join(
-                branch["properties"]["runtime"]["description"].rstrip(".")
-                for branch in branches) + "."}
-        server["oneOf"] = options["oneOf"]
-        for branch in branches:
-            del branch["additionalProperties"]
-            if branch["properties"]["runtime"]["const"] == DEFAULT_RUNTIME:
-                branch["required"].remove("runtime")
-            if not branch["required"]:
-                del branch["required"]
+        flat_server_schema(handler.resolve_ref_schema(schema), handler.resolve_ref_schema)
         return schema
 
     @field_validator("model_root", "state_dir")

@@ -23,7 +23,8 @@ those of any server without asking which runtime it is.
 
 from __future__ import annotations
 
-from typing import Annotated, get_args
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, Field
 
@@ -51,3 +52,37 @@ def runtimes_with(key: str) -> tuple[str, ...]:
     """The runtimes whose options have `key` (to say where a misplaced key belongs)."""
     return tuple(kind for kind, model in zip(RUNTIMES, OPTIONS_MODELS, strict=True)
                  if key in model.model_fields and key != "runtime")
+
+
+def with_runtime_options(data: Any, own: Iterable[str]) -> Any:
+    """A server's input with the keys that are not `own` moved into its `runtime_options`
+    (docker's unless `runtime:` names another runtime), which take only their own keys."""
+    if not isinstance(data, dict):
+        return data
+    own = set(own)
+    options = {k: v for k, v in data.items() if k not in own}
+    options.setdefault("runtime", DEFAULT_RUNTIME)
+    return {**{k: v for k, v in data.items() if k in own}, "runtime_options": options}
+
+
+def flat_server_schema(server: dict[str, Any],
+                       resolve: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Make a server's JSON Schema the flat object editors complete from: its own keys and
+    exactly one runtime's (`oneOf`, picked by `runtime`; any other key is an error).
+    `resolve` turns a `$ref` into the schema it names, changed in place."""
+    options = server["properties"].pop("runtime_options")
+    server["required"].remove("runtime_options")
+    del server["additionalProperties"]
+    server["unevaluatedProperties"] = False
+    server["oneOf"] = options["oneOf"]
+    branches = [resolve(ref) for ref in options["oneOf"]]
+    server["properties"]["runtime"] = {
+        "enum": list(RUNTIMES), "default": DEFAULT_RUNTIME,
+        "description": "What runs the server; " + "; ".join(
+            b["properties"]["runtime"]["description"].rstrip(".") for b in branches) + "."}
+    for branch in branches:  # each is checked against the whole server, beside its own keys
+        del branch["additionalProperties"]
+        if branch["properties"]["runtime"]["const"] == DEFAULT_RUNTIME:
+            branch["required"].remove("runtime")
+        if not branch["required"]:
+            del branch["required"]
