@@ -33,7 +33,6 @@ from tfsctl.serverconfig.model_config import ModelConfigError, ModelEntry, Polic
 from tfsctl.spec.errors import Location, SpecError, SpecIssue
 from tfsctl.spec.fields import LABEL_PATTERN, NAME_PATTERN
 from tfsctl.spec.load import load_spec
-from tfsctl.spec.model import Runtime
 from tfsctl.spec.readfile import InputFileError, read_limited
 from tfsctl.spec.textproto import MAX_NESTING, Structure, brace_hint, scan
 from tfsctl.spec.yamlsource import MAX_BYTES, decode_utf8
@@ -64,7 +63,7 @@ def _model(entry: ModelEntry, runtime: RuntimeProfile, model_root: PurePosixPath
         relative = base
     else:
         raise TfsctlError(f"model {entry.name!r}: base path {base} is not under {seen}",
-                          f"a {runtime.kind.value} server sees only {seen}; use another --runtime")
+                          f"a {runtime.kind} server sees only {seen}; use another --runtime")
     if str(relative) != entry.name:
         model["base_path"] = str(relative)
     if entry.platform != "tensorflow":
@@ -166,7 +165,7 @@ def _entry_problems(file: Path, entries: tuple[ModelEntry, ...], structure: Stru
                             "remove the logging_config block")
 
 
-def import_file(file: Path, *, server_name: str, runtime: Runtime, model_root: str | None,
+def import_file(file: Path, *, server_name: str, runtime: str, model_root: str | None,
                 spec_dir: Path, environ: Mapping[str, str] | None = None) -> str:
     """YAML text of a spec serving the models of model.config `file`, validated as if it
     were saved in `spec_dir`; raises SpecError (located in `file`) or TfsctlError."""
@@ -188,7 +187,7 @@ def import_file(file: Path, *, server_name: str, runtime: Runtime, model_root: s
     return spec_text
 
 
-def import_entries(entries: tuple[ModelEntry, ...], *, server_name: str, runtime: Runtime,
+def import_entries(entries: tuple[ModelEntry, ...], *, server_name: str, runtime: str,
                    model_root: str | None, environ: Mapping[str, str] | None = None) -> str:
     """YAML text of a spec serving exactly `entries`."""
     environ = os.environ if environ is None else environ
@@ -197,7 +196,7 @@ def import_entries(entries: tuple[ModelEntry, ...], *, server_name: str, runtime
         for e in entries)
     chosen = profile(runtime)
     if model_root is None and chosen.mounts_root:
-        raise TfsctlError(f"a {runtime.value} server needs the host directory it sees as "
+        raise TfsctlError(f"a {runtime} server needs the host directory it sees as "
                           f"{chosen.seen_root('')}", "pass --model-root DIR")
     if model_root is None:
         parents = [str(PurePosixPath(e.base_path).parent) for e in entries] or ["models"]
@@ -205,7 +204,7 @@ def import_entries(entries: tuple[ModelEntry, ...], *, server_name: str, runtime
             else "models"
     root = PurePosixPath(model_root)
     models = [_model(e, chosen, root) for e in entries]
-    server: dict[str, Any] = {"name": server_name, "runtime": runtime.value,
+    server: dict[str, Any] = {"name": server_name, "runtime": runtime,
                               "model_root": model_root}
     if chosen.may_leave_root and any(
             root not in PurePosixPath(e.base_path).parents for e in entries):

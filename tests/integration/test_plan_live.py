@@ -39,8 +39,9 @@ def _spec(tmp_path: Path, tfs_testdata: Path, name: str, **server: object) -> Pa
     root = tmp_path / "models"
     shutil.copytree(tfs_testdata / "saved_model_half_plus_two_2_versions", root / "hpt")
     spec = tmp_path / "tfsctl.yaml"
+    image = {} if server.get("runtime") == "local" else {"image": BASE_IMAGE}
     spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [{
-        "name": name, "model_root": str(root), "image": BASE_IMAGE, **server,
+        "name": name, "model_root": str(root), **image, **server,
         "models": [{"name": "hpt", "policy": {"specific": [123, 124]},
                     "versions": {123: {}, 124: {}}, "labels": {"stable": 124}}]}]}))
     return spec

@@ -51,7 +51,8 @@ def test_jinja2_is_imported_for_templates_only(value: str, imported: bool, tmp_p
         "name": "light", "runtime": "docker", "image": value, "model_root": str(tmp_path),
         "ports": {"grpc": 1, "rest": 2}, "models": [{"name": "hpt"}]}]}))
     printed, loaded = modules_after(
-        f"from tfsctl.spec.load import load_spec\nprint(load_spec({str(spec)!r}).spec.servers[0].image)",
+        f"from tfsctl.spec.load import load_spec\nprint(load_spec({str(spec)!r}).spec.servers[0]"
+        ".runtime_options.image)",
         packages=("jinja2",))
     assert (printed, "jinja2" in loaded) == (value.strip("{ '}"), imported)
 

@@ -107,10 +107,11 @@ servers:
     image: "tensorflow/serving:{{ tag }}"
     ports: {rest: "{{ rest }}"}
 """)
-    assert load_spec(spec).spec.servers[0].image == "tensorflow/serving:2.18.0"
+    assert load_spec(spec).spec.servers[0].runtime_options.image == "tensorflow/serving:2.18.0"
     prod = load_spec(spec, environment="prod").spec.servers[0]
-    assert (prod.image, prod.ports.rest) == ("tensorflow/serving:2.19.1", 9501)
-    assert load_spec(spec, overrides={"tag": "x"}).spec.servers[0].image == "tensorflow/serving:x"
+    assert (prod.runtime_options.image, prod.ports.rest) == ("tensorflow/serving:2.19.1", 9501)
+    assert load_spec(spec, overrides={"tag": "x"}).spec.servers[0].runtime_options.image == \
+        "tensorflow/serving:x"
     with pytest.raises(SpecError, match="environment 'staging' is not defined"):
         load_spec(spec, environment="staging")
 

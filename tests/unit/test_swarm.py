@@ -75,7 +75,7 @@ def test_proxy_config_discovers_balances_and_retries() -> None:
 
 def _launch(**changes: Any) -> Launch:
     base = Launch(image="img", args=(), env={}, bind_address="127.0.0.1", grpc_port=8500,
-                  rest_port=8501, model_root="/srv/models", settings={"replicas": 2})
+                  rest_port=8501, model_root="/srv/models", replicas=2)
     return replace(base, **changes)
 
 
@@ -83,7 +83,7 @@ def test_proxy_container_publishes_the_spec_ports_on_the_overlay() -> None:
     spec = proxy_spec("web", _launch())
     assert spec.network == "tfsctl-web"
     assert {(p.host_ip, p.host_port) for p in spec.ports} == {("127.0.0.1", 8500), ("127.0.0.1", 8501)}
-    assert proxy_spec("web", _launch(settings={"replicas": 3})).config_hash == spec.config_hash
+    assert proxy_spec("web", _launch(replicas=3)).config_hash == spec.config_hash
     assert proxy_spec("web", _launch(rest_port=9501)).config_hash != spec.config_hash
 
 

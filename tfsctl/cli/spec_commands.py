@@ -21,7 +21,8 @@ from tfsctl.cli.options import (
 )
 from tfsctl.errors import TfsctlError
 from tfsctl.spec.errors import SpecError
-from tfsctl.spec.model import Runtime, Server, Spec
+from tfsctl.spec.model import Server, Spec
+from tfsctl.spec.runtimes import RUNTIMES
 
 SCHEMA_PATH = Path("schemas") / "tfsctl.schema.json"
 
@@ -155,7 +156,7 @@ def _kubernetes(servers: list[Server], file: Path, environment: str | None) -> s
 @click.command(name="import")
 @click.argument("model_config", type=click.Path(path_type=Path))
 @click.option("--server-name", default="default", show_default=True)
-@click.option("--runtime", type=click.Choice([r.value for r in Runtime]), default="local",
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="local",
               show_default=True, help="docker: base paths are /models/...; local: host paths.")
 @click.option("--model-root", metavar="DIR",
               help="Host model root (docker: the dir mounted at /models). Default: the common "
@@ -172,7 +173,7 @@ def import_(model_config: Path, server_name: str, runtime: str, model_root: str 
     """
     from tfsctl.importer import import_file
 
-    text = import_file(model_config, server_name=server_name, runtime=Runtime(runtime),
+    text = import_file(model_config, server_name=server_name, runtime=runtime,
                        model_root=model_root,
                        spec_dir=(output.parent if output is not None else Path.cwd()))
     if output is None:

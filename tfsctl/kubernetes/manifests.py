@@ -1,6 +1,8 @@
 """A server as Kubernetes objects: ConfigMap, Deployment, Service, PodDisruptionBudget.
 
-Pure: the spec in, plain dictionaries out (`render.py` writes them as YAML).
+Pure: the spec in, plain dictionaries out (`render.py` writes them as YAML). The
+image, limits and copies are what the server's runtime options answer (a docker or
+swarm server's own keys; a local server runs the default image, once, unlimited).
 tfsctl does not talk to a cluster; teams commit the output and hand it to
 `kubectl apply -k`, Argo CD or Flux. Where TF Serving on Kubernetes usually
 goes wrong, and what these manifests do about it:
@@ -139,7 +141,7 @@ def container_args(server: Server) -> list[str]:
 def restart_hash(server: Server) -> str:
     """What a running server reads only at start and the pod template does not show:
     the side files (batching, monitoring); with image and args, so the hash says it all."""
-    data = {"image": server.image, "args": container_args(server),
+    data = {"image": server.runtime_options.image, "args": container_args(server),
             "files": {side.name: side.content for side in side_files(server)}}
     encoded = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
@@ -172,10 +174,11 @@ def container_resources(server: Server) -> dict[str, dict[str, str]]:
                 (("requests", given.requests.model_dump(exclude_none=True)),
                  ("limits", given.limits.model_dump(exclude_none=True))) if amounts}
     amounts = {}
-    if server.resources.cpus is not None:
-        amounts["cpu"] = _cpu(server.resources.cpus)
-    if server.resources.memory is not None:
-        amounts["memory"] = _memory(int(server.resources.memory))
+    limits = server.runtime_options.resources
+    if limits.cpus is not None:
+        amounts["cpu"] = _cpu(limits.cpus)
+    if limits.memory is not None:
+        amounts["memory"] = _memory(int(limits.memory))
     return {"requests": amounts, "limits": dict(amounts)} if amounts else {}
 
 
@@ -202,7 +205,7 @@ def container(server: Server) -> dict[str, Any]:
         mounts.append({"name": "models", "mountPath": MODEL_MOUNT, "readOnly": True})
     spec: dict[str, Any] = {
         "name": CONTAINER_NAME,
-        "image": server.image,
+        "image": server.runtime_options.image,
         "args": container_args(server),
         "ports": [{"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
                   {"name": "http", "containerPort": REST_PORT, "protocol": "TCP"}],
@@ -247,7 +250,7 @@ def pod_spec(server: Server) -> dict[str, Any]:
     }
     if settings.service_account is not None:
         spec["serviceAccountName"] = settings.service_account
-    if server.replicas > 1:
+    if server.runtime_options.replicas > 1:
         spec["topologySpreadConstraints"] = [{
             "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
             "whenUnsatisfiable": "ScheduleAnyway",
@@ -260,7 +263,7 @@ def deployment(server: Server) -> Manifest:
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": metadata(server, resource_name(server)),
             "spec": {
-                "replicas": server.replicas,
+                "replicas": server.runtime_options.replicas,
                 "selector": {"matchLabels": selector_labels(server)},
                 "strategy": {"type": "RollingUpdate",
                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
@@ -292,6 +295,6 @@ def pod_disruption_budget(server: Server) -> Manifest:
 def manifests(server: Server) -> list[Manifest]:
     """The server's objects in the order `kubectl apply` should create them."""
     items = [config_map(server), deployment(server), service(server)]
-    if server.replicas > 1:
+    if server.runtime_options.replicas > 1:
         items.append(pod_disruption_budget(server))
     return items

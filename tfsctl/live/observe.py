@@ -45,7 +45,7 @@ def observe_model_dirs(server: Server) -> tuple[tuple[str, ModelDir], ...]:
 def observe_server(server: Server, *, report: bool = True) -> LiveServer:
     model_config = read_model_config(server)
     target = RuntimeTarget.of(server)
-    runtime = driver(target).observe(server.image)
+    runtime = driver(target).observe(server.runtime_options.image)
     server_report = ServerReport(False, error="not asked")
     if report and runtime.status is RuntimeStatus.RUNNING:
         names = [m.name for m in server.models] + [e.name for e in model_config.entries or ()]

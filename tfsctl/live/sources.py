@@ -100,7 +100,7 @@ def observe_sources(spec: Spec, live: LiveState) -> dict[SourceKey, SourceObserv
                     except OSError as exc:  # unreadable, or a special file: a plan error
                         problem = f"cannot read the source: {exc}"
                 size = _tree_size(vspec.source.saved_model) if (
-                    problem is None and server.resources.memory is not None
+                    problem is None and server.runtime_options.resources.memory is not None
                     and isinstance(vspec.source, SavedModelSource)) else None
                 observations[(server.name, model.name, version)] = SourceObservation(
                     exists=problem is None, problem=problem, fingerprint=fingerprint,

@@ -96,7 +96,7 @@ def _replace_reasons(server: Server, runtime_profile: RuntimeProfile, live: Live
             reasons += settings_changes(dict(runtime.settings), after)
             if not reasons:
                 reasons.append("a secret value (secret_env) changed")
-    rebuilt = image_rebuilt(runtime, server.image)
+    rebuilt = image_rebuilt(runtime, server.runtime_options.image)
     if rebuilt:
         reasons.append(rebuilt)
     return reasons
@@ -207,7 +207,7 @@ def _destroy_plan(server: Server, runtime: RuntimeProfile, live: LiveServer, pur
     files = _file_changes(server, live, True)
     models = tuple(ModelChange(e.name, Change.DELETE) for e in live.model_config.entries or ())
     action, reasons = _runtime_action(server, runtime, live, desired, "", files, models, True)
-    plan = ServerPlan(name=server.name, runtime=server.runtime.value, action=action,
+    plan = ServerPlan(name=server.name, runtime=server.runtime, action=action,
                       reasons=tuple(reasons), versions=versions, models=models, files=files,
                       hazards=tuple(hazards), drift=tuple(history_drift(live) + member_drift(live)))
     steps = destroy_steps(name=server.name, target=RuntimeTarget.of(server), action=action,
@@ -269,7 +269,7 @@ def diff_server(server: Server, live: LiveServer, *,
     label_steps = _label_steps(server, runtime.rollout(server) is not None, live, action,
                                versions, live_entries)
     plan = ServerPlan(
-        name=server.name, runtime=server.runtime.value, action=action, reasons=tuple(reasons),
+        name=server.name, runtime=server.runtime, action=action, reasons=tuple(reasons),
         versions=tuple(versions), models=models, files=files, label_steps=label_steps,
         hazards=tuple(hazards),
         drift=tuple(history_drift(live) + member_drift(live)

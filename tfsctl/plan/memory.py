@@ -29,7 +29,7 @@ def memory_hazard(server: Server, live: LiveServer, versions: Iterable[VersionCh
                   ) -> Hazard | None:
     """A warning when the versions loaded at once during this change are larger on disk than
     the server's memory limit (docker `resources.memory`), naming each version and its size."""
-    limit = server.resources.memory
+    limit = server.runtime_options.resources.memory
     if limit is None:
         return None
     changes = list(versions)

@@ -13,8 +13,14 @@ two halves, both registered in `registry.py`:
 
 Nothing outside this package decides anything by the runtime's kind: callers
 ask the registry for the profile or driver of `server.runtime` and use the
-interface. Adding a runtime means its module, its registration, the spec enum
-and its tests.
+interface. What a user may write for a runtime is its options model, in the spec
+(tfsctl/spec/runtimes/, below this package); the profile reads the server's options
+as that model (`options`). Adding a runtime means its options model and one line of
+the spec's registry of kinds, its module here (found by its name), and its tests.
+
+Runtimes share by composition: swarm runs containers as docker does, so its profile
+uses docker's container part (`docker.CONTAINER`) instead of deriving from docker's
+profile, and each profile reads only its own options.
 """
 
 from __future__ import annotations
@@ -25,14 +31,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, get_args
+
+from pydantic import BaseModel
 
 from tfsctl.endpoints import Endpoint
 from tfsctl.errors import TfsctlError
 from tfsctl.journal import RuntimeUndo
 from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding
-from tfsctl.spec.model import Runtime, Server
+from tfsctl.spec.model import Server
 
 #: The settings a runtime was created from, as stamped on it: a flat mapping of
 #: setting name -> JSON value, secret values replaced by a digest (see desired.py).
@@ -102,7 +110,7 @@ class RuntimeTarget:
     @classmethod
     def of(cls, server: Server) -> RuntimeTarget:
         endpoint = Endpoint.for_bind(str(server.bind_address), server.ports.grpc, server.ports.rest)
-        return cls(server.name, server.runtime.value, str(server.resolved_state_dir),
+        return cls(server.name, server.runtime, str(server.resolved_state_dir),
                    endpoint.host, endpoint.grpc_port, endpoint.rest_port)
 
     @property
@@ -130,6 +138,8 @@ class Launch:
     model_root: str = ""
     cpus: float | None = None
     memory_bytes: int | None = None
+    #: how many copies of the server run (runtimes that run several)
+    replicas: int = 1
     #: stamped on the runtime, so the next plan can compare without the engine's own report
     config_hash: str = ""
     settings: Settings = field(default_factory=dict)
@@ -142,14 +152,19 @@ class ServerExited(TfsctlError):
     """The server a driver started stopped running (its exit code and log lines say why)."""
 
 
-class RuntimeProfile(ABC):
+#: A runtime's options model (tfsctl/spec/runtimes/).
+Options = TypeVar("Options", bound=BaseModel)
+
+
+class RuntimeProfile(ABC, Generic[Options]):
     """What a runtime is, without touching it: safe for validate and plan."""
 
-    kind: Runtime
+    #: the options a server of this runtime has; its `runtime` literal names the runtime
+    options_type: type[Options]
     noun: str  # "container", "process": how plans name the thing that runs the server
     #: the model root is mounted into the server at a fixed path (`seen_root`)
     mounts_root: bool = False
-    #: base paths may lie outside the model root (when the spec allows it)
+    #: base paths may lie outside the model root (when the server's options allow it)
     may_leave_root: bool = False
     #: settings (as `settings` names them) a runtime that rolls can change only by stopping
     #: the server, so a change to one has downtime after all
@@ -157,6 +172,18 @@ class RuntimeProfile(ABC):
     #: the server is a `tfsctl serve` process started from tfsctl's own environment, so
     #: starting one needs TensorFlow installed beside tfsctl (the `tf` extra)
     serves_from_tfsctl: bool = False
+
+    @property
+    def kind(self) -> str:
+        """The runtime's name, as a spec's `runtime:` gives it."""
+        return str(get_args(self.options_type.model_fields["runtime"].annotation)[0])
+
+    def options(self, server: Server) -> Options:
+        """The server's runtime options, as this runtime declares them."""
+        found = server.runtime_options
+        if not isinstance(found, self.options_type):
+            raise TypeError(f"the {self.kind} runtime was asked about a {server.runtime} server")
+        return found
 
     @abstractmethod
     def seen_root(self, model_root: str) -> str:
@@ -170,14 +197,15 @@ class RuntimeProfile(ABC):
         """The restart-only settings this runtime creates a server from (secrets apart),
         flat and named as a reviewer would say them (`ports.rest`, `env.NAME`)."""
         listen = set(self.view(server).listen_args)
+        limits = server.runtime_options.resources
         found: dict[str, Any] = {
             "bind_address": str(server.bind_address),
             "ports.grpc": server.ports.grpc,
             "ports.rest": server.ports.rest,
             "model_root": str(server.model_root),
             "flags": [arg for arg in args if arg not in listen],
-            "resources.cpus": server.resources.cpus,
-            "resources.memory": int(server.resources.memory) if server.resources.memory else None,
+            "resources.cpus": limits.cpus,
+            "resources.memory": int(limits.memory) if limits.memory else None,
         }
         found.update({f"env.{name}": value for name, value in server.env.items()})
         return found
@@ -193,7 +221,7 @@ class RuntimeProfile(ABC):
 
     def confines_base_paths(self, server: Server) -> bool:
         """Whether every base path of this server must lie inside the model root."""
-        return not (self.may_leave_root and server.allow_external_base_paths)
+        return True
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
         """Spec rules only this runtime has (`where` locates the server in the spec)."""

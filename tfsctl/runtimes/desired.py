@@ -46,6 +46,7 @@ class DesiredRuntime:
     memory_bytes: int | None
     #: the runtime's restart-only settings (see RuntimeProfile.settings), sorted by name
     settings: tuple[tuple[str, Any], ...]
+    replicas: int = 1
 
     def stamped_settings(self) -> dict[str, Any]:
         """The settings as stamped on the runtime, so a later plan can name what changed;
@@ -77,7 +78,7 @@ class DesiredRuntime:
         env.update({name: secrets.get(source, "") for name, source in self.secret_env})
         return Launch(image=self.image, args=self.args, env=env, bind_address=self.bind_address,
                       grpc_port=self.grpc_port, rest_port=self.rest_port, model_root=self.model_root,
-                      cpus=self.cpus, memory_bytes=self.memory_bytes,
+                      cpus=self.cpus, memory_bytes=self.memory_bytes, replicas=self.replicas,
                       config_hash=self.config_hash(secrets), settings=self.stamped_settings(),
                       secret_sources=dict(self.secret_env))
 
@@ -91,11 +92,12 @@ def desired_model_entries(server: Server, runtime: RuntimeProfile | None = None
 
 def desired_runtime(server: Server, runtime: RuntimeProfile | None = None) -> DesiredRuntime:
     runtime = runtime or profile(server.runtime)
+    options = server.runtime_options
     args = server_args(server, runtime.view(server))
     return DesiredRuntime(
         server=server.name,
-        runtime=server.runtime.value,
-        image=server.image,
+        runtime=server.runtime,
+        image=options.image,
         args=args,
         env=tuple(sorted(server.env.items())),
         secret_env=tuple(sorted(server.secret_env.items())),
@@ -103,7 +105,8 @@ def desired_runtime(server: Server, runtime: RuntimeProfile | None = None) -> De
         grpc_port=server.ports.grpc,
         rest_port=server.ports.rest,
         model_root=str(server.model_root),
-        cpus=server.resources.cpus,
-        memory_bytes=int(server.resources.memory) if server.resources.memory else None,
+        cpus=options.resources.cpus,
+        memory_bytes=int(options.resources.memory) if options.resources.memory else None,
         settings=tuple(sorted(runtime.settings(server, args).items())),
+        replicas=options.replicas,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from tfsctl.journal import RuntimeUndo, RuntimeUndoKind
@@ -36,7 +37,8 @@ from tfsctl.runtimes.engine.containers import (
 from tfsctl.runtimes.engine.errors import EngineUnavailable, PortInUse
 from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding
-from tfsctl.spec.model import Runtime, Server
+from tfsctl.spec.model import Server
+from tfsctl.spec.runtimes.docker import DockerOptions
 
 #: Where the model root is mounted in the container, and the ports the server listens on
 #: there (tensorflow/serving's defaults); the spec's ports are published onto these.
@@ -44,23 +46,48 @@ CONTAINER_MODEL_ROOT = "/models"
 CONTAINER_GRPC_PORT, CONTAINER_REST_PORT = 8500, 8501
 
 
-class DockerProfile(RuntimeProfile):
-    kind = Runtime.DOCKER
+@dataclass(frozen=True)
+class ContainerPart:
+    """What every runtime that runs the server in a container made from its image knows:
+    the model root is mounted read-only at /models, the server listens on the image's own
+    ports (published onto the spec's), and the image is a setting. docker runs one such
+    container; swarm runs tasks of them and uses this part too (neither profile derives
+    from the other)."""
+
+    root: str = CONTAINER_MODEL_ROOT
+
+    def view(self) -> ServerView:
+        return ServerView(self.root)
+
+    def settings(self, image: str) -> dict[str, Any]:
+        return {"image": image}
+
+
+CONTAINER = ContainerPart()
+
+
+class DockerProfile(RuntimeProfile[DockerOptions]):
+    options_type = DockerOptions
     noun = "container"
     mounts_root = True
 
     def seen_root(self, model_root: str) -> str:
-        return CONTAINER_MODEL_ROOT
+        return CONTAINER.root
 
     def view(self, server: Server) -> ServerView:
-        return ServerView(CONTAINER_MODEL_ROOT)
+        return CONTAINER.view()
 
     def settings(self, server: Server, args: tuple[str, ...]) -> dict[str, Any]:
-        return {**super().settings(server, args), "image": server.image}
+        return {**super().settings(server, args), **CONTAINER.settings(self.options(server).image)}
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
-        return self.outside_root(server, where, "docker servers see only the model root "
-                                                "(mounted at /models): move the model under it")
+        yield from self.outside_root(server, where, "docker servers see only the model root "
+                                                    "(mounted at /models): move the model under it")
+        if self.options(server).replicas > 1 and server.kubernetes is None:
+            yield Finding((*where, "replicas"), "a docker server runs one container: `replicas` "
+                          "counts the copies of its Kubernetes manifests",
+                          "use `runtime: swarm` to run copies, or add a `kubernetes:` block to "
+                          "render them (`tfsctl render --what kubernetes`)")
 
 
 PROFILE = DockerProfile()

@@ -30,11 +30,12 @@ from tfsctl.runtimes.base import (
 )
 from tfsctl.serverconfig.launch import ServerView, listen_flags
 from tfsctl.spec.checks import Finding
-from tfsctl.spec.model import Runtime, Server
+from tfsctl.spec.model import Server
+from tfsctl.spec.runtimes.local import LocalOptions
 
 
-class LocalProfile(RuntimeProfile):
-    kind = Runtime.LOCAL
+class LocalProfile(RuntimeProfile[LocalOptions]):
+    options_type = LocalOptions
     noun = "process"
     may_leave_root = True
     serves_from_tfsctl = True
@@ -45,6 +46,9 @@ class LocalProfile(RuntimeProfile):
     def view(self, server: Server) -> ServerView:
         return ServerView(self.seen_root(str(server.model_root)),
                           listen_flags(str(server.bind_address), server.ports.grpc, server.ports.rest))
+
+    def confines_base_paths(self, server: Server) -> bool:
+        return not self.options(server).allow_external_base_paths
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
         if not self.confines_base_paths(server):

@@ -1,8 +1,11 @@
-"""The runtimes tfsctl knows: the spec's `runtime:` kind -> its profile and driver.
+"""The runtimes tfsctl knows: a server's `runtime:` -> its profile and driver.
 
-The only place a kind is mapped to code. Runtime modules are imported when first
-asked for, so validating or planning a docker server never imports the process
-runtime's helpers, and the other way round.
+The only place a kind is mapped to code, by one rule: runtime `X` (a member of the
+spec's registry of kinds, tfsctl/spec/runtimes/) is the module `tfsctl.runtimes.X`,
+with its `PROFILE` and `Driver`. A new runtime is therefore its options model, one
+line of that registry and its module here, and nothing in this file. Runtime modules
+are imported when first asked for, so validating or planning a docker server never
+imports the process runtime's helpers, and the other way round.
 """
 
 from __future__ import annotations
@@ -13,23 +16,19 @@ from typing import Any
 
 from tfsctl.runtimes.base import RuntimeDriver, RuntimeProfile, RuntimeTarget
 from tfsctl.spec.checks import Finding
-from tfsctl.spec.model import Runtime, Spec
-
-#: kind -> the module implementing it (`PROFILE` and `Driver`)
-_MODULES: dict[Runtime, str] = {
-    Runtime.DOCKER: "tfsctl.runtimes.docker",
-    Runtime.LOCAL: "tfsctl.runtimes.local",
-    Runtime.SWARM: "tfsctl.runtimes.swarm",
-}
+from tfsctl.spec.model import Spec
+from tfsctl.spec.runtimes import RUNTIMES
 
 
-def _module(kind: Runtime | str) -> Any:
-    return import_module(_MODULES[Runtime(kind)])
+def _module(kind: str) -> Any:
+    if kind not in RUNTIMES:  # a kind read from a plan file or journal, not from a spec
+        raise ValueError(f"{kind!r} is not a runtime (known: {', '.join(RUNTIMES)})")
+    return import_module(f"{__package__}.{kind}")
 
 
-def profile(kind: Runtime | str) -> RuntimeProfile:
+def profile(kind: str) -> RuntimeProfile[Any]:
     """What the runtime is (pure; safe for validate and plan)."""
-    found: RuntimeProfile = _module(kind).PROFILE
+    found: RuntimeProfile[Any] = _module(kind).PROFILE
     return found
 
 

@@ -33,16 +33,17 @@ from tfsctl.runtimes.base import (
     Launch,
     Member,
     RuntimeDriver,
+    RuntimeProfile,
     RuntimeState,
     RuntimeStatus,
     ServerExited,
     Step,
 )
 from tfsctl.runtimes.docker import (
+    CONTAINER,
     CONTAINER_GRPC_PORT,
     CONTAINER_MODEL_ROOT,
     CONTAINER_REST_PORT,
-    DockerProfile,
 )
 from tfsctl.runtimes.engine.containers import (
     CONFIG_HASH_LABEL,
@@ -57,10 +58,11 @@ from tfsctl.runtimes.engine.errors import DockerRuntimeError, EngineUnavailable
 from tfsctl.runtimes.engine.services import ObservedService, Services, ServiceSpec
 from tfsctl.runtimes.healthcheck import health_command
 from tfsctl.runtimes.proxy import CONFIG_ENV, PROXY_GRPC_PORT, PROXY_IMAGE, PROXY_REST_PORT, render_haproxy
-from tfsctl.serverconfig.launch import side_files
+from tfsctl.serverconfig.launch import ServerView, side_files
 from tfsctl.serverconfig.model_config import desired_entries, render_text, server_model_config_path
 from tfsctl.spec.checks import Finding
-from tfsctl.spec.model import Runtime, Server
+from tfsctl.spec.model import Server
+from tfsctl.spec.runtimes.swarm import SwarmOptions
 
 #: Where each task finds its model.config (a Swarm config; the model root is read-only).
 TASK_MODEL_CONFIG = "/run/tfsctl/model.config"
@@ -72,24 +74,33 @@ def _digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class SwarmProfile(DockerProfile):
-    """Each task is a container as the docker runtime makes one (model root at /models)."""
+class SwarmProfile(RuntimeProfile[SwarmOptions]):
+    """Each task is a container as the docker runtime makes one (its container part)."""
 
-    kind = Runtime.SWARM
+    options_type = SwarmOptions
     noun = "service"
+    mounts_root = True
     #: published by the proxy container, which holds the ports: it is replaced stop-first
     stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest"})
+
+    def seen_root(self, model_root: str) -> str:
+        return CONTAINER.root
+
+    def view(self, server: Server) -> ServerView:
+        return CONTAINER.view()
 
     def settings(self, server: Server, args: tuple[str, ...]) -> dict[str, Any]:
         """The container's settings, the replicas, and the content of what each task reads at
         start (model.config, batching, monitoring): a change to any of them rolls the tasks."""
-        found = {**super().settings(server, args), "replicas": server.replicas,
-                 "model_config": _digest(render_text(desired_entries(server, CONTAINER_MODEL_ROOT)))}
+        options = self.options(server)
+        found = {**super().settings(server, args), **CONTAINER.settings(options.image),
+                 "replicas": options.replicas,
+                 "model_config": _digest(render_text(desired_entries(server, CONTAINER.root)))}
         found.update({f"files.{f.name}": _digest(f.content) for f in side_files(server)})
         return found
 
     def rollout(self, server: Server) -> str | None:
-        return (f"rolling update of {server.replicas} replica(s), start-first: each new task "
+        return (f"rolling update of {self.options(server).replicas} replica(s), start-first: each new task "
                 "takes traffic only once every model it serves is AVAILABLE, and Swarm rolls "
                 "back if one fails (no downtime)")
 
@@ -116,8 +127,8 @@ def _task_args(args: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def proxy_spec(server: str, launch: Launch) -> ContainerSpec:
-    replicas = int(launch.settings.get("replicas", 1))
-    config = render_haproxy(service_name(server), replicas, CONTAINER_GRPC_PORT, CONTAINER_REST_PORT)
+    config = render_haproxy(service_name(server), launch.replicas, CONTAINER_GRPC_PORT,
+                            CONTAINER_REST_PORT)
     settings = {"bind_address": launch.bind_address, "ports.grpc": launch.grpc_port,
                 "ports.rest": launch.rest_port, "image": PROXY_IMAGE}
     return ContainerSpec(
@@ -155,7 +166,7 @@ class Driver(RuntimeDriver):
         return ServiceSpec(
             name=self.service, server=self.server, image=launch.image,
             image_id=self.containers.image_id(launch.image), args=_task_args(launch.args),
-            env=tuple(sorted(launch.env.items())), replicas=int(launch.settings.get("replicas", 1)),
+            env=tuple(sorted(launch.env.items())), replicas=launch.replicas,
             network=self.service, mounts=((launch.model_root, CONTAINER_MODEL_ROOT),),
             config=config, config_target=TASK_MODEL_CONFIG,
             healthcheck=health_command(CONTAINER_REST_PORT, TASK_MODEL_CONFIG),

@@ -1,10 +1,10 @@
 """What only Kubernetes needs to know about a server: the `kubernetes:` block.
 
-Everything else (image, flags, batching, models, replicas) comes from the
-server itself, so `tfsctl render --what kubernetes` and the other runtimes
-read one description. Values are checked here with Kubernetes' own rules
-(DNS names, quantities), so a bad manifest is a located spec error, not a
-rejection by the cluster after the merge.
+Everything else (flags, batching, models; image, resources and replicas from
+the server's runtime options) comes from the server itself, so `tfsctl render
+--what kubernetes` and the other runtimes read one description. Values are
+checked here with Kubernetes' own rules (DNS names, quantities), so a bad
+manifest is a located spec error, not a rejection by the cluster after the merge.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ from tfsctl.spec import sources as spec_sources
 from tfsctl.spec.checks import Finding, run_checks
 from tfsctl.spec.errors import SpecError, SpecIssue
 from tfsctl.spec.model import Spec
+from tfsctl.spec.runtimes import OPTIONS_MODELS, RUNTIMES, runtimes_with
+from tfsctl.spec.runtimes import parts as runtime_parts
 from tfsctl.spec.templating import render_templates
 from tfsctl.spec.yamlsource import YamlDocument, load_yaml, read_source
 
@@ -58,7 +60,8 @@ class LoadedSpec:
 def _field_names() -> frozenset[str]:
     """Every key the schema knows, to suggest the intended one for a typo."""
     names: set[str] = set()
-    models = [v for module in (spec_model, spec_sources, spec_kubernetes) for v in vars(module).values()]
+    models = [v for module in (spec_model, spec_sources, spec_kubernetes, runtime_parts)
+              for v in vars(module).values()] + list(OPTIONS_MODELS)
     for value in models:
         if isinstance(value, type) and issubclass(value, BaseModel):
             for name, info in value.model_fields.items():
@@ -70,6 +73,13 @@ def _issue_from_pydantic(doc: YamlDocument, error: Any) -> SpecIssue:
     path = _yaml_path(tuple(error["loc"]))
     on_key = "[key]" in error["loc"]
     kind = error["type"]
+    if kind == "extra_forbidden" and _RUNTIME_OPTIONS in error["loc"]:
+        return _foreign_key(doc, path, error["loc"])
+    if kind == "union_tag_invalid" and error["loc"][-1] == _RUNTIME_OPTIONS:
+        at = (*path[:-1], "runtime")
+        given = _shown(error["input"].get("runtime"))
+        return SpecIssue(doc.locate(at), f"{_readable(at)}: {given} is not a runtime",
+                         f"use one of: {', '.join(RUNTIMES)}")
     if kind == "extra_forbidden":
         key = path[-1]
         close = difflib.get_close_matches(str(key), _field_names(), n=1, cutoff=0.75)
@@ -88,6 +98,22 @@ def _issue_from_pydantic(doc: YamlDocument, error: Any) -> SpecIssue:
                 "start with a letter or '_', e.g. `canary_2`")
     return SpecIssue(doc.locate(path, key=on_key), f"{where}: {message}{got_text}",
                      hint or _HINTS.get(kind, "see `tfsctl schema` for what this key takes"))
+
+
+def _foreign_key(doc: YamlDocument, path: tuple[Any, ...], loc: tuple[Any, ...]) -> SpecIssue:
+    """A server key its runtime does not take: named with the runtimes that have it."""
+    key = str(path[-1])
+    runtime = loc[loc.index(_RUNTIME_OPTIONS) + 1]
+    owners = runtimes_with(key)
+    where = doc.locate(path, key=True)
+    if not owners:
+        close = difflib.get_close_matches(key, _field_names(), n=1, cutoff=0.75)
+        hint = f"did you mean `{close[0]}`?" if close else "remove it; see `tfsctl schema`"
+        return SpecIssue(where, f"unknown key {key!r}", hint)
+    named = " and ".join(f"`runtime: {owner}`" for owner in owners)
+    return SpecIssue(where, f"{key!r} is not a setting of the {runtime} runtime",
+                     f"only {named} {'has' if len(owners) == 1 else 'have'} `{key}`: remove it "
+                     "here, or change the server's runtime")
 
 
 #: How much of a bad value an error message quotes.
@@ -140,12 +166,17 @@ def _yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Pydantic locations name union branches and dict-key parts; YAML paths do not.
 
     A union's tag (`saved_model`, `latest`, ...) follows the field holding the
-    union (`source`, `policy`) and is dropped once; `[key]` parts for errors in
-    dict keys are folded away; version keys are numbers in the YAML paths.
+    union (`source`, `policy`) and is dropped once; a server's `runtime_options` and
+    their tag are dropped both (the YAML has their keys on the server itself); `[key]`
+    parts for errors in dict keys are folded away; version keys are numbers in the YAML
+    paths.
     """
     out: list[Any] = []
     for part in loc:
         if part == "[key]":
+            continue
+        if out and out[-1] == _RUNTIME_OPTIONS and part in RUNTIMES:
+            out.pop()  # a runtime's options are written beside the server's own keys
             continue
         if out and out[-1] in _UNION_FIELDS and part in _UNION_FIELDS[out[-1]] and (
                 len(out) < 2 or out[-2] != "<tag>"):
@@ -157,6 +188,7 @@ def _yaml_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in out if p != "<tag>")
 
 
+_RUNTIME_OPTIONS = "runtime_options"
 _UNION_FIELDS = {"source": ("saved_model", "checkpoint", "keras"),
                  "policy": ("all", "latest", "specific")}
 

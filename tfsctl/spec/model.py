@@ -21,22 +21,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ByteSize,
     ConfigDict,
     Discriminator,
     Field,
+    GetJsonSchemaHandler,
     IPvAnyAddress,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
 )
-from pydantic.json_schema import WithJsonSchema
+from pydantic.json_schema import JsonSchemaValue, WithJsonSchema
+from pydantic_core import CoreSchema
 
 from tfsctl.spec.base import Strict
 from tfsctl.spec.fields import (
-    DEFAULT_IMAGE,
     DEFAULT_METRICS_PATH,
     ENV_NAME_PATTERN,
     FLAG_PATTERN,
@@ -51,6 +52,7 @@ from tfsctl.spec.fields import (
     base_dir,
 )
 from tfsctl.spec.kubernetes import Kubernetes
+from tfsctl.spec.runtimes import RuntimeOptions, flat_server_schema, with_runtime_options
 from tfsctl.spec.sources import VersionSpec
 
 # ---------------------------------------------------------------- version policy
@@ -238,22 +240,9 @@ class ModelSpec(Strict):
 # ---------------------------------------------------------------- servers
 
 
-class Runtime(StrEnum):
-    DOCKER = "docker"
-    LOCAL = "local"
-    SWARM = "swarm"
-
-
 class Ports(Strict):
     grpc: Port = Field(default=8500, description="gRPC port (TF Serving's --port).")
     rest: Port = Field(default=8501, description="REST port (TF Serving's --rest_api_port).")
-
-
-class Resources(Strict):
-    """Container limits (docker runtime only)."""
-
-    cpus: float | None = Field(default=None, gt=0, le=1024)
-    memory: ByteSize | None = Field(default=None, description="e.g. 2GiB, 512MB")
 
 
 class Batching(Strict):
@@ -296,11 +285,8 @@ class Server(Strict):
     """One TensorFlow Serving server and the models it serves."""
 
     name: Name
-    runtime: Runtime = Field(default=Runtime.DOCKER, description="docker: a container on the "
-                             "Docker engine; local: a `tfsctl serve` process on this machine; "
-                             "swarm: a Docker Swarm service of `replicas` tasks behind HAProxy.")
-    image: str = Field(default=DEFAULT_IMAGE, min_length=1, description="Docker image "
-                       "(docker runtime).")
+    runtime_options: RuntimeOptions = Field(description="What only the server's runtime "
+                                            "has; written flat, beside the keys below.")
     bind_address: IPvAnyAddress = Field(default=IPv4Address("127.0.0.1"), description="Address the ports are "
                                         "published on; loopback unless you mean otherwise.")
     ports: Ports = Field(default_factory=Ports)
@@ -313,20 +299,33 @@ class Server(Strict):
                      Annotated[str, Field(pattern=ENV_NAME_PATTERN)]] = Field(
         default_factory=dict, description="Container variable -> name of the variable in "
                                           "tfsctl's environment holding the value; never printed.")
-    resources: Resources = Field(default_factory=Resources)
     batching: Batching | None = None
     monitoring: Monitoring | None = None
     flags: dict[Annotated[str, Field(pattern=FLAG_PATTERN)], FlagValue] = Field(
         default_factory=dict, description="Extra tensorflow_model_server flags, without `--`.")
-    allow_external_base_paths: bool = Field(default=False, description="Let base paths leave "
-                                            "the model root (local runtime only).")
-    replicas: int = Field(default=1, ge=1, le=10_000, description="How many copies of the "
-                          "server run where the platform runs copies (Kubernetes, swarm); "
-                          "docker and local run one.")
     kubernetes: Kubernetes | None = Field(default=None, description="What `tfsctl render "
                                           "--what kubernetes` needs: namespace, service type, "
                                           "where pods find the model root.")
     models: list[ModelSpec] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runtime_keys(cls, data: Any) -> Any:
+        """Written flat: what is not the server's own is its runtime's (see spec/runtimes)."""
+        return with_runtime_options(data, set(cls.model_fields) - {"runtime_options"})
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumped as it is written: the runtime's options beside the server's own keys."""
+        data: dict[str, Any] = handler(self)
+        return {"name": data.pop("name"), **data.pop("runtime_options"), **data}
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        flat_server_schema(handler.resolve_ref_schema(schema), handler.resolve_ref_schema)
+        return schema
 
     @field_validator("model_root", "state_dir")
     @classmethod
@@ -341,6 +340,11 @@ class Server(Strict):
             raise ValueError(f"{', '.join(taken)} is set by tfsctl from the spec (ports, batching, "
                              "monitoring, models)")
         return value
+
+    @property
+    def runtime(self) -> str:
+        """The runtime's name (`docker`, `local`, ...): the key of its profile and driver."""
+        return self.runtime_options.runtime
 
     @property
     def resolved_state_dir(self) -> Path:
