@@ -44,6 +44,7 @@ PathKey = tuple[str | int, ...]
 Mark = tuple[int, int]
 
 _TAG = "tag:yaml.org,2002:"
+_STR = _TAG + "str"
 
 
 class _Resolver(yaml.resolver.BaseResolver):
@@ -212,6 +213,8 @@ class _Walker:
 
     def _scalar(self, node: ScalarNode) -> Any:
         tag, text = node.tag, node.value
+        if tag == _STR:  # most keys and values: before any other test
+            return text
         kind = tag[len(_TAG):] if tag.startswith(_TAG) else None
         if kind == "str" or (kind is None and tag == "!"):
             return text
