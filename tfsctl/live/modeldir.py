@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from functools import lru_cache
+from collections.abc import Iterable
+from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 from tfsctl.live.state import ExportRecord, ModelDir, VersionDir
@@ -27,11 +29,20 @@ def parse_version(name: str) -> int | None:
     return int(name) if name.isdigit() and len(name) <= 19 else None
 
 
-def _scan_version(path: str) -> tuple[hashlib._Hash, set[str], set[str], int]:
+_NAME = attrgetter("name")
+
+
+def _sorted_entries(folder: str) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as found:
+        return sorted(found, key=_NAME)
+
+
+def _scan_version(path: str) -> tuple[str, set[str], set[str], int]:
     """Names, sizes and mtimes of a version dir's files (two levels, like a SavedModel):
     the digest, the top-level names, the names in variables/ and the total size (what
-    TF Serving loads into memory, roughly)."""
-    digest = hashlib.sha256()
+    TF Serving loads into memory, roughly). The lines hashed are joined and hashed once:
+    the digest is the same as line by line, for a tenth of the calls."""
+    lines: list[str] = []
     top: set[str] = set()
     variables: set[str] = set()
     size = 0
@@ -39,26 +50,26 @@ def _scan_version(path: str) -> tuple[hashlib._Hash, set[str], set[str], int]:
     while stack:
         folder, prefix = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = _sorted_entries(folder)
         except OSError:
             continue
+        if not prefix:
+            top = {entry.name for entry in entries}
+        elif prefix == "variables/":
+            variables = {entry.name for entry in entries}
         for entry in entries:
             rel = prefix + entry.name
-            if not prefix:
-                top.add(entry.name)
-            elif prefix == "variables/":
-                variables.add(entry.name)
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    digest.update(f"d {rel}\n".encode())
+                    lines.append(f"d {rel}\n")
                     stack.append((entry.path, rel + "/"))
                 else:
                     stat = entry.stat(follow_symlinks=False)
-                    digest.update(f"f {rel} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+                    lines.append(f"f {rel} {stat.st_size} {stat.st_mtime_ns}\n")
                     size += stat.st_size
             except OSError:
                 continue
-    return digest, top, variables, size
+    return hashlib.sha256("".join(lines).encode()).hexdigest()[:16], top, variables, size
 
 
 def inspect_version(path: str, version: int, name: str) -> VersionDir:
@@ -68,36 +79,53 @@ def inspect_version(path: str, version: int, name: str) -> VersionDir:
         problem = "no saved_model.pb"
     elif "variables" in top and not any(n.startswith("variables.index") for n in variables):
         problem = "variables/ has no variables.index"
-    return VersionDir(version, name, problem is None, problem, digest.hexdigest()[:16], size)
+    return VersionDir(version, name, problem is None, problem, digest, size)
 
 
-def _names(path: Path) -> list[str]:
-    try:
-        return [e.name for e in os.scandir(path)]
-    except OSError:
-        return []
+@dataclass(frozen=True)
+class Confinement:
+    """The model root a server's base paths must resolve into, resolved once per
+    observation (never kept longer: a root re-pointed between two plans must count).
 
+    `linked` are the root's own entries that are symlinks, from the one scan of the root
+    that also finds unmanaged dirs: a base path that is a direct child of the root and
+    not one of them cannot lead out, so it is not resolved (5,000 realpath calls were a
+    tenth of observing 5,000 models)."""
 
-@lru_cache(maxsize=64)
-def _real_root(model_root: str) -> str:
-    return os.path.realpath(model_root)
+    root: Path
+    real_root: str
+    linked: frozenset[str] = frozenset()
 
+    @classmethod
+    def of(cls, root: Path, entries: Iterable[os.DirEntry[str]] = ()) -> Confinement:
+        return cls(root, os.path.realpath(root),
+                   frozenset(e.name for e in entries if e.is_symlink()))
 
-def _escape(path: str, model_root: Path) -> str | None:
-    """A symlink anywhere on the way that leads outside the model root."""
-    real, root = os.path.realpath(path), _real_root(str(model_root))
-    if real != root and not real.startswith(root.rstrip("/") + "/"):
-        return f"{path} resolves to {real}, outside the model root {root}"
-    return None
+    def escape(self, path: str) -> str | None:
+        """A symlink anywhere on the way that leads outside the model root."""
+        real, root = os.path.realpath(path), self.real_root
+        if real != root and not real.startswith(root.rstrip("/") + "/"):
+            return f"{path} resolves to {real}, outside the model root {root}"
+        return None
+
+    def base_escape(self, base_path: Path) -> str | None:
+        if base_path.parent == self.root and base_path.name not in self.linked:
+            return None
+        return self.escape(str(base_path))
 
 
 def _export_records(base_path: Path) -> tuple[ExportRecord, ...]:
     records = []
-    for name in sorted(_names(base_path / RECORDS_DIR)):
+    folder = base_path / RECORDS_DIR
+    try:
+        names = sorted(e.name for e in os.scandir(folder))
+    except OSError:
+        return ()
+    for name in names:
         if not name.endswith(".json"):
             continue
         try:
-            data = json.loads((base_path / RECORDS_DIR / name).read_text())
+            data = json.loads((folder / name).read_text())
             records.append(ExportRecord(int(data["version"]), str(data["source_kind"]),
                                         str(data["source_path"]), str(data["source_fingerprint"])))
         except (OSError, ValueError, KeyError, TypeError):
@@ -105,19 +133,21 @@ def _export_records(base_path: Path) -> tuple[ExportRecord, ...]:
     return tuple(records)
 
 
-def observe_model_dir(base_path: Path, model_root: Path | None) -> ModelDir:
-    """The model's versions on disk; `model_root` None skips the escape check (a local
-    server with `allow_external_base_paths: true` may keep its models anywhere)."""
+def observe_model_dir(base_path: Path, confinement: Confinement | None) -> ModelDir:
+    """The model's versions on disk; `confinement` None skips the escape check (a local
+    server with `allow_external_base_paths: true` may keep its models anywhere).
+    The base path is listed once; its records dir only when that listing shows `.tfsctl`."""
     base = str(base_path)
-    escapes = _escape(base, model_root) if model_root is not None else None
+    escapes = confinement.base_escape(base_path) if confinement is not None else None
     try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
+        entries = _sorted_entries(base)
     except OSError:
         return ModelDir(base_path, False, escapes_root=escapes)
     versions: list[VersionDir] = []
     ignored: list[str] = []
     temporary: list[str] = []
     seen: dict[int, str] = {}
+    records = False
     for entry in entries:
         number = parse_version(entry.name)
         if entry.name.startswith(TEMP_PREFIX):
@@ -129,10 +159,13 @@ def observe_model_dir(base_path: Path, model_root: Path | None) -> ModelDir:
                                            "TF Serving would pick one arbitrarily"))
                 continue
             seen[number] = entry.name
-            if entry.is_symlink() and escapes is None and model_root is not None:
-                escapes = _escape(entry.path, model_root)
+            if entry.is_symlink() and escapes is None and confinement is not None:
+                escapes = confinement.escape(entry.path)
             versions.append(inspect_version(entry.path, number, entry.name))
-        elif entry.name != ".tfsctl":
+        elif entry.name == RECORDS_DIR.parts[0]:
+            records = True
+        else:
             ignored.append(entry.name)
     return ModelDir(base_path, True, tuple(sorted(versions, key=lambda v: v.version)),
-                    tuple(ignored), tuple(temporary), _export_records(base_path), escapes)
+                    tuple(ignored), tuple(temporary),
+                    _export_records(base_path) if records else (), escapes)

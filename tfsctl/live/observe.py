@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 from tfsctl.journal import load_journal
 from tfsctl.live.configfiles import read_model_config, read_side_files
 from tfsctl.live.history import last_applied
-from tfsctl.live.modeldir import observe_model_dir
+from tfsctl.live.modeldir import Confinement, observe_model_dir
 from tfsctl.live.report import observe_report
 from tfsctl.live.state import LiveServer, LiveState, ModelDir, RuntimeStatus, ServerReport
 from tfsctl.runtimes.base import RuntimeTarget
@@ -21,29 +20,41 @@ from tfsctl.spec.load import LoadedSpec
 from tfsctl.spec.model import Server
 
 
-def _unmanaged(server: Server) -> tuple[str, ...]:
-    named = {server.base_path(m) for m in server.models}
+def _root_entries(server: Server) -> list[os.DirEntry[str]]:
+    """The model root's dirs, listed once per observation: for unmanaged models and for
+    which base paths need resolving."""
     try:
-        entries = [e for e in os.scandir(server.model_root) if e.is_dir() and e.name != ".tfsctl"]
+        with os.scandir(server.model_root) as found:
+            return [e for e in found if e.is_dir() and e.name != ".tfsctl"]
     except OSError:
-        return ()
-    return tuple(sorted(e.name for e in entries if server.model_root / e.name not in named))
+        return []
 
 
-def _confining_root(server: Server) -> Path | None:
+def _unmanaged(server: Server, entries: list[os.DirEntry[str]]) -> tuple[str, ...]:
+    named = {str(server.base_path(m)) for m in server.models}
+    return tuple(sorted(e.name for e in entries if e.path not in named))
+
+
+def _confinement(server: Server, entries: list[os.DirEntry[str]]) -> Confinement | None:
     """The root a model dir must resolve into, or None when the runtime lets base paths leave
     it (validate accepts them there, so plan must too)."""
-    return server.model_root if profile(server.runtime).confines_base_paths(server) else None
+    if not profile(server.runtime).confines_base_paths(server):
+        return None
+    return Confinement.of(server.model_root, entries)
 
 
-def observe_model_dirs(server: Server) -> tuple[tuple[str, ModelDir], ...]:
-    """Each of the spec's models' base path on disk, by model name, in spec order."""
-    return tuple((m.name, observe_model_dir(server.base_path(m), _confining_root(server)))
+def observe_model_dirs(server: Server, entries: list[os.DirEntry[str]] | None = None,
+                       ) -> tuple[tuple[str, ModelDir], ...]:
+    """Each of the spec's models' base path on disk, by model name, in spec order;
+    `entries` is the model root's listing when the caller has it."""
+    confinement = _confinement(server, _root_entries(server) if entries is None else entries)
+    return tuple((m.name, observe_model_dir(server.base_path(m), confinement))
                  for m in server.models)
 
 
 def observe_server(server: Server, *, report: bool = True) -> LiveServer:
     model_config = read_model_config(server)
+    root = _root_entries(server)
     target = RuntimeTarget.of(server)
     runtime = driver(target).observe(server.runtime_options.image)
     server_report = ServerReport(False, error="not asked")
@@ -52,13 +63,13 @@ def observe_server(server: Server, *, report: bool = True) -> LiveServer:
         server_report = observe_report(target.endpoint.rest, names)
     return LiveServer(
         name=server.name,
-        model_dirs=observe_model_dirs(server),
+        model_dirs=observe_model_dirs(server, root),
         model_config=model_config,
         side_files=read_side_files(server),
         runtime=runtime,
         report=server_report,
         last_applied=last_applied(server.resolved_state_dir),
-        unmanaged_models=_unmanaged(server),
+        unmanaged_models=_unmanaged(server, root),
         interrupted_apply=_interrupted_apply(server),
     )
 

@@ -4,17 +4,20 @@
 {"model_version_status": [{"version": "1", "state": "AVAILABLE",
 "status": {"error_code": "OK", "error_message": ""}}]}; a model the server
 does not know is a 404 with {"error": ...}. Short timeouts: plan must answer
-quickly even when a server hangs.
+quickly even when a server hangs. `requests` is imported when a server is asked, not
+with the module: a plan with no server running never needs it (a tenth of plan's imports).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-
-import requests
+from typing import TYPE_CHECKING
 
 from tfsctl.live.state import ServedModel, ServedVersion, ServerReport, VersionState
+
+if TYPE_CHECKING:
+    import requests
 
 TIMEOUT = (0.5, 2.0)  # connect, read
 
@@ -36,6 +39,8 @@ def parse_status(name: str, payload: dict) -> ServedModel:
 def fetch_model_status(rest_url: str, name: str, session: requests.Session | None = None
                        ) -> ServedModel | None:
     """The model's status; None when the server does not answer at all."""
+    import requests
+
     getter = session or requests
     try:
         response = getter.get(f"{rest_url}/v1/models/{name}", timeout=TIMEOUT)
@@ -54,6 +59,8 @@ def observe_report(rest_url: str, models: Iterable[str]) -> ServerReport:
     names = list(dict.fromkeys(models))
     if not names:
         return ServerReport(False, rest_url, error="no models to ask about")
+    import requests
+
     with requests.Session() as session, ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda n: fetch_model_status(rest_url, n, session), names))
     if all(r is None for r in results):
