@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tfsctl.plan.gateways import GatewayAction, GatewayPlan
 from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.model_config import ModelEntry
@@ -267,10 +268,11 @@ class Plan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     baseline: Baseline = field(default_factory=Baseline)
     policy: tuple[PolicyFinding, ...] = ()  # filled by `plan --policy`, after the diff
+    gateways: tuple[GatewayPlan, ...] = ()  # see plan/gateways.py
 
     @property
     def has_changes(self) -> bool:
-        return any(s.has_changes for s in self.servers)
+        return any(s.has_changes for s in self.servers) or any(g.has_changes for g in self.gateways)
 
     @property
     def denials(self) -> tuple[PolicyFinding, ...]:
@@ -300,7 +302,10 @@ class Plan:
             elif server.action in (ServerAction.REPLACE, ServerAction.RESTART,
                                    ServerAction.START):
                 change += 1  # a reload is how model changes apply, not a change of its own
-        return PlanCounts(add, change, destroy)
+        actions = [g.action for g in self.gateways]
+        return PlanCounts(add + actions.count(GatewayAction.CREATE),
+                          change + actions.count(GatewayAction.UPDATE),
+                          destroy + actions.count(GatewayAction.DESTROY))
 
     def server(self, name: str) -> ServerPlan | None:
         return next((s for s in self.servers if s.name == name), None)

@@ -46,6 +46,7 @@ from tfsctl.plan.render.execution import (
     source_from_dict,
     source_to_dict,
 )
+from tfsctl.plan.render.gateways import gateway_from_dict, gateway_to_dict
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
 from tfsctl.spec.model import PolicyKind
 
@@ -119,6 +120,7 @@ def plan_to_dict(plan: Plan) -> JsonDict:
         "policy": [{"level": f.level.value, "rule": f.rule, "message": f.message}
                    for f in plan.policy],
         "servers": [_server(s) for s in plan.servers],
+        **({"gateways": [gateway_to_dict(g) for g in plan.gateways]} if plan.gateways else {}),
     }
 
 
@@ -199,7 +201,8 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
                     baseline=_baseline_from(data.get("compared_against")),
                     policy=_each(data, "policy", lambda f: PolicyFinding(
                         PolicyLevel(f["level"]), f["rule"], f["message"])) if "policy" in data
-                    else ())
+                    else (), gateways=_each(data, "gateways", gateway_from_dict) if "gateways"
+                    in data else ())
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # pydantic's too
         raise TfsctlError(f"the plan data is malformed ({type(exc).__name__}: {exc})",
                           "make the plan again: `tfsctl plan --out PLANFILE`") from None
