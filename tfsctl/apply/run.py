@@ -19,6 +19,7 @@ from types import FrameType
 
 from tfsctl.apply.context import context_for
 from tfsctl.apply.executor import ApplyFailed, ApplyReport, apply_server
+from tfsctl.apply.gateways import apply_gateways
 from tfsctl.apply.lock import ServerLock
 from tfsctl.apply.recovery import recover
 from tfsctl.errors import TfsctlError
@@ -46,6 +47,7 @@ class ApplyOptions:
 class ApplyOutcome:
     plan: Plan
     reports: list[ApplyReport] = field(default_factory=list)
+    gateways: list[str] = field(default_factory=list)  # a line for each gateway applied
     failure: ApplyFailed | None = None
 
 
@@ -166,4 +168,8 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions,
                     options.message, report.model_config_text,
                     None if options.destroy else server_plan.runtime_config_hash,
                     report.start_gap_seconds)
+        try:
+            outcome.gateways = apply_gateways(plan.gateways, progress, options.timeout)
+        except ApplyFailed as failure:
+            outcome.failure = failure
         return outcome
