@@ -46,6 +46,10 @@ class NerDeployment:
         "grpc", "rest", "ner", "probe")})
 
     @property
+    def server(self) -> str:
+        return f"ner{os.getpid()}"
+
+    @property
     def spec_file(self) -> Path:
         return self.root / "ner.yaml"
 
@@ -63,7 +67,7 @@ class NerDeployment:
         spec = yaml.safe_load((EXAMPLE / "ner.yaml").read_text(encoding="utf-8"))
         spec["variables"]["runtime"] = self.runtime
         server = spec["servers"][0]
-        server.update(model_root="models", name=f"ner{os.getpid()}",
+        server.update(model_root="models", name=self.server,
                       ports={"grpc": self.ports["grpc"], "rest": self.ports["rest"]})
         if self.image:
             server["image"] = self.image

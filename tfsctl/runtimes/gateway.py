@@ -40,6 +40,7 @@ class GatewayLaunch:
     max_body_bytes: int
     deadline_seconds: float
     image: str = ""
+    base_image: str = ""  # what `image` is derived from, with `requirements` installed
     requirements: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
 
@@ -48,7 +49,7 @@ class GatewayLaunch:
         return {"handler": self.handler, "bind_address": self.bind_address, "port": self.port,
                 "server": self.server_grpc, "models": list(self.models),
                 "max_body_bytes": self.max_body_bytes, "deadline_seconds": self.deadline_seconds,
-                "image": self.image, "requirements": list(self.requirements),
+                "image": self.image, "base_image": self.base_image, "requirements": list(self.requirements),
                 **{f"env.{k}": v for k, v in self.env}}
 
     @property
@@ -93,7 +94,8 @@ class GatewayProfile(ABC):
             bind_address=str(server.bind_address), port=gateway.port,
             server_grpc=endpoint.grpc, models=tuple(m.name for m in server.models),
             max_body_bytes=int(gateway.max_body_bytes), deadline_seconds=gateway.deadline_seconds,
-            image=self.image(gateway), requirements=tuple(gateway.requirements),
+            image=self.image(gateway), base_image=self.image(gateway) and gateway.image,
+            requirements=tuple(gateway.requirements),
             env=tuple(sorted(gateway.env.items())))
 
     def image(self, gateway: Gateway) -> str:
