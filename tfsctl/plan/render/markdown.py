@@ -140,7 +140,7 @@ def _render(plan: Plan, errors: list[str], servers: list[ServerView], *, cut: st
         denials=[policy_text(f) for f in plan.denials],
         warnings=[policy_text(f) for f in plan.policy if f.level is PolicyLevel.WARN],
         cut=cut, omitted=omitted, tfsctl_version=__version__,
-        gateways=gateway_diff(plan.gateways))
+        gateways=gateway_diff(plan.gateways), gateways_fence=_fence(gateway_diff(plan.gateways)))
 
 
 def _cut_note(length: int, shown: int, total: int, full_plan_at: str) -> str:
