@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tfsctl.errors import TfsctlError
 from tfsctl.live.state import LiveState
@@ -45,12 +45,15 @@ def secret_values(loaded: LoadedSpec) -> dict[str, str | None]:
 
 def compute_plan(loaded: LoadedSpec, servers: list[str], *, destroy: bool = False,
                  purge: bool = False) -> PlanResult:
+    from tfsctl.live.gateways import observe_gateways
     from tfsctl.live.observe import observe
     from tfsctl.live.sources import observe_sources
     from tfsctl.plan.diff import build_plan
+    from tfsctl.plan.gateways import plan_gateways
 
     live = observe(loaded, servers=servers, report=True)
     plan = build_plan(loaded, live, sources=observe_sources(loaded.spec, live),
                       secrets=secret_values(loaded), servers=servers, destroy=destroy,
                       purge=purge)
-    return PlanResult(loaded, live, plan)
+    gateways = plan_gateways(loaded.spec, observe_gateways(loaded.spec, servers), destroy=destroy)
+    return PlanResult(loaded, live, replace(plan, gateways=gateways))

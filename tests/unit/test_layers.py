@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     "export": 6,
     "plan": 7,
     "planning": 8, "planfile": 8, "importer": 8, "rego": 8,
-    "apply": 9, "serve": 9,
+    "apply": 9, "serve": 9, "gateway": 9,
     "cli": 10,
 }
 

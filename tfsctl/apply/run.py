@@ -19,6 +19,7 @@ from types import FrameType
 
 from tfsctl.apply.context import context_for
 from tfsctl.apply.executor import ApplyFailed, apply_server
+from tfsctl.apply.gateways import apply_gateways
 from tfsctl.apply.lock import ServerLock
 from tfsctl.apply.recovery import recover
 from tfsctl.apply.steps import ApplyReport
@@ -48,6 +49,7 @@ Planner = Callable[[], PlanResult]
 class ApplyOutcome:
     plan: Plan
     reports: list[ApplyReport] = field(default_factory=list)
+    gateways: list[str] = field(default_factory=list)  # a line for each gateway applied
     failure: ApplyFailed | None = None
 
 
@@ -184,4 +186,8 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions, planner: Planner,
                     None if done is Outcome.DESTROYED
                     else launch.config_hash if launch else live.runtime.config_hash,
                     report.start_gap_seconds)
+        try:
+            outcome.gateways = apply_gateways(plan.gateways, progress, options.timeout)
+        except ApplyFailed as failure:
+            outcome.failure = failure
         return outcome

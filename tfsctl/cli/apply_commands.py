@@ -106,9 +106,11 @@ def _run(loaded: LoadedSpec, servers: tuple[str, ...], *, auto_approve: bool,
                             + (f" ({'; '.join(done)})" if done else "")
                             + (f", serving after {report.seconds_to_serve:.1f}s"
                                if report.seconds_to_serve else ""), markup=False)
+    for line in outcome.gateways:
+        console.out().print(line, markup=False)
     if outcome.failure is not None:
         raise outcome.failure
-    if outcome.plan.has_changes and outcome.reports:
+    if outcome.plan.has_changes and (outcome.reports or outcome.gateways):
         verb = "Destroy" if outcome.plan.destroy else "Apply"
         console.out().print(f"{verb} complete.", style="bold green")
 

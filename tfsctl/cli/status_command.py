@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tfsctl.cli import console
 from tfsctl.cli.options import load_from_options, spec_options
+from tfsctl.live.gateways import observe_gateways
 from tfsctl.live.state import RuntimeStatus
 from tfsctl.planning import PlanResult, compute_plan, secret_values, select_servers
 
@@ -33,7 +34,12 @@ def _status_dict(result: Any) -> dict[str, Any]:
             "drift": [d.message for d in plan.drift],
             "pending_changes": plan.has_changes,
         })
-    return {"servers": servers}
+    gateways = [{"name": g.name, "server": g.server, "status": g.state.status.value,
+                 "identity": g.state.identity, "detail": g.state.detail,
+                 "pending_changes": any(p.has_changes for p in result.plan.gateways
+                                        if p.name == g.name)}
+                for g in observe_gateways(result.loaded.spec, [s["name"] for s in servers])]
+    return {"servers": servers, "gateways": gateways}
 
 
 def _write_snapshot(path: Path, result: PlanResult) -> None:
@@ -99,3 +105,9 @@ def status(servers: tuple[str, ...], as_json: bool, snapshot: Path | None,
             out.print(f"  drift: {drift}", style="yellow", markup=False)
         if server["pending_changes"]:
             out.print("  the spec has changes not applied yet: run `tfsctl plan`", markup=False)
+    for gateway in data["gateways"]:
+        out.print(f"gateway {gateway['name']!r} (server {gateway['server']!r}): "
+                  f"{gateway['status']}" + (f" ({gateway['identity']})" if gateway["identity"]
+                                            else "")
+                  + (", the spec has changes not applied yet" if gateway["pending_changes"]
+                     else ""), markup=False)

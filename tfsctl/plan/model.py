@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from tfsctl.plan.execution import ServerExecution
+from tfsctl.plan.gateways import GatewayAction, GatewayPlan
 from tfsctl.serverconfig.model_config import ModelEntry
 from tfsctl.spec.model import SmokeTest
 from tfsctl.spec.sources import Source
@@ -260,12 +261,13 @@ class Plan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     baseline: Baseline = field(default_factory=Baseline)
     policy: tuple[PolicyFinding, ...] = ()  # filled by `plan --policy`, after the diff
+    gateways: tuple[GatewayPlan, ...] = ()  # see plan/gateways.py
     #: the execution half: per server with changes, the steps apply runs
     execution: tuple[ServerExecution, ...] = ()
 
     @property
     def has_changes(self) -> bool:
-        return any(s.has_changes for s in self.servers)
+        return any(s.has_changes for s in self.servers) or any(g.has_changes for g in self.gateways)
 
     @property
     def denials(self) -> tuple[PolicyFinding, ...]:
@@ -295,7 +297,10 @@ class Plan:
             elif server.action in (ServerAction.REPLACE, ServerAction.RESTART,
                                    ServerAction.START):
                 change += 1  # a reload is how model changes apply, not a change of its own
-        return PlanCounts(add, change, destroy)
+        actions = [g.action for g in self.gateways]
+        return PlanCounts(add + actions.count(GatewayAction.CREATE),
+                          change + actions.count(GatewayAction.UPDATE),
+                          destroy + actions.count(GatewayAction.DESTROY))
 
     def server(self, name: str) -> ServerPlan | None:
         return next((s for s in self.servers if s.name == name), None)

@@ -83,3 +83,12 @@ def require_free(host: str, ports: dict[str, int]) -> None:
         if in_use(host, port):
             raise PortInUse(f"{name} port {port} on {host} is already in use by {describe(holder(port))}",
                             "stop that program, or choose other ports in the spec")
+
+
+def free_loopback_port() -> int:
+    """A port nothing listens on at 127.0.0.1 now (the kernel's pick), for a listener that
+    only tfsctl talks to."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

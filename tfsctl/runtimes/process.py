@@ -28,6 +28,8 @@ from typing import Any
 
 from tfsctl.atomic import write_atomic
 
+#: the module a recorded process runs (the gateway's runtimes pass their own)
+SERVE = "tfsctl.serve"
 RECORD = "server.json"
 PID = "server.pid"
 LOG = "server.log"
@@ -59,18 +61,18 @@ class LocalProcessState:
     record: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def _alive(pid: int) -> bool:
-    """True if `pid` runs and is a tfsctl server (not a recycled pid, not a zombie)."""
+def _alive(pid: int, module: str = SERVE) -> bool:
+    """True if `pid` runs `module` (not a recycled pid, not a zombie)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
     zombie = stat.rsplit(")", 1)[-1].split()[0] == "Z"
-    return b"tfsctl.serve" in cmdline and not zombie
+    return module.encode() in cmdline and not zombie
 
 
-def observe(state_dir: Path) -> LocalProcessState | None:
+def observe(state_dir: Path, module: str = SERVE) -> LocalProcessState | None:
     """The recorded server, or None when there is no (readable) record. Never raises."""
     try:
         data = json.loads((state_dir / RECORD).read_text())
@@ -78,13 +80,14 @@ def observe(state_dir: Path) -> LocalProcessState | None:
         args = tuple(str(a) for a in data.get("args", ()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return LocalProcessState(pid, _alive(pid), args, data.get("config_hash"),
+    return LocalProcessState(pid, _alive(pid, module), args, data.get("config_hash"),
                              str(data.get("started_at", "")), str(state_dir / LOG), data)
 
 
 def start(state_dir: Path, args: tuple[str, ...] | list[str], env: Mapping[str, str] | None = None,
-          config_hash: str = "", record: Mapping[str, Any] | None = None) -> LocalProcess:
-    """Start `python -m tfsctl.serve ARGS` detached. Whether it comes up is for the caller
+          config_hash: str = "", record: Mapping[str, Any] | None = None,
+          module: str = SERVE) -> LocalProcess:
+    """Start `python -m MODULE ARGS` detached. Whether it comes up is for the caller
     to watch (the exit code through `handle`).
 
     `record` is kept in server.json beside pid and arguments, for whoever starts the
@@ -94,7 +97,7 @@ def start(state_dir: Path, args: tuple[str, ...] | list[str], env: Mapping[str, 
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tfsctl.serve", *args], stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, **(env or {})}, close_fds=True)
     finally:
@@ -119,9 +122,9 @@ def _forget(state_dir: Path) -> None:
             (state_dir / name).unlink()
 
 
-def stop(state_dir: Path, timeout: float = 15.0) -> bool:
+def stop(state_dir: Path, timeout: float = 15.0, module: str = SERVE) -> bool:
     """SIGTERM, then SIGKILL after `timeout`; True if a running server was stopped."""
-    state = observe(state_dir)
+    state = observe(state_dir, module)
     if state is None or not state.alive:
         _forget(state_dir)
         return False
@@ -130,13 +133,13 @@ def stop(state_dir: Path, timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(state.pid)
-        if not _alive(state.pid):
+        if not _alive(state.pid, module):
             break
         time.sleep(0.05)
     else:
         with contextlib.suppress(ProcessLookupError):
             os.kill(state.pid, signal.SIGKILL)
-        while _alive(state.pid):
+        while _alive(state.pid, module):
             _reap(state.pid)
             time.sleep(0.05)
     _forget(state_dir)

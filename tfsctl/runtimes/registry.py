@@ -12,12 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 from tfsctl.runtimes.base import RuntimeDriver, RuntimeProfile, RuntimeTarget
+from tfsctl.runtimes.gateway import GatewayDriver, GatewayProfile
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Spec
 from tfsctl.spec.runtimes import RUNTIMES
+
+
+def _gateway_module(kind: str) -> str | None:
+    """The module running runtime `kind`'s gateways (`PROFILE`, `Driver`), by the same rule:
+    `tfsctl.runtimes.gateway_X`; None for a runtime that has none."""
+    name = f"{__package__}.gateway_{kind}"
+    return name if kind in RUNTIMES and find_spec(name) is not None else None
 
 
 def _module(kind: str) -> Any:
@@ -38,7 +47,33 @@ def driver(target: RuntimeTarget) -> RuntimeDriver:
     return made
 
 
+def _gateways_of(kind: str) -> Any:
+    module = _gateway_module(kind)
+    if module is None:
+        raise ValueError(f"runtime {kind!r} cannot run gateways")
+    return import_module(module)
+
+
+def gateway_profile(kind: str) -> GatewayProfile:
+    """How the runtime runs gateways (pure)."""
+    found: GatewayProfile = _gateways_of(kind).PROFILE
+    return found
+
+
+def gateway_driver(target: RuntimeTarget, name: str) -> GatewayDriver:
+    made: GatewayDriver = _gateways_of(target.runtime).Driver(target, name)
+    return made
+
+
 def runtime_checks(spec: Spec) -> Iterator[Finding]:
-    """Every server's runtime-specific spec rules (run by `validate` with the spec's own)."""
+    """Every server's runtime-specific spec rules (run by `validate` with the spec's own),
+    and a gateway's on a runtime that cannot run one."""
     for index, server in enumerate(spec.servers):
         yield from profile(server.runtime).check(server, ("servers", index))
+    for index, gateway in enumerate(spec.gateways):
+        found = spec.server(gateway.server)
+        if found is not None and _gateway_module(found.runtime) is None:
+            able = [kind for kind in RUNTIMES if _gateway_module(kind) is not None]
+            yield Finding(("gateways", index, "server"), f"server {found.name!r} runs on "
+                          f"{found.runtime}, which cannot run gateways yet",
+                          f"use a server on {' or '.join(able)}")

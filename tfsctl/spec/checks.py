@@ -191,6 +191,41 @@ def check_flags(spec: Spec) -> Iterator[Finding]:
                           "remove `batching:`, or drop platform_config_file")
 
 
+def _overlaps(a: str, b: str) -> bool:
+    """Whether listeners on addresses `a` and `b` with one port would clash."""
+    one, two = ipaddress.ip_address(a), ipaddress.ip_address(b)
+    return one == two or one.is_unspecified or two.is_unspecified
+
+
+def check_gateways(spec: Spec) -> Iterator[Finding]:
+    """Each gateway names a server of the spec, listens where nothing else does, and has
+    its handler file (the one rule that looks at the disk: the handler is one of the
+    spec's own files, and a typo in its path should fail validate, not apply)."""
+    listeners = [(str(s.bind_address), getattr(s.ports, kind), f"server {s.name!r} ({kind})")
+                 for s in spec.servers for kind in ("grpc", "rest")]
+    for name, indexes in _duplicates([g.name for g in spec.gateways]).items():
+        for i in indexes[1:]:
+            yield Finding(("gateways", i, "name"), f"gateway name {name!r} is used twice",
+                          "give every gateway its own name")
+    for gi, gateway in enumerate(spec.gateways):
+        at: PathKey = ("gateways", gi)
+        server = spec.server(gateway.server)
+        if server is None:
+            yield Finding(at + ("server",), f"no server named {gateway.server!r} in this spec",
+                          f"use one of: {', '.join(s.name for s in spec.servers)}")
+            continue
+        address = str(server.bind_address)
+        clash = next((owner for addr, port, owner in listeners
+                      if port == gateway.port and _overlaps(addr, address)), None)
+        if clash:
+            yield Finding(at + ("port",), f"port {gateway.port} is already taken by {clash}",
+                          "pick a port no server or other gateway listens on")
+        listeners.append((address, gateway.port, f"gateway {gateway.name!r}"))
+        if not gateway.handler.is_file():
+            yield Finding(at + ("handler",), f"the handler file {gateway.handler} does not exist",
+                          "give the path of a Python file, relative to the spec file")
+
+
 CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_unique_servers,
     check_unique_models,
@@ -199,6 +234,7 @@ CHECKS: tuple[Callable[[Spec], Iterator[Finding]], ...] = (
     check_sources,
     check_kubernetes,
     check_flags,
+    check_gateways,
 )
 
 

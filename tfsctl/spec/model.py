@@ -51,6 +51,7 @@ from tfsctl.spec.fields import (
     absolute,
     base_dir,
 )
+from tfsctl.spec.gateways import Gateway
 from tfsctl.spec.kubernetes import Kubernetes
 from tfsctl.spec.runtimes import RuntimeOptions, flat_server_schema, with_runtime_options
 from tfsctl.spec.sources import VersionSpec
@@ -376,6 +377,8 @@ class Spec(Strict):
     environments: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Environment] = Field(
         default_factory=dict, description="Per-environment overrides, chosen with --env.")
     servers: list[Server] = Field(min_length=1)
+    gateways: list[Gateway] = Field(default_factory=list, description="Web services with the "
+                                    "user's pre- and post-processing in front of a server.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
                               populate_by_name=True)

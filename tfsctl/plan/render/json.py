@@ -43,6 +43,7 @@ from tfsctl.plan.model import (
     VersionChange,
 )
 from tfsctl.plan.render.execution import execution_from_dict, execution_to_dict
+from tfsctl.plan.render.gateways import gateway_from_dict, gateway_to_dict
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
 from tfsctl.spec.model import PolicyKind, SmokeTest
 from tfsctl.spec.sources import Source
@@ -125,6 +126,7 @@ def plan_to_dict(plan: Plan) -> JsonDict:
         "policy": [{"level": f.level.value, "rule": f.rule, "message": f.message}
                    for f in plan.policy],
         "servers": [_server(s) for s in plan.servers],
+        **({"gateways": [gateway_to_dict(g) for g in plan.gateways]} if plan.gateways else {}),
         "execution": [execution_to_dict(e, _entry) for e in plan.execution],
     }
 
@@ -210,6 +212,8 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
                     baseline=_baseline_from(data.get("compared_against")),
                     policy=_each(data, "policy", lambda f: PolicyFinding(
                         PolicyLevel(f["level"]), f["rule"], f["message"])),
+                    gateways=_each(data, "gateways", gateway_from_dict) if "gateways" in data
+                    else (),
                     execution=tuple(execution_from_dict(e, _entry_from)
                                     for e in data["execution"]))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # pydantic's too

@@ -19,6 +19,7 @@ import jinja2
 
 from tfsctl import __version__
 from tfsctl.plan.model import Change, HazardKind, Plan, PolicyLevel, ServerPlan
+from tfsctl.plan.render.gateways import gateway_diff
 from tfsctl.plan.render.lines import (
     ACTION_CHANGE,
     action_phrase,
@@ -138,7 +139,8 @@ def _render(plan: Plan, errors: list[str], servers: list[ServerView], *, cut: st
         errors=errors, downtime=downtime, servers=servers, notes=plan.notes,
         denials=[policy_text(f) for f in plan.denials],
         warnings=[policy_text(f) for f in plan.policy if f.level is PolicyLevel.WARN],
-        cut=cut, omitted=omitted, tfsctl_version=__version__)
+        cut=cut, omitted=omitted, tfsctl_version=__version__,
+        gateways=gateway_diff(plan.gateways), gateways_fence=_fence(gateway_diff(plan.gateways)))
 
 
 def _cut_note(length: int, shown: int, total: int, full_plan_at: str) -> str:

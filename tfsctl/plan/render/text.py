@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tfsctl.plan.model import Plan, PolicyLevel
+from tfsctl.plan.render.gateways import gateway_lines
 from tfsctl.plan.render.lines import (
     Depth,
     Line,
@@ -53,6 +54,7 @@ def plan_texts(plan: Plan) -> list[Text]:
         texts += [Text(symbols, style="dim"), Text()]
     for server in plan.servers:
         texts += [styled(line) for line in server_lines(server)] + [Text()]
+    texts += [styled(line) for line in gateway_lines(plan.gateways)] + [Text()] * bool(plan.gateways)
     texts += [Text(f"Note: {note}", style="dim") for note in plan.notes]
     texts += [Text(policy_text(f), style=_STYLE[Tone.ERROR if f.level is PolicyLevel.DENY
                                                 else Tone.WARNING]) for f in plan.policy]

@@ -1,0 +1,81 @@
+"""The NER example end to end on the local runtime: a sentence in, entities out; every
+error class through the real gateway and server; a handler change; and a handler that
+fails to import while the previous gateway keeps serving."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.ner import ENTITIES, NerDeployment
+
+
+@pytest.fixture
+def ner(tmp_path: Path) -> Iterator[NerDeployment]:
+    deployment = NerDeployment(tmp_path, "local")
+    deployment.prepare()
+    try:
+        yield deployment
+    finally:
+        deployment.tfsctl("destroy", "--auto-approve")
+
+
+def check_error_classes(ner: NerDeployment) -> None:
+    """Each error answer is JSON with its code, and the gateway serves on after each."""
+    cases = [
+        (ner.post("ner", b'{"text": '), 400, "malformed_json"),
+        (ner.post("ner", {"text": 5}), 400, "bad_request"),
+        (ner.post("ner", {"words": "x"}), 400, "bad_request"),
+        (ner.post("ner", {"text": "x" * 70000}), 413, "too_large"),
+        (ner.post("probe", {"fail": "boom"}), 500, "handler"),
+        (ner.post("probe", {"model": "no_such_model"}), 502, "model"),
+    ]
+    for answer, status, kind in cases:
+        assert (answer.status_code, answer.json()["error"]["kind"]) == (status, kind), answer.text
+    assert "RuntimeError: the handler has a bug" in cases[4][0].json()["error"]["message"]
+    assert cases[5][0].json()["error"]["model"] == "no_such_model"
+    assert ner.entities() == ENTITIES
+
+
+def check_handler_change_and_broken_import(ner: NerDeployment) -> None:
+    original = ner.handler.read_text(encoding="utf-8")
+    ner.handler.write_text(original.replace('"type": kind}', '"type": kind, "by": "v2"}'),
+                           encoding="utf-8")
+    plan = ner.tfsctl("plan")
+    assert '~ gateway "ner-api"' in plan.stdout and "the handler file changed" in plan.stdout
+    assert ner.apply().returncode == 0
+    assert ner.entities()[0]["by"] == "v2"
+
+    lines = ner.handler.read_text(encoding="utf-8").splitlines()
+    lines.insert(20, "import a_module_nobody_installed")
+    ner.handler.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    failed = ner.apply()
+    assert failed.returncode == 1, failed.stderr
+    assert f"{ner.handler}:21: importing module 'ner' failed: ModuleNotFoundError" in failed.stderr
+    assert "the previous gateway" in failed.stderr
+    assert ner.entities()[0]["by"] == "v2"  # the previous gateway served throughout
+
+
+def check_status_and_destroy(ner: NerDeployment) -> None:
+    status = ner.tfsctl("status")
+    assert "gateway 'ner-api'" in status.stdout and "running" in status.stdout, status.stdout
+    assert ner.tfsctl("destroy", "--auto-approve").returncode == 0
+    with pytest.raises(requests.ConnectionError):
+        ner.post("ner", {"text": "张三"})
+
+
+def test_ner_example_on_local(ner: NerDeployment) -> None:
+    first = ner.apply()
+    assert first.returncode == 0, first.stderr
+    assert "gateway 'ner-api': create done" in first.stdout
+    assert ner.entities() == ENTITIES
+    assert ner.entities("李四从上海去人民银行") == [
+        {"word": "李四", "start": 0, "end": 2, "type": "PER"},
+        {"word": "上海", "start": 3, "end": 5, "type": "LOC"},
+        {"word": "人民银行", "start": 6, "end": 10, "type": "ORG"}]
+    check_error_classes(ner)
+    check_handler_change_and_broken_import(ner)
+    check_status_and_destroy(ner)

@@ -1,0 +1,5 @@
+import sys
+
+from tfsctl.gateway.server import main
+
+sys.exit(main())
