@@ -162,6 +162,28 @@ def test_the_failures_own_fix_keeps_the_fix_line(tmp_path: Path,
     assert err[fix + 1].startswith("  rollback: "), err
 
 
+@pytest.mark.parametrize(("answer", "restored"), [
+    ({"predictions": [2.5]}, "serving m [1] again, its 1 smoke request(s) pass"),
+    ({"predictions": [9.0]}, "NOT restored: the previous smoke requests fail: m: before"),
+])
+def test_a_rollback_is_restored_once_the_last_applies_smoke_requests_pass(
+        tmp_path: Path, answer: dict[str, Any], restored: str) -> None:
+    import dataclasses
+
+    from tfsctl.live.state import LastApplied
+    from tfsctl.spec.model import SmokeTest
+
+    server, plan, live, desired, root = _setup(tmp_path)
+    smoke = SmokeTest(name="before", request={"instances": [1.0]}, expect={"predictions": [2.5]})
+    live = dataclasses.replace(live, last_applied=LastApplied(
+        1, "2026-01-01T00:00:00Z", "d", LIVE_CONFIG, None, smoke=(("m", (smoke,)),)))
+    world = World(root, fail_at="reload stable=2")
+    world.predict = lambda *args: answer  # type: ignore[method-assign]
+    with pytest.raises(ApplyFailed) as caught:
+        apply_server(plan, live, desired, world.context())
+    assert restored in caught.value.notes[0], caught.value.notes
+
+
 def test_a_source_changed_since_the_plan_is_refused_before_any_change(tmp_path: Path) -> None:
     server, plan, live, desired, root = _setup(tmp_path)
     import dataclasses

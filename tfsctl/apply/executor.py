@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tfsctl.apply.smoke import run_smoke
 from tfsctl.apply.steps import ApplyReport, StepRun, check_source, execute
 from tfsctl.apply.transaction import ApplyContext, Transaction
 from tfsctl.apply.wait import Expectation, wait_until_serving
@@ -79,7 +80,8 @@ def _served_before(live: LiveServer) -> dict[str, frozenset[int]]:
 
 
 def _restore(tx: Transaction, live: LiveServer, ctx: ApplyContext) -> list[str]:
-    """Undo the transaction; then wait until what served before serves again."""
+    """Undo the transaction; then wait until what served before serves again, and passes
+    the smoke requests the last successful apply verified."""
     restored = tx.rollback()
     before = _served_before(live)
     if not before or not tx.touched_server or any(r.startswith("NOT restored") for r in restored):
@@ -89,7 +91,13 @@ def _restore(tx: Transaction, live: LiveServer, ctx: ApplyContext) -> list[str]:
         wait_until_serving(expect, ctx.probe, timeout=ctx.timeout, progress=ctx.progress)
     except TfsctlError as exc:
         return restored + [f"NOT restored: serving {expect.describe()} ({exc.message})"]
-    return restored + [f"serving {expect.describe()} again"]
+    smoke = live.last_applied.smoke if live.last_applied else ()
+    failed = [f"{model}: {result.name} ({result.detail})" for model, tests in smoke
+              for result in run_smoke(model, tests, ctx.predict) if not result.ok]
+    if failed:
+        return restored + [f"NOT restored: the previous smoke requests fail: {'; '.join(failed)}"]
+    checked = f", its {sum(len(t) for _, t in smoke)} smoke request(s) pass" if smoke else ""
+    return restored + [f"serving {expect.describe()} again{checked}"]
 
 
 def apply_server(execution: ServerExecution, live: LiveServer, launch: Launch | None,

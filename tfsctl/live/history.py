@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tfsctl.live.state import LastApplied
+from tfsctl.spec.model import SmokeTest
 
 HISTORY_DIR = "history"
 
@@ -68,8 +69,26 @@ def read_history(state_dir: Path) -> list[HistoryEntry]:
     return sorted(entries, key=lambda e: e.sequence)
 
 
-def last_applied(state_dir: Path) -> LastApplied | None:
-    """The newest successful apply, or None; with the newest measured start gap."""
+def _smoke(entry: HistoryEntry, server: str) -> tuple[tuple[str, tuple[SmokeTest, ...]], ...]:
+    """The smoke requests the entry's plan verified for `server` (none in older formats)."""
+    from pydantic import ValidationError
+
+    planned = entry.plan.get("servers") if isinstance(entry.plan, dict) else None
+    found = next((s for s in planned or () if isinstance(s, dict) and s.get("name") == server),
+                 None)
+    smoke = found.get("smoke") if found else None
+    if not isinstance(smoke, dict):
+        return ()
+    try:
+        return tuple((model, tuple(SmokeTest.model_validate(t) for t in tests))
+                     for model, tests in smoke.items())
+    except (ValidationError, TypeError):
+        return ()
+
+
+def last_applied(state_dir: Path, server: str = "") -> LastApplied | None:
+    """The newest successful apply of `server`, or None; with the newest measured start gap
+    and the smoke requests it verified."""
     entries = read_history(state_dir)
     gaps = [(e.start_gap_seconds, e.applied_at) for e in entries
             if e.outcome == Outcome.SUCCESS and e.start_gap_seconds is not None]
@@ -78,7 +97,7 @@ def last_applied(state_dir: Path) -> LastApplied | None:
         if entry.outcome == Outcome.SUCCESS:
             return LastApplied(entry.sequence, entry.applied_at, entry.spec_digest,
                                entry.model_config_text, entry.runtime_config_hash,
-                               gap, measured_at)
+                               gap, measured_at, _smoke(entry, server))
         if entry.outcome == Outcome.DESTROYED:
             return None
     return None

@@ -68,7 +68,7 @@ def observe_server(server: Server, *, report: bool = True) -> LiveServer:
         side_files=read_side_files(server),
         runtime=runtime,
         report=server_report,
-        last_applied=last_applied(server.resolved_state_dir),
+        last_applied=last_applied(server.resolved_state_dir, server.name),
         unmanaged_models=_unmanaged(server, root),
         interrupted_apply=_interrupted_apply(server),
     )

@@ -32,6 +32,8 @@ from functools import cache
 from pathlib import Path, PurePath
 from typing import Any
 
+from pydantic import BaseModel
+
 from tfsctl import __version__
 from tfsctl.errors import TfsctlError
 from tfsctl.jsondoc import read_document
@@ -89,6 +91,8 @@ def encode(value: Any, hint: Any) -> Any:
         return value.value
     if isinstance(value, PurePath):
         return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     return value
 
 
@@ -116,6 +120,8 @@ def decode(data: Any, hint: Any, where: str) -> Any:
         return tuple(decode(v, item, f"{where}[{i}]") for i, v in enumerate(data))
     if isinstance(hint, type) and issubclass(hint, (Enum, PurePath)):
         return hint(data)
+    if isinstance(hint, type) and issubclass(hint, BaseModel):
+        return hint.model_validate(data)
     if hint in (str, int, float, bool) and not isinstance(data, hint):
         if hint is float and isinstance(data, int):
             return float(data)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tfsctl.runtimes.base import RuntimeState, RuntimeStatus
 from tfsctl.serverconfig.model_config import ModelEntry
+from tfsctl.spec.model import SmokeTest
 
 __all__ = ["RuntimeState", "RuntimeStatus"]  # part of the live state; defined by the runtimes
 
@@ -129,6 +130,9 @@ class LastApplied:
     #: the last measured gap when an apply (re)started this server, and when that was
     start_gap_seconds: float | None = None
     start_gap_measured_at: str | None = None
+    #: the smoke requests that apply verified, as its plan recorded them (model -> request
+    #: bodies): what a rollback to this state checks before it says "restored"
+    smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
