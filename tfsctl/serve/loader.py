@@ -56,7 +56,7 @@ class LoadedVersion:
             raise ServingError(Code(exc.error_code), _first_line(exc)) from None
         except (ValueError, TypeError) as exc:
             raise invalid(_first_line(exc)) from None
-        return dict(zip(output_aliases, values, strict=True))
+        return {alias: _array(value) for alias, value in zip(output_aliases, values, strict=True)}
 
     def _step(self, signature: meta_graph_pb2.SignatureDef, inputs: tuple[str, ...],
               outputs: tuple[str, ...]) -> Any:
@@ -80,6 +80,14 @@ class LoadedVersion:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _array(value: Any) -> np.ndarray:
+    """A fetched value as an array: a scalar string output comes back as plain `bytes`
+    (numpy would make that a fixed-width bytes array, not a string tensor)."""
+    if isinstance(value, np.ndarray):
+        return value
+    return np.array(value, dtype=object if isinstance(value, bytes) else None)
 
 
 def _first_line(exc: Exception) -> str:
@@ -134,7 +142,3 @@ def make_ndarray(alias: str, tensor_proto: Any) -> np.ndarray:
         return tf.make_ndarray(tensor_proto)
     except Exception as exc:  # noqa: BLE001 - whatever TF raises, the input is at fault
         raise invalid(f"tensor parsing error: {alias} ({_first_line(exc)})") from None
-
-
-def make_tensor_proto(value: np.ndarray) -> Any:
-    return tf.make_tensor_proto(value)
