@@ -79,7 +79,8 @@ class _App:
         try:
             if declared is not None:
                 limits.check_body(int(declared))
-            parts, size = [], 0
+            parts: list[bytes] = []
+            size = 0
             while True:
                 try:
                     message = await asyncio.wait_for(receive(), self.idle_timeout)

@@ -139,6 +139,12 @@ def make_ndarray(alias: str, tensor_proto: Any) -> np.ndarray:
     non-data dtypes such as DT_RESOURCE, values that do not fit the shape) is refused with
     TF Serving's "tensor parsing error"."""
     try:
+        content = tensor_proto.tensor_content
+        if content and tensor_proto.dtype != tf.string.as_datatype_enum:
+            # TF's make_ndarray copies the bytes once more; the session copies its feeds
+            shape = [dim.size for dim in tensor_proto.tensor_shape.dim]
+            return np.frombuffer(content, dtype=tf.dtypes.as_dtype(tensor_proto.dtype)
+                                 .as_numpy_dtype).reshape(shape)
         return tf.make_ndarray(tensor_proto)
     except Exception as exc:  # noqa: BLE001 - whatever TF raises, the input is at fault
         raise invalid(f"tensor parsing error: {alias} ({_first_line(exc)})") from None

@@ -70,8 +70,8 @@ def fill(proto: Any, value: np.ndarray, as_content: bool) -> None:
     if wire is not None:
         data = flat.view(np.float32 if wire == "<f4" else np.float64) if flat.dtype.kind == "c" \
             else flat
-        raw = data.astype(wire, copy=False).tobytes()
-        proto.MergeFromString(_varint(number << 3 | 2) + _varint(len(raw)) + raw)
+        raw = np.ascontiguousarray(data.astype(wire, copy=False))
+        proto.MergeFromString(b"".join((_varint(number << 3 | 2), _varint(raw.nbytes), raw.data)))
         return
     if dtype in (tf.float16, tf.bfloat16):
         flat = flat.view(np.uint16)
