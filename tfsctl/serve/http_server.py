@@ -83,7 +83,8 @@ class _App:
             size = 0
             while True:
                 try:
-                    message = await asyncio.wait_for(receive(), self.idle_timeout)
+                    async with asyncio.timeout(self.idle_timeout):  # no task per message
+                        message = await receive()
                 except TimeoutError:
                     raise _Refused(Response(408, json.dumps(
                         {"error": f"Request body not received within {self.idle_timeout}s"}
@@ -133,6 +134,7 @@ class RestServer:
                                 ws="none",
                                 lifespan="off", interface="asgi3", log_config=None,
                                 access_log=False, server_header=False, backlog=BACKLOG,
+                                proxy_headers=False,  # X-Forwarded-*: nothing here reads them
                                 timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]
                                 timeout_graceful_shutdown=int(drain_timeout))
         self._server = uvicorn.Server(config)
