@@ -19,6 +19,7 @@ import numpy as np
 from tfsctl.servingapi.status import invalid
 
 _SLICE = 1 << 16
+_SMALL = 256
 
 
 def decimal(value: float, single: bool) -> str:
@@ -77,7 +78,7 @@ def _tensor_json(array: np.ndarray, alias: str) -> str:
     """The tensor as nested JSON lists, written a slice of values at a time, so that what
     is held beside the answer's text is bounded (never a Python object per value)."""
     leaf = _leaf_writer(array, array.dtype.kind == "O" and alias.endswith("_bytes"))
-    if array.ndim == 0 or array.size == 0:
+    if array.size <= _SMALL:  # a few values: numpy's per-slice calls would cost more
         return _write(array.tolist(), leaf)
     flat = array.reshape(-1)
     # between values i-1 and i: close and reopen as many lists as dims that restart at i
