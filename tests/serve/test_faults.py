@@ -50,11 +50,16 @@ def serves(server: Server) -> None:
     assert server.states(MODEL) == {"123": "AVAILABLE"}
 
 
-def _exchange_in_pieces(server: Server, request: bytes, piece: int) -> bytes:
+def send_in_pieces(server: Server, data: bytes, cuts: list[int] | range) -> bytes:
+    """Send `data` cut at `cuts` (one write each piece, no Nagle) and read until the server
+    closes the connection."""
     with socket.create_connection(("127.0.0.1", server.rest), timeout=60) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            for start in range(0, len(request), piece):
-                sock.sendall(request[start:start + piece])
+            start = 0
+            for cut in [*sorted(set(cuts)), len(data)]:
+                sock.sendall(data[start:cut])
+                start = cut
         except (BrokenPipeError, ConnectionResetError):
             pass  # refused before the end: the answer is waiting
         chunks = []
@@ -64,6 +69,10 @@ def _exchange_in_pieces(server: Server, request: bytes, piece: int) -> bytes:
         except ConnectionResetError:
             pass
     return b"".join(chunks)
+
+
+def _in_pieces(server: Server, data: bytes, piece: int) -> bytes:
+    return send_in_pieces(server, data, range(piece, len(data), piece))
 
 
 def _head(size: int) -> bytes:
@@ -79,7 +88,7 @@ def _head(size: int) -> bytes:
 def test_heads_over_the_cap_are_refused_however_they_arrive(server: Server, size: int,
                                                            piece: int) -> None:
     """The cap once held only across reads: the same head in one write was answered 200."""
-    status, body = status_and_body(_exchange_in_pieces(server, _head(size), piece))
+    status, body = status_and_body(_in_pieces(server, _head(size), piece))
     assert status == 431 and str(HEAD_CAP) in body["error"]
     serves(server)
 
@@ -103,7 +112,7 @@ def _chunked(trailers: bytes) -> bytes:
 def test_trailers_count_against_the_cap(server: Server, trailers: bytes) -> None:
     """Trailers were not counted (600 MiB of them were kept), and one large field was built
     by a quadratic copy on the event loop."""
-    status, body = status_and_body(_exchange_in_pieces(server, _chunked(trailers), 1_000))
+    status, body = status_and_body(_in_pieces(server, _chunked(trailers), 1_000))
     assert status == 431 and str(HEAD_CAP) in body["error"]
     serves(server)
 

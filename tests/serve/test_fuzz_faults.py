@@ -27,9 +27,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.serve.test_faults import send_in_pieces, serves
 from tests.serve.test_fuzz import FUZZ, Budget
 from tests.serve.test_grpc_answers import VALUE_FIELDS
-from tests.support.models import writable_copies
+from tests.support.models import save_v1_model, writable_copies
 from tests.support.serve import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -60,31 +61,6 @@ def server(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
     yield handle
     assert stop_server(handle) == 0
     assert "Traceback" not in log.read_text(), log.read_text()[-4000:]
-
-
-def serves(server: Server) -> None:
-    response = server.post(PREDICT, {"instances": [1.0, 2.0]})
-    assert (response.status_code, response.json()) == (200, {"predictions": [2.5, 3.0]})
-    assert server.states(MODEL) == {"123": "AVAILABLE"}
-
-
-def _send_in_pieces(server: Server, data: bytes, cuts: list[int]) -> bytes:
-    with socket.create_connection(("127.0.0.1", server.rest), timeout=60) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            start = 0
-            for cut in sorted(set(cuts)) + [len(data)]:
-                sock.sendall(data[start:cut])
-                start = cut
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except ConnectionResetError:
-            pass
-    return b"".join(chunks)
 
 
 _FIELDS = st.lists(st.integers(0, 3000), max_size=60)
@@ -121,7 +97,7 @@ def test_heads_and_trailers_split_anywhere(server: Server, tally: Any) -> None:
         assume(abs(counted - CAP) > 256)
         if budget.exhausted():
             return
-        answer = _send_in_pieces(server, data, cuts)
+        answer = send_in_pieces(server, data, cuts)
         status = int(answer.split(b" ", 2)[1])
         assert status == (431 if counted > CAP else 200), (counted, answer[:300])
         budget.record(str(status))
@@ -227,21 +203,17 @@ ECHO_DTYPES = {"float32": "float_val", "float64": "double_val", "int32": "int_va
 @pytest.fixture(scope="module")
 def echo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One signature per dtype, `echo_DTYPE`: y = x for an x of any shape."""
-    from tfsctl.tfenv import import_tensorflow
-
-    tf = import_tensorflow()
-    v1 = tf.compat.v1
-    model = tmp_path_factory.mktemp("echo") / "echo"
-    graph = tf.Graph()
-    with graph.as_default(), v1.Session(graph=graph) as session:
+    def build(tf: Any) -> dict[str, Any]:
+        v1 = tf.compat.v1
         signatures = {}
         for name in ECHO_DTYPES:
             x = v1.placeholder(getattr(tf, name), shape=None, name=f"x_{name}")
             signatures[f"echo_{name}"] = v1.saved_model.signature_def_utils.predict_signature_def(
                 inputs={"x": x}, outputs={"y": tf.identity(x, name=f"y_{name}")})
-        builder = v1.saved_model.builder.SavedModelBuilder(str(model / "1"))
-        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map=signatures)
-        builder.save()
+        return signatures
+
+    model = tmp_path_factory.mktemp("echo") / "echo"
+    save_v1_model(model / "1", build)
     return model
 
 

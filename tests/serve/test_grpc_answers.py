@@ -20,6 +20,7 @@ import grpc
 import numpy as np
 import pytest
 
+from tests.support.models import save_v1_model
 from tests.support.serve import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -62,25 +63,19 @@ CASES: dict[str, tuple[str, Any, list[int], str, list[Any], bytes]] = {
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tfsctl.tfenv import import_tensorflow
-
-    tf = import_tensorflow()
-    v1 = tf.compat.v1
-    base = tmp_path_factory.mktemp("dtypes") / "dtypes"
-    graph = tf.Graph()
-    with graph.as_default(), v1.Session(graph=graph) as session:
+    def build(tf: Any) -> dict[str, Any]:
+        v1 = tf.compat.v1
         x = v1.placeholder(tf.float32, shape=[None], name="x")
         outputs = {}
         for alias, (dtype, value, _, _, _, _) in CASES.items():
             if dtype == "string":
                 value = np.array(value, dtype=object)
             outputs[alias] = tf.identity(tf.constant(value, dtype=getattr(tf, dtype)), name=alias)
-        signature = v1.saved_model.signature_def_utils.predict_signature_def(
-            inputs={"x": x}, outputs=outputs)
-        builder = v1.saved_model.builder.SavedModelBuilder(str(base / "1"))
-        builder.add_meta_graph_and_variables(session, ["serve"],
-                                             signature_def_map={"serving_default": signature})
-        builder.save()
+        return {"serving_default": v1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"x": x}, outputs=outputs)}
+
+    base = tmp_path_factory.mktemp("dtypes") / "dtypes"
+    save_v1_model(base / "1", build)
     return base
 
 
