@@ -34,19 +34,21 @@ explain() {  # why the engine is not usable: docker info's own words, then docke
 }
 
 # ---------------------------------------------------------------- packages
-# docker-compose (Debian's, v1) is only for bench/rollout.py's compose row.
-packages="docker.io mmdebstrap docker-compose"
+# docker-compose (Debian's, v1) is only for bench/rollout.py's compose row; wrk and h2load
+# (nghttp2-client) are bench/serve_predict.py's REST and gRPC load generators.
+packages="docker.io mmdebstrap docker-compose wrk nghttp2-client"
 missing=()
 command -v docker >/dev/null || missing+=(docker)
 command -v dockerd >/dev/null || missing+=(dockerd)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
-if ! command -v docker-compose >/dev/null; then
+for optional in docker-compose:docker-compose wrk:wrk h2load:nghttp2-client; do
+  command -v "${optional%%:*}" >/dev/null && continue
   if [ "$(id -u)" = 0 ]; then
-    missing+=(docker-compose)
-  else  # optional: the tests do not need it, so a non-root developer is not stopped
-    say "docker-compose is missing (bench/rollout.py needs it): apt-get install docker-compose as root"
+    missing+=("${optional#*:}")
+  else  # optional: the tests do not need them, so a non-root developer is not stopped
+    say "${optional%%:*} is missing (for bench/): apt-get install ${optional#*:} as root"
   fi
-fi
+done
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing ${missing[*]} and not root: run as root, or apt-get install $packages"
   say "installing $packages (missing: ${missing[*]})"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 
 def make_writable(root: Path) -> None:
@@ -31,3 +32,18 @@ def writable_copies(testdata: Path, names: Iterable[str], target: Path) -> Path:
         shutil.copytree(testdata / name, target / name)
     make_writable(target)
     return target
+
+
+def save_v1_model(path: Path, signatures: Callable[[Any], dict[str, Any]]) -> Path:
+    """A TF1 SavedModel at `path` (version dir included), tagged `serve`, whose graph
+    `signatures(tf)` builds and whose SignatureDefs it returns."""
+    from tfsctl.tfenv import import_tensorflow
+
+    tf = import_tensorflow()
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        defs = signatures(tf)
+        builder = tf.compat.v1.saved_model.builder.SavedModelBuilder(str(path))
+        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map=defs)
+        builder.save()
+    return path

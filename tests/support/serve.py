@@ -56,12 +56,13 @@ def server_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tfsctl.serve", *args]
 
 
-def start_server(args: list[str], log: Path) -> Server:
+def start_server(args: list[str], log: Path, wrapper: tuple[str, ...] = ()) -> Server:
+    """`wrapper`: a command the server runs under, such as `prlimit --nofile=1024 --`."""
     grpc_port, rest_port = free_port(), free_port()
     with open(log, "wb") as handle:
-        process = subprocess.Popen(
-            server_command("--host=127.0.0.1", f"--port={grpc_port}", f"--rest_api_port={rest_port}",
-                           *args), stdout=handle, stderr=subprocess.STDOUT)
+        command = server_command("--host=127.0.0.1", f"--port={grpc_port}",
+                                 f"--rest_api_port={rest_port}", *args)
+        process = subprocess.Popen([*wrapper, *command], stdout=handle, stderr=subprocess.STDOUT)
     server = Server(process, grpc_port, rest_port, log)
 
     def up() -> bool:

@@ -8,6 +8,7 @@ appear; an output is base64-encoded only when its alias ends in `_bytes`.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -16,6 +17,9 @@ from typing import Any
 import numpy as np
 
 from tfsctl.servingapi.status import invalid
+
+_SLICE = 1 << 16
+_SMALL = 256
 
 
 def decimal(value: float, single: bool) -> str:
@@ -55,9 +59,46 @@ def _write(value: Any, leaf: Callable[[Any], str]) -> str:
     return leaf(value)
 
 
+def _floats(values: np.ndarray) -> list[str]:
+    """decimal() of every value, a slice at a time: %g, read back all at once, and full
+    precision only where %g does not read back as the same value."""
+    single = values.dtype.itemsize <= 4
+    texts = list(map("%g".__mod__, values.tolist()))
+    back = np.array(texts, dtype=np.float64)
+    differs = (back.astype(np.float32) != values) if single else (back != values)
+    for index in np.flatnonzero(differs & np.isfinite(values)):
+        texts[index] = f"{float(values[index]):.{9 if single else 17}g}"
+    texts = [t if "." in t or "e" in t else t + ".0" for t in texts]
+    for index in np.flatnonzero(~np.isfinite(values)):
+        texts[index] = decimal(float(values[index]), single)
+    return texts
+
+
 def _tensor_json(array: np.ndarray, alias: str) -> str:
+    """The tensor as nested JSON lists, written a slice of values at a time, so that what
+    is held beside the answer's text is bounded (never a Python object per value)."""
     leaf = _leaf_writer(array, array.dtype.kind == "O" and alias.endswith("_bytes"))
-    return _write(array.tolist(), leaf)
+    if array.size <= _SMALL:  # a few values: numpy's per-slice calls would cost more
+        return _write(array.tolist(), leaf)
+    flat = array.reshape(-1)
+    # between values i-1 and i: close and reopen as many lists as dims that restart at i
+    strides = [math.prod(array.shape[j:]) for j in range(1, array.ndim)]
+    separators = np.array(["]" * k + ", " + "[" * k for k in range(array.ndim)], dtype=object)
+    parts = ["[" * array.ndim]
+    for start in range(0, flat.size, _SLICE):
+        chunk = flat[start:start + _SLICE]
+        texts = _floats(chunk) if chunk.dtype.kind == "f" else [leaf(v) for v in chunk.tolist()]
+        if array.ndim == 1:
+            parts.append((", " if start else "") + ", ".join(texts))
+            continue
+        index = np.arange(start, start + chunk.size)
+        restarts = sum(((index % stride) == 0).astype(np.int64) for stride in strides)
+        between = separators[restarts]
+        if start == 0:
+            between[0] = ""
+        parts.append("".join(itertools.chain.from_iterable(zip(between, texts, strict=True))))
+    parts.append("]" * array.ndim)
+    return "".join(parts)
 
 
 def format_predict(outputs: Mapping[str, np.ndarray], row: bool) -> str:
@@ -69,6 +110,12 @@ def format_predict(outputs: Mapping[str, np.ndarray], row: bool) -> str:
         if not several:
             return '{"outputs": ' + next(iter(parts.values())) + "}"
         return '{"outputs": {' + ", ".join(f"{json.dumps(k)}: {v}" for k, v in parts.items()) + "}}"
+    if not several:
+        name, value = next(iter(outputs.items()))
+        if np.ndim(value) == 0:
+            raise invalid(f"Tensor name: {name} has no shape information ")
+        # one output: the rows joined are the whole tensor's JSON
+        return '{"predictions": ' + _tensor_json(np.asarray(value), name) + "}"
     batch = -1
     for name, value in outputs.items():
         if np.ndim(value) == 0:
@@ -81,10 +128,7 @@ def format_predict(outputs: Mapping[str, np.ndarray], row: bool) -> str:
     for index in range(batch):
         cells = {name: _tensor_json(np.array(np.asarray(v)[index], dtype=np.asarray(v).dtype), name)
                  for name, v in outputs.items()}
-        if several:
-            items.append("{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in cells.items()) + "}")
-        else:
-            items.append(next(iter(cells.values())))
+        items.append("{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in cells.items()) + "}")
     return '{"predictions": [' + ", ".join(items) + "]}"
 
 

@@ -93,7 +93,7 @@ ACCEPTED_NO_EFFECT = frozenset({
     "remove_unused_fields_from_bundle_metagraph", "num_tflite_pools",
     "num_tflite_interpreters_per_pool", "xla_cpu_compilation_enabled",
     "xla_gpu_compilation_enabled", "enable_profiler", "skip_initialize_tpu",
-    "enable_per_model_batching_parameters", "enable_serialization_as_tensor_content",
+    "enable_per_model_batching_parameters",
 })
 # Features this server does not have: setting them away from the default is refused.
 UNSUPPORTED = frozenset({

@@ -27,8 +27,9 @@ import grpc
 from tfsctl.protos import model_service_pb2, prediction_service_pb2
 from tfsctl.serve.configfiles import entries_from_proto
 from tfsctl.serve.core import Core, Target, serialized_examples
-from tfsctl.serve.loader import make_ndarray, make_tensor_proto, tensor_itemsize
+from tfsctl.serve.loader import make_ndarray, tensor_itemsize
 from tfsctl.serve.metrics import Metrics
+from tfsctl.serve.tensor_protos import fill
 from tfsctl.servingapi.limits import RequestLimits
 from tfsctl.servingapi.status import Code, ServingError, invalid
 
@@ -91,10 +92,13 @@ def _rpc(api: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 class PredictionServicer:
-    def __init__(self, core: Core, metrics: Metrics, limits: RequestLimits):
+    def __init__(self, core: Core, metrics: Metrics, limits: RequestLimits,
+                 tensor_content: bool = False):
         self.core = core
         self.metrics = metrics
         self.limits = limits
+        #: --enable_serialization_as_tensor_content: outputs as raw bytes, not typed fields
+        self.tensor_content = tensor_content
 
     @_rpc("Predict")
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
@@ -107,7 +111,7 @@ class PredictionServicer:
         response = prediction_service_pb2.PredictResponse(
             model_spec=_model_spec(target.model, result.version, result.signature_name))
         for key, value in outputs.items():
-            response.outputs[key].CopyFrom(make_tensor_proto(value))
+            fill(response.outputs[key], value, self.tensor_content)
         return response
 
     @_rpc("GetModelMetadata")

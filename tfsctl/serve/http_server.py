@@ -9,10 +9,12 @@ any client needs and uvicorn leaves to the application:
     never raises; a request the HTTP parser refuses gets a JSON 400 too;
   * bounded requests: a body over `--max_request_bytes` is refused from its
     Content-Length before it is read (or as soon as a chunked body passes
-    it), and the request line and headers may take at most 64 KiB;
+    it), and the request line, headers and trailers may take at most 64 KiB
+    together, however their bytes are split across reads (431 beyond);
   * no connection held forever: headers must arrive, and a body must keep
     arriving, within `--idle_timeout_seconds`, and a keep-alive connection
-    idle that long is closed.
+    idle that long is closed; a connection whose client has shut down its
+    sending side is closed once nothing is left to answer on it.
 
 The socket is bound by `RestServer()` itself, so a port in use is an error
 at start-up, not in a background thread.
@@ -21,6 +23,7 @@ at start-up, not in a background thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -30,84 +33,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tfsctl.serve.http_protocol import Protocol, connection_limit
 from tfsctl.serve.rest import Response, RestApi, error_response
 from tfsctl.servingapi.status import Code, ServingError
 
 log = logging.getLogger("tfsctl.serve")
 
 BACKLOG = 2048
-MAX_HEADER_BYTES = 64 << 10
-
-
-class _Protocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for the request line and headers, a cap on
-    their size, and TF Serving's JSON error body for requests the parser refuses."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._header_bytes = 0
-        self._header_deadline: asyncio.TimerHandle | None = None
-
-    def _await_request(self) -> None:
-        """Start waiting for the next request's headers (a new connection, or after an answer)."""
-        self._header_bytes = 0
-        self._cancel_deadline()
-        self._header_deadline = self.loop.call_later(self.timeout_keep_alive, self._give_up)
-
-    def _cancel_deadline(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
-
-    def _give_up(self) -> None:
-        if not self.transport.is_closing():
-            log.debug("rest: closing a connection that sent no complete request in %ss",
-                      self.timeout_keep_alive)
-            self.transport.close()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._await_request()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_deadline()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._header_deadline is not None and not self.transport.is_closing():
-            # still waiting for the end of the headers: all of it was request line and headers
-            self._header_bytes += len(data)
-            if self._header_bytes > MAX_HEADER_BYTES:
-                self._cancel_deadline()
-                self.send_400_response(f"Request line and headers exceed {MAX_HEADER_BYTES} bytes")
-
-    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol allows bool
-        """A client may shut down its sending side once the request is out (`nc -N`, HTTP/1.0
-        clients): keep the connection open so that the answer still goes back (asyncio
-        closes it otherwise). A half-closed connection with no request is closed by the
-        header deadline."""
-        return True
-
-    def on_headers_complete(self) -> None:
-        self._cancel_deadline()
-        super().on_headers_complete()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._await_request()
-
-    def send_400_response(self, msg: str) -> None:
-        body = json.dumps({"error": f"Malformed HTTP request: {msg}"}).encode()
-        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                             b"content-length: " + str(len(body)).encode() + b"\r\n"
-                             b"connection: close\r\n\r\n" + body)
-        self.transport.close()
-
-
 class _Refused(Exception):
     """The request cannot be read to its end: answered, and the connection closed."""
 
@@ -146,10 +79,12 @@ class _App:
         try:
             if declared is not None:
                 limits.check_body(int(declared))
-            parts, size = [], 0
+            parts: list[bytes] = []
+            size = 0
             while True:
                 try:
-                    message = await asyncio.wait_for(receive(), self.idle_timeout)
+                    async with asyncio.timeout(self.idle_timeout):  # no task per message
+                        message = await receive()
                 except TimeoutError:
                     raise _Refused(Response(408, json.dumps(
                         {"error": f"Request body not received within {self.idle_timeout}s"}
@@ -194,9 +129,12 @@ class RestServer:
             self._socket.close()
             raise
         self._pool = ThreadPoolExecutor(threads or default_threads(), thread_name_prefix="rest")
-        config = uvicorn.Config(_App(api, self._pool, idle_timeout), http=_Protocol, ws="none",
+        protocol = functools.partial(Protocol, max_connections=connection_limit())
+        config = uvicorn.Config(_App(api, self._pool, idle_timeout), http=protocol,  # type: ignore[arg-type]
+                                ws="none",
                                 lifespan="off", interface="asgi3", log_config=None,
                                 access_log=False, server_header=False, backlog=BACKLOG,
+                                proxy_headers=False,  # X-Forwarded-*: nothing here reads them
                                 timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]
                                 timeout_graceful_shutdown=int(drain_timeout))
         self._server = uvicorn.Server(config)

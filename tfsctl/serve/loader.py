@@ -56,7 +56,7 @@ class LoadedVersion:
             raise ServingError(Code(exc.error_code), _first_line(exc)) from None
         except (ValueError, TypeError) as exc:
             raise invalid(_first_line(exc)) from None
-        return dict(zip(output_aliases, values, strict=True))
+        return {alias: _array(value) for alias, value in zip(output_aliases, values, strict=True)}
 
     def _step(self, signature: meta_graph_pb2.SignatureDef, inputs: tuple[str, ...],
               outputs: tuple[str, ...]) -> Any:
@@ -80,6 +80,14 @@ class LoadedVersion:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _array(value: Any) -> np.ndarray:
+    """A fetched value as an array: a scalar string output comes back as plain `bytes`
+    (numpy would make that a fixed-width bytes array, not a string tensor)."""
+    if isinstance(value, np.ndarray):
+        return value
+    return np.array(value, dtype=object if isinstance(value, bytes) else None)
 
 
 def _first_line(exc: Exception) -> str:
@@ -131,10 +139,12 @@ def make_ndarray(alias: str, tensor_proto: Any) -> np.ndarray:
     non-data dtypes such as DT_RESOURCE, values that do not fit the shape) is refused with
     TF Serving's "tensor parsing error"."""
     try:
+        content = tensor_proto.tensor_content
+        if content and tensor_proto.dtype != tf.string.as_datatype_enum:
+            # TF's make_ndarray copies the bytes once more; the session copies its feeds
+            shape = [dim.size for dim in tensor_proto.tensor_shape.dim]
+            return np.frombuffer(content, dtype=tf.dtypes.as_dtype(tensor_proto.dtype)
+                                 .as_numpy_dtype).reshape(shape)
         return tf.make_ndarray(tensor_proto)
     except Exception as exc:  # noqa: BLE001 - whatever TF raises, the input is at fault
         raise invalid(f"tensor parsing error: {alias} ({_first_line(exc)})") from None
-
-
-def make_tensor_proto(value: np.ndarray) -> Any:
-    return tf.make_tensor_proto(value)

@@ -63,6 +63,7 @@ class ModelSlot:
     entry: ModelEntry
     versions: dict[int, VersionSlot] = field(default_factory=dict)
     removed: bool = False
+    unlisted: bool = False  # the last poll could not list the base path
 
     @property
     def name(self) -> str:
@@ -82,17 +83,21 @@ def select(policy: VersionPolicy, found: list[int]) -> set[int]:
 
 
 def scan(base_path: str) -> dict[int, tuple[str, float]]:
-    """Version dirs under `base_path`: number -> (path, mtime). Other names are ignored."""
+    """Version dirs under `base_path`: number -> (path, mtime). Other names are ignored, and
+    so is a version dir that vanishes while it is listed. Raises OSError when the base path
+    cannot be listed (missing, unreadable, or the process out of file descriptors): that
+    says nothing about which versions exist, so the caller keeps what it serves, as TF
+    Serving's file-system source keeps the aspired versions of a base path that is missing
+    or transiently unavailable."""
     found: dict[int, tuple[str, float]] = {}
-    try:
-        entries = list(os.scandir(base_path))
-    except OSError:
-        return found
-    for entry in entries:
-        if entry.name.isdigit() and entry.is_dir():
-            number = int(entry.name)
-            if number not in found:
-                found[number] = (entry.path, entry.stat().st_mtime)
+    with os.scandir(base_path) as entries:
+        for entry in entries:
+            if entry.name.isdigit() and int(entry.name) not in found:
+                try:
+                    if entry.is_dir():
+                        found[int(entry.name)] = (entry.path, entry.stat().st_mtime)
+                except OSError:
+                    continue
     return found
 
 
@@ -208,7 +213,19 @@ class ModelManager:
                 self._converge(slot)
 
     def _converge(self, slot: ModelSlot) -> None:
-        found = {} if slot.removed else scan(slot.entry.base_path)
+        try:
+            found = {} if slot.removed else scan(slot.entry.base_path)
+        except OSError as exc:
+            if not slot.unlisted:
+                log.warning("Cannot list base path %s of servable %s (%s); keeping its versions "
+                            "until it can be listed", slot.entry.base_path, slot.name,
+                            exc.strerror or exc)
+            slot.unlisted = True
+            return
+        if slot.unlisted:
+            log.info("Base path %s of servable %s can be listed again", slot.entry.base_path,
+                     slot.name)
+            slot.unlisted = False
         aspired = select(slot.entry.policy, list(found))
         for version in sorted(aspired, reverse=True):
             path, mtime = found[version]

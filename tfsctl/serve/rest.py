@@ -23,6 +23,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from google.protobuf import json_format
@@ -31,6 +32,7 @@ from tfsctl.protos import prediction_service_pb2
 from tfsctl.serve.answers import error_json, format_classify, format_predict, format_regress
 from tfsctl.serve.core import Core, Target, serialized_examples
 from tfsctl.serve.metrics import Metrics
+from tfsctl.servingapi import bulk
 from tfsctl.servingapi.limits import RequestLimits
 from tfsctl.servingapi.requests import parse_examples, parse_json, parse_predict, signature_name
 from tfsctl.servingapi.status import Code, ServingError, invalid
@@ -123,20 +125,30 @@ class RestApi:
             spec = Target(model, version, label)
             return self._metadata(spec) if match["metadata"] else self._status(spec)
         call.api = api = match["method"].lower()
-        doc = parse_json(body)
+        doc, array = _document(body, api)
         spec = Target(model, version, label, signature_name(doc))
         core = self.core
         if api == "predict":
-            inputs, row = parse_predict(doc, core.input_dtypes(spec), spec.signature_name,
-                                        self.limits)
-            _, outputs = core.predict(spec, inputs)
-            return format_predict(outputs, row)
+            read = self._predict_inputs(core.input_dtypes(spec), spec, doc, array, body)
+            del array  # its text is as large as the body: not held while the model runs
+            _, outputs = core.predict(spec, read[0])
+            return format_predict(outputs, read[1])
         request_input = prediction_service_pb2.Input()
         parse_examples(doc, request_input)
         examples = serialized_examples(request_input)
         if api == "regress":
             return format_regress(core.regress(spec, examples)[1])
         return format_classify(core.classify(spec, examples)[1])
+
+    def _predict_inputs(self, dtypes: dict[str, int], spec: Target, doc: dict[str, Any],
+                        array: bulk.BulkArray | None, body: bytes
+                        ) -> tuple[dict[str, Any], bool]:
+        if array is not None:
+            read = bulk.predict_inputs(doc, array, dtypes, self.limits)
+            if read is not None:
+                return read
+            doc = parse_json(body)  # the ordinary path reads the whole document
+        return parse_predict(doc, dtypes, spec.signature_name, self.limits)
 
     def _status(self, target: Target) -> str:
         rows = self.core.manager.status(target.model, target.version)
@@ -154,6 +166,19 @@ class RestApi:
                 name: json_format.MessageToDict(sig, preserving_proto_field_name=True,
                                                 always_print_fields_with_no_presence=True)
                 for name, sig in signatures.items()}}}})
+
+
+def _document(body: bytes, api: str) -> tuple[dict[str, Any], bulk.BulkArray | None]:
+    """The request's JSON object; for a large predict whose values are one numeric array,
+    the document without that array and the array's text (servingapi/bulk.py). If the rest
+    does not parse, the whole body is parsed, so that the error is the one it would be."""
+    found = bulk.find(body) if api == "predict" else None
+    if found is not None:
+        try:
+            return parse_json(found[0].encode()), found[1]
+        except ServingError:
+            pass
+    return parse_json(body), None
 
 
 class _Call:

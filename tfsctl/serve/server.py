@@ -198,7 +198,9 @@ def _serve(flags: ServerFlags, stop: threading.Event, importing: threading.Event
     limits = RequestLimits(flags.max_request_elements, flags.max_request_bytes)
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="grpc"),
                               options=grpc_options(flags))
-    add_services(grpc_server, PredictionServicer(core, metrics, limits), ModelServicer(core))
+    add_services(grpc_server, PredictionServicer(core, metrics, limits,
+                                                 flags.enable_serialization_as_tensor_content),
+                 ModelServicer(core))
     host = f"[{flags.host}]" if ":" in flags.host else flags.host
     addresses = ([f"{host}:{flags.port}"] if flags.port else []) + (
         [f"unix:{flags.grpc_socket_path}"] if flags.grpc_socket_path else [])
