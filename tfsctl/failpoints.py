@@ -23,6 +23,7 @@ POINTS = (
     "after-runtime",  # a container/process was created or replaced
     "before-labels",  # new versions AVAILABLE, labels not moved yet
     "after-config-write",  # model.config written, smoke tests not run
+    "after-switch",  # traffic moved to the new server (blue/green), the old one not drained
 )
 
 

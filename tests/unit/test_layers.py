@@ -21,7 +21,7 @@ LAYERS: dict[str, int] = {
     "__init__": 0, "errors": 0, "failpoints": 0, "atomic": 0, "endpoints": 0, "protos": 0,
     "journal": 1, "jsondoc": 1, "tfenv": 1,
     "spec": 2,
-    "serverconfig": 3, "servingapi": 3,
+    "serverconfig": 3, "servingapi": 3, "traffic": 3,
     "runtimes": 4, "kubernetes": 4,
     "live": 5,
     "export": 6,

@@ -14,8 +14,10 @@ server that still serves, and a state the next plan converges from:
      container until the new one serves;
 4. labels whose version was not AVAILABLE are set in a second reload, once it is;
 5. wait until every selected version is AVAILABLE and removed ones are gone;
-6. smoke requests; then the replacement is committed, pruned versions deleted,
-   and the outcome recorded in the history.
+6. smoke requests (against the new server itself, where the runtime starts it
+   beside the serving one); then the runtime switches traffic to it, the
+   replacement is committed, pruned versions deleted, and the outcome recorded
+   in the history.
 
 On failure the previous model.config and side files are restored, versions
 this apply exported are removed again (they are reproducible from their
@@ -248,6 +250,9 @@ def apply_server(plan: ServerPlan, live: LiveServer, launch: Launch | None, ctx:
                     failures.append(f"smoke test {result.name!r} of {model}: {result.detail}")
         if failures:
             raise ServingFailed("; ".join(failures))
+        if started is not None and launch is not None:
+            ctx.driver.switch(launch)
+            failpoint("after-switch")
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure rolls back
         message = _reason(exc)
         ctx.progress(f"failed: {message}; rolling back")

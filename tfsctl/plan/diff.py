@@ -132,6 +132,7 @@ def _replace_reasons(server: Server, live: LiveServer, desired: DesiredRuntime,
             reasons.append(f"the {profile(server.runtime).noun} was made by an older tfsctl or by "
                            "hand: its settings are not known")
         else:
+            reasons += profile(server.runtime).change_notes(dict(runtime.settings), after)
             reasons += settings_changes(dict(runtime.settings), after)
             if not reasons:
                 reasons.append("a secret value (secret_env) changed")
@@ -205,7 +206,7 @@ def _label_steps(server: Server, live: LiveServer, action: ServerAction,
     their model.config), which still refuses label *moves* and would let a new
     label answer errors until its version loads: the two steps stay.
     """
-    if profile(server.runtime).rollout(server):
+    if profile(server.runtime).labels_at_start:
         return ()  # each new copy starts with every label and serves once all are AVAILABLE
     # A starting server checks labels once it has loaded only each model's newest version
     # (TF Serving's start-up), so labels on other versions need the second step too.

@@ -201,6 +201,10 @@ class Containers:
     def _previous(self, server: str) -> list[Any]:
         return [c for c in self._managed(server) if _is_aside(c.name)]
 
+    def has_previous(self, server: str) -> bool:
+        """Whether a container of the server is set aside (by `replace` or `set_aside`)."""
+        return bool(self._previous(server))
+
     def observe(self, server: str) -> ObservedContainer | None:
         """The server's current container, or None; read-only (found by SERVER_LABEL)."""
         container = self._current(server)
@@ -226,6 +230,19 @@ class Containers:
             raise
         except (DockerRuntimeError, docker.errors.DockerException):
             return None
+
+    def named(self, server: str, name: str) -> ObservedContainer | None:
+        """The server's container called exactly `name`, or None."""
+        found = [c for c in self._managed(server) if c.name == name]
+        return _observed(found[0]) if found else None
+
+    def address(self, server: str, name: str, network: str) -> str | None:
+        """The IP address the container `name` of `server` has on `network`, or None."""
+        found = [c for c in self._managed(server) if c.name == name]
+        if not found:
+            return None
+        networks = (found[0].attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return (networks.get(network) or {}).get("IPAddress") or None
 
     # -- changing -----------------------------------------------------------
 
@@ -300,6 +317,45 @@ class Containers:
                         f"container could not be started again: {revive_error.message}",
                         f"docker start {old.id[:12]} (it may still be named *{PREVIOUS_INFIX}*)") from exc
             raise
+
+    def rename(self, server: str, name: str, new_name: str) -> None:
+        """Give the server's container `name` the name `new_name` (Docker's DNS follows)."""
+        for container in self._managed(server):
+            if container.name == name:
+                with engine_call(f"rename container {name}"):
+                    container.rename(new_name)
+
+    def set_aside(self, server: str, name: str) -> None:
+        """Stop the server's container `name` and rename it aside, as `replace` does, for
+        `restore_previous` to bring back or `discard_previous` to delete."""
+        for container in self._managed(server):
+            if container.name == name:
+                with engine_call(f"stop container {name}"):
+                    container.stop(timeout=0)
+                    container.rename(f"{name}{PREVIOUS_INFIX}{container.id[:12]}")
+
+    def remove_named(self, server: str, name: str) -> None:
+        """Delete the server's container `name` at once (its traffic was drained first)."""
+        for container in self._managed(server):
+            if container.name == name:
+                self._remove_id(container.id, timeout=0)
+
+    def ensure_network(self, name: str, server: str) -> None:
+        """A bridge network of the server's own, where its containers find each other by name."""
+        with engine_call(f"create network {name}"):
+            if not self.client.networks.list(names=[name]):
+                self.client.networks.create(name, driver="bridge", labels={
+                    MANAGED_LABEL: "true", SERVER_LABEL: server})
+
+    def remove_network(self, name: str, server: str) -> None:
+        """Delete the server's network, if it is ours and nothing uses it any more."""
+        import docker.errors
+
+        with engine_call(f"remove network {name}"):
+            for network in self.client.networks.list(names=[name]):
+                if (network.attrs.get("Labels") or {}).get(SERVER_LABEL) == server:
+                    with contextlib.suppress(docker.errors.APIError):
+                        network.remove()
 
     def restore_previous(self, server: str, start: bool = True) -> bool:
         """Undo an unfinished replacement from the engine's state alone (e.g. after a crash).
