@@ -171,12 +171,14 @@ class Driver(RuntimeDriver):
         self._started = self.containers.named(self.server, name)
 
     def create(self, launch: Launch) -> None:
+        """The proxy first: a port that is taken fails in a second, before a server starts."""
         self.containers.remove(self.server)  # a stopped leftover of ours, if any
-        self._start(launch, self.names.live)
+        self.containers.ensure_network(self.names.network, self.server)
         try:
             self.traffic.ensure_proxy(launch)
         except PortInUse as exc:
             raise self._port_taken(exc) from None
+        self._start(launch, self.names.live)
 
     def replace(self, launch: Launch) -> None:
         """Start the new (green) container beside the serving one; nothing else changes until
