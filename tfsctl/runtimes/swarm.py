@@ -172,6 +172,9 @@ class Driver(RuntimeDriver):
         proxy_up = proxy is not None and proxy.running
         detail = f"{running}/{found.replicas} tasks running" + (
             "" if proxy_up else "; its proxy container is not running")
+        if len(found.tasks) > found.replicas:
+            detail += (f"; {len(found.tasks)} tasks for {found.replicas} replicas (Swarm left "
+                       "one more: `docker service update --force` converges it)")
         if found.update_state and found.update_state != "completed":
             detail += f"; update {found.update_state}"
         return RuntimeState(
