@@ -76,7 +76,7 @@ class DockerProfile(RuntimeProfile):
                 "drains (no downtime)")
 
     def change_notes(self, before: Settings, after: Settings) -> list[str]:
-        if PROXY_SETTING in after and PROXY_SETTING not in before:
+        if after.get(PROXY_SETTING) and not before.get(PROXY_SETTING):
             return ["migrated behind tfsctl's proxy (blue/green from then on): the container "
                     "gives its published ports to the proxy, so requests fail for a moment once"]
         return []
