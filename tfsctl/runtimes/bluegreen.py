@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsctl.endpoints import Endpoint
+from tfsctl.failpoints import failpoint
 from tfsctl.journal import RuntimeUndo
 from tfsctl.runtimes.base import Launch
 from tfsctl.runtimes.engine.containers import NEXT_INFIX, Containers, ContainerSpec, Mount
@@ -126,6 +127,7 @@ class BlueGreen:
         if green is not None:
             drain(self.api, LIVE, self.drain_timeout)
             self.containers.remove_named(self.names.server, self.names.live)
+            failpoint("during-replace")
             self.containers.rename(self.names.server, self.names.next, self.names.live)
             to_live(self.api, green, self.ports, self.drain_timeout)
         self.containers.discard_previous(self.names.server)
