@@ -32,6 +32,7 @@ def _grpc_client(host: str, port: int, model: str, label: str,
                  values: list[float]) -> tuple[Callable[[], list[float]], Callable[[], None]]:
     """A predict over gRPC with the official stubs (imports TensorFlow's protos, once)."""
     import grpc
+    import numpy
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -47,7 +48,10 @@ def _grpc_client(host: str, port: int, model: str, label: str,
 
     def call() -> list[float]:
         response = stub.Predict(request, timeout=5)
-        return list(next(iter(response.outputs.values())).float_val)
+        tensor = next(iter(response.outputs.values()))
+        if tensor.tensor_content:  # packed, as TF Serving answers a tensor of several values
+            return [float(v) for v in numpy.frombuffer(tensor.tensor_content, dtype=numpy.float32)]
+        return list(tensor.float_val)
 
     return call, channel.close
 

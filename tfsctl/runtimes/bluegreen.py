@@ -108,9 +108,14 @@ class BlueGreen:
         return True
 
     def switch(self, launch: Launch) -> None:
-        """Send new requests to green (a no-op when no green was started: a create)."""
+        """Send new requests to green; after a create, to the new live container (the proxy
+        started before it, so it may not have resolved its name yet)."""
         green = self._address(self.names.next)
         if green is None:
+            live = self._address(self.names.live)
+            if live is not None:
+                self.api.wait_answering(SOCKET_TIMEOUT)
+                to_live(self.api, live, self.ports, self.drain_timeout)
             return
         if self._switchable(launch):
             to_next(self.api, green, self.ports)
