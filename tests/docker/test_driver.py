@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.containers import SECRET, container_names, http_args, set_aside, site, stamp, who
+from tests.support.containers import SECRET, container_names, http_args, site, stamp, who
 from tests.support.net import free_port, held_port, wait_http
 from tfsctl.journal import RuntimeUndoKind
 from tfsctl.runtimes.base import Launch, RuntimeStatus, RuntimeTarget, ServerExited, Step
@@ -89,14 +89,16 @@ def test_create_observe_replace_undo_commit_destroy(base_image: str, unique: Cal
     assert container_names(docker_client, container_name(server)) == [
         container_name(server), proxy_name(server)]
 
-    # replace, switch, commit: blue is drained and gone, green has its name
+    # replace, switch, commit: blue is drained and gone, green serves under the other name
     undo = driver.undo_for(Step.REPLACE)
     driver = Driver(driver.target, Containers(docker_client))
     driver.replace(second)
     driver.switch(second)
-    assert who(rest) == "b" and set_aside(docker_client, container_name(server))
+    assert who(rest) == "b"
     driver.commit(undo)
-    assert who(rest) == "b" and set_aside(docker_client, container_name(server)) == []
+    assert who(rest) == "b"
+    green = f"{container_name(server)}-b"
+    assert container_names(docker_client, container_name(server)) == [green, proxy_name(server)]
     replaced = driver.observe(base_image)
     assert replaced.identity != raw.id and replaced.config_hash == second.config_hash
 
@@ -108,6 +110,8 @@ def test_create_observe_replace_undo_commit_destroy(base_image: str, unique: Cal
     driver.commit(undo)
     assert who(rest) == "b"
     assert driver.observe(base_image).identity != replaced.identity
+    assert container_names(docker_client, container_name(server)) == [
+        container_name(server), proxy_name(server)]  # back under the first name
 
     driver.destroy()
     assert driver.observe(base_image).status is RuntimeStatus.MISSING

@@ -15,7 +15,7 @@ import pytest
 from tfsctl.runtimes.engine.errors import FirewallChainMissing, api_error
 from tfsctl.traffic.config import SOCKET_DIR, SOCKET_NAME, BlueGreen, render_blue_green
 from tfsctl.traffic.runtime_api import RuntimeApi, RuntimeApiError
-from tfsctl.traffic.switch import drain, to_live, to_next
+from tfsctl.traffic.switch import drain, hold, route
 
 HEADER = "# pxname,svname,qcur,qmax,scur,addr,status"
 
@@ -26,7 +26,7 @@ class FakeHaproxy(socketserver.ThreadingUnixStreamServer):
 
     def __init__(self, path: Path):
         self.commands: list[str] = []
-        self.sessions = {"live": 2, "next": 0}
+        self.sessions = {"a": 2, "b": 0}
         super().__init__(str(path), _Handler)
 
     def answer(self, line: str) -> str:
@@ -34,8 +34,8 @@ class FakeHaproxy(socketserver.ThreadingUnixStreamServer):
         if line == "show stat":
             rows = [HEADER] + [f"{b},{s},0,0,{n},10.0.0.{i}:8501,UP" for b in ("rest", "grpc")
                                for i, (s, n) in enumerate(self.sessions.items())]
-            if any("live state drain" in c for c in self.commands):
-                self.sessions["live"] = max(0, self.sessions["live"] - 1)
+            if any("a state drain" in c for c in self.commands):
+                self.sessions["a"] = max(0, self.sessions["a"] - 1)
             return "\n".join(rows) + "\n"
         if line.startswith("set server nosuch/"):
             return "No such backend.\n"
@@ -72,38 +72,38 @@ def haproxy(tmp_path: Path) -> Iterator[tuple[FakeHaproxy, RuntimeApi]]:
 
 
 def test_the_blue_green_config_has_two_slots_and_an_unpublished_admin_socket() -> None:
-    text = render_blue_green(BlueGreen("tfsctl-web", "tfsctl-web-next-green", 8500, 8501, 1000))
+    text = render_blue_green(BlueGreen("tfsctl-web", "tfsctl-web-b", 8500, 8501, 1000))
     assert f"stats socket {SOCKET_DIR}/{SOCKET_NAME} mode 600 uid 1000 level admin" in text
-    assert "    server live tfsctl-web:8501\n    server next tfsctl-web-next-green:8501 disabled" in text
-    assert "server live tfsctl-web:8500 proto h2" in text
-    assert "server next tfsctl-web-next-green:8500 proto h2 disabled" in text
-    # a restarted proxy resolves the live container at once; a missing name is no error
-    assert "init-addr last,libc,none" in text
+    assert "    server a tfsctl-web:8501\n    server b tfsctl-web-b:8501\n" in text
+    assert "    server a tfsctl-web:8500 proto h2\n    server b tfsctl-web-b:8500 proto h2\n" in text
+    # a restarted proxy resolves the containers at once; a missing name is no error
+    assert "init-addr last,libc,none resolvers docker" in text
     binds = [line.split()[1] for line in text.splitlines() if line.strip().startswith("bind ")]
     assert binds == ["127.0.0.1:8404", ":8501", ":8500"]  # the socket is not a port
 
 
-def test_switch_drain_and_back_send_the_runtime_api_commands(
+def test_hold_route_and_drain_send_the_runtime_api_commands(
         haproxy: tuple[FakeHaproxy, RuntimeApi]) -> None:
     server, api = haproxy
     ports = {"rest": 8501, "grpc": 8500}
-    to_next(api, "10.0.0.9", ports)
+    hold(api, "b")
+    assert server.commands == ["set server rest/b state maint", "set server grpc/b state maint"]
+    server.commands.clear()
+    route(api, "b", "a", "10.0.0.9", ports)
     assert server.commands == [
-        "set server rest/next addr 10.0.0.9 port 8501", "set server rest/next state ready",
-        "set server rest/next health up",
-        "set server grpc/next addr 10.0.0.9 port 8500", "set server grpc/next state ready",
-        "set server grpc/next health up",
-        "set server rest/live state drain", "set server grpc/live state drain"]
+        "set server rest/b addr 10.0.0.9 port 8501", "set server rest/b state ready",
+        "set server rest/b health up",
+        "set server grpc/b addr 10.0.0.9 port 8500", "set server grpc/b state ready",
+        "set server grpc/b health up",
+        "set server rest/a state drain", "set server grpc/a state drain"]
     server.commands.clear()
-    assert drain(api, "live", timeout=60) is True  # waited for its 2 sessions to end
+    assert drain(api, "a", timeout=60) is True  # waited for its 2 sessions to end
     assert server.commands.count("show stat") >= 2
-    assert server.commands[-2:] == ["set server rest/live state maint",
-                                    "set server grpc/live state maint"]
+    assert server.commands[-2:] == ["set server rest/a state maint",
+                                    "set server grpc/a state maint"]
     server.commands.clear()
-    to_live(api, None, ports)
-    assert server.commands[:2] == ["set server rest/live state ready",
-                                   "set server rest/live health up"]
-    assert server.commands[-1] == "set server grpc/next state maint"
+    route(api, "a", "b", None, ports)  # the way back keeps the address the proxy has
+    assert not any(" addr " in c for c in server.commands)
 
 
 def test_a_refused_command_and_an_absent_proxy_are_errors(

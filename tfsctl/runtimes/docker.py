@@ -154,7 +154,8 @@ class Driver(RuntimeDriver):
             return RuntimeUndo(RuntimeUndoKind.REMOVE)
         proxy = self.containers.observe(proxy_label(self.server))
         return RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, was_running=current.running,
-                           previous={"proxy_hash": proxy.config_hash if proxy else None})
+                           previous={"proxy_hash": proxy.config_hash if proxy else None,
+                                     "live": current.name})
 
     def _port_taken(self, error: PortInUse) -> PortInUse:
         """The engine's refusal, with the program holding the port where the system says."""
@@ -178,15 +179,14 @@ class Driver(RuntimeDriver):
             self.traffic.ensure_proxy(launch)
         except PortInUse as exc:
             raise self._port_taken(exc) from None
-        self._start(launch, self.names.live)
+        self._start(launch, self.names.a)
 
     def replace(self, launch: Launch) -> None:
         """Start the new (green) container beside the serving one; nothing else changes until
         `switch`. Leftovers of an earlier replace are garbage by now (an interrupted one was
         undone before this apply planned), so they go first."""
-        self.containers.remove_named(self.server, self.names.next)
         self.containers.discard_previous(self.server)
-        self._start(launch, self.names.next)
+        self._start(launch, self.traffic.prepare(launch))
 
     def restart(self, launch: Launch) -> None:
         """The same settings in a new container, blue/green like a replace: a restart in
@@ -201,8 +201,10 @@ class Driver(RuntimeDriver):
         return (self.verify_endpoint(),)
 
     def switch(self, launch: Launch) -> None:
+        if self._started is None:
+            return
         try:
-            self.traffic.switch(launch)
+            self.traffic.switch(launch, self._started.name)
         except PortInUse as exc:
             raise self._port_taken(exc) from None
 
@@ -234,7 +236,7 @@ class Driver(RuntimeDriver):
 
     def commit(self, undo: RuntimeUndo) -> None:
         if undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS:
-            self.traffic.finish()
+            self.traffic.finish(undo)
 
     def revive(self) -> bool:
         revived = False

@@ -6,11 +6,13 @@ Both container runtimes put an HAProxy container on the spec's published ports:
   service's overlay network, listed only once their healthcheck passed) and
   re-resolved every second, so tasks that start or stop during a rolling
   update come and go by themselves;
-* `docker`: two fixed slots per backend, `live` (the container named
-  `<name>`) and `next` (the blue/green candidate `<next>`, disabled until
-  apply switches to it through the Runtime API). Slots are found by container
-  name too, so a proxy that restarts comes back routing to whatever container
-  holds the server's name, with no state of its own to lose.
+* `docker`: two fixed slots per backend, one per container name a server's
+  TF Serving container can have (`a`: `tfsctl-<server>`, `b`:
+  `tfsctl-<server>-b`); a replace starts the new container under the name
+  the serving one does not have, and apply moves traffic between the slots
+  through the Runtime API. Containers are never renamed (Docker's DNS does not
+  follow renames reliably), so a proxy that restarts comes back routing to
+  whichever container exists, with no state of its own to lose.
 
 Both balance REST (HTTP/1.1) and gRPC (HTTP/2, `proto h2`, so each RPC is
 routed on its own), retry a request whose connection was refused or dropped on
@@ -29,8 +31,8 @@ PROXY_GRPC_PORT, PROXY_REST_PORT = 8500, 8501
 STATS_PORT = 8404
 #: The backends every proxy has, one per protocol.
 BACKENDS = ("rest", "grpc")
-#: The slots of a blue/green proxy: the server serving now, and the one apply starts.
-LIVE, NEXT = "live", "next"
+#: The slots of a blue/green proxy, one per name its server's container can have.
+SLOTS = ("a", "b")
 #: Where the proxy's container sees the host directory holding its Runtime API socket.
 SOCKET_DIR = "/run/tfsctl-proxy"
 SOCKET_NAME = "admin.sock"
@@ -114,10 +116,11 @@ def render_swarm(service: str, replicas: int, grpc_port: int, rest_port: int) ->
 
 @dataclass(frozen=True)
 class BlueGreen:
-    """The two containers a docker server's proxy routes to, by name, and their ports."""
+    """The two container names a docker server's proxy routes to (slots `a` and `b`), and
+    the ports the containers serve on."""
 
-    live: str
-    next: str
+    a: str
+    b: str
     grpc_port: int
     rest_port: int
     #: the user that may open the Runtime API socket (the one running tfsctl)
@@ -125,17 +128,17 @@ class BlueGreen:
 
 
 def render_blue_green(slots: BlueGreen) -> str:
-    """haproxy.cfg with a `live` and a (disabled) `next` slot per backend.
+    """haproxy.cfg with slots `a` and `b` per backend, each resolving its container's name.
 
-    `init-addr last,libc,none`: a starting proxy resolves the live container at once, so a
-    restarted proxy answers as soon as it listens; a name that does not resolve (yet) is
-    no error."""
+    `init-addr last,libc,none`: a starting proxy resolves the containers at once, so a
+    restarted proxy answers as soon as it listens; a name that does not resolve (no such
+    container now) is no error, and its slot stays out of service until it does."""
     socket = (f"    stats socket {SOCKET_DIR}/{SOCKET_NAME} mode 600 uid {slots.socket_uid} "
               "level admin\n    stats timeout 30s\n")
 
     def servers(port: int, extra: str) -> str:
-        return (f"    server {LIVE} {slots.live}:{port}{extra}\n"
-                f"    server {NEXT} {slots.next}:{port}{extra} disabled")
+        return (f"    server a {slots.a}:{port}{extra}\n"
+                f"    server b {slots.b}:{port}{extra}")
 
     return _render(servers(slots.rest_port, ""), servers(slots.grpc_port, " proto h2"),
                    socket=socket, init="init-addr last,libc,none")

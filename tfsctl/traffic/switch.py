@@ -1,5 +1,5 @@
-"""Blue/green through a proxy's Runtime API: send traffic to the `next` slot, drain the
-`live` one, and the way back.
+"""Blue/green through a proxy's Runtime API: hold a slot out of service, route traffic to
+it, drain the other.
 
 Each move reads nothing but the proxy and is safe to repeat, so an apply that
 was interrupted half-way (or its guardian, after a kill) can run it again from
@@ -13,19 +13,30 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tfsctl.traffic.config import BACKENDS, LIVE, NEXT
+from tfsctl.traffic.config import BACKENDS
 from tfsctl.traffic.runtime_api import RuntimeApi
 
 #: How long a slot leaving service may take to finish its requests in flight.
 DRAIN_TIMEOUT = 30.0
 
 
-def _enable(api: RuntimeApi, slot: str, address: str | None, ports: dict[str, int]) -> None:
+def hold(api: RuntimeApi, slot: str) -> None:
+    """Keep `slot` out of service (before its container exists: its name resolves as soon
+    as it does, and the server answers health checks before its models are loaded)."""
+    for backend in BACKENDS:
+        api.set_state(backend, slot, "maint")
+
+
+def route(api: RuntimeApi, to: str, away: str, address: str | None, ports: dict[str, int]) -> None:
+    """New requests to slot `to` (at `address`, when given: no wait for the proxy's next DNS
+    look-up), none to `away`, which keeps serving what it has (see `drain`)."""
     for backend in BACKENDS:
         if address is not None:
-            api.set_addr(backend, slot, address, ports[backend])
-        api.set_state(backend, slot, "ready")
-        api.health_up(backend, slot)
+            api.set_addr(backend, to, address, ports[backend])
+        api.set_state(backend, to, "ready")
+        api.health_up(backend, to)
+    for backend in BACKENDS:
+        api.set_state(backend, away, "drain")
 
 
 def drain(api: RuntimeApi, slot: str, timeout: float = DRAIN_TIMEOUT,
@@ -40,26 +51,8 @@ def drain(api: RuntimeApi, slot: str, timeout: float = DRAIN_TIMEOUT,
         if busy == 0:
             break
         if time.monotonic() > deadline:
-            progress(f"drain: {busy} request(s) still on the {slot} slot after {timeout:g}s")
+            progress(f"drain: {busy} request(s) still on slot {slot} after {timeout:g}s")
             break
         time.sleep(0.05)
-    for backend in BACKENDS:
-        api.set_state(backend, slot, "maint")
+    hold(api, slot)
     return busy == 0
-
-
-def to_next(api: RuntimeApi, address: str, ports: dict[str, int]) -> None:
-    """Route new requests to the `next` slot at `address` (verified by the caller), and none
-    to `live`, which keeps serving what it has (see `drain`)."""
-    _enable(api, NEXT, address, ports)
-    for backend in BACKENDS:
-        api.set_state(backend, LIVE, "drain")
-
-
-def to_live(api: RuntimeApi, address: str | None, ports: dict[str, int],
-            timeout: float = DRAIN_TIMEOUT) -> None:
-    """Route every request to the `live` slot (at `address`, when given) and drain `next`:
-    the way back from `to_next`, and the last move of a switch once the next container
-    has taken the live one's name."""
-    _enable(api, LIVE, address, ports)
-    drain(api, NEXT, timeout)

@@ -192,11 +192,14 @@ class Containers:
                                                     ignore_removed=True))
 
     def _current(self, server: str) -> Any | None:
-        """The server's container: not one renamed aside, running before stopped, newest first."""
+        """The server's container: not one renamed aside or staged, running before stopped;
+        the oldest running one (a blue/green replace runs the new one beside it until the
+        switch), else the newest."""
         found = _newest_first(c for c in self._managed(server) if not _is_aside(c.name))
-        found.sort(key=lambda c: (c.attrs.get("State", {}).get("Running") is not True,
-                                  NEXT_INFIX in c.name))
-        return found[0] if found else None
+        running = [c for c in found if c.attrs.get("State", {}).get("Running") is True]
+        pool = list(reversed(running)) if running else found
+        pool.sort(key=lambda c: NEXT_INFIX in c.name)
+        return pool[0] if pool else None
 
     def _previous(self, server: str) -> list[Any]:
         return [c for c in self._managed(server) if _is_aside(c.name)]
@@ -317,13 +320,6 @@ class Containers:
                         f"container could not be started again: {revive_error.message}",
                         f"docker start {old.id[:12]} (it may still be named *{PREVIOUS_INFIX}*)") from exc
             raise
-
-    def rename(self, server: str, name: str, new_name: str) -> None:
-        """Give the server's container `name` the name `new_name` (Docker's DNS follows)."""
-        for container in self._managed(server):
-            if container.name == name:
-                with engine_call(f"rename container {name}"):
-                    container.rename(new_name)
 
     def set_aside(self, server: str, name: str) -> None:
         """Stop the server's container `name` and rename it aside, as `replace` does, for
