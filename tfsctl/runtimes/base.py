@@ -253,7 +253,7 @@ class RuntimeDriver(ABC):
         with `check_started`; ServerExited if it does not within `timeout` seconds."""
         import requests
 
-        url = f"{self.target.endpoint.rest}/v1/models/tfsctl-ready-probe"
+        url = f"{self.verify_endpoint().rest}/v1/models/tfsctl-ready-probe"  # not a proxy's 503
         deadline = time.monotonic() + timeout
         while True:
             self.check_started()

@@ -136,6 +136,14 @@ class BlueGreen:
         route(self.api, self.names.slot(green), self.names.slot(blue), self._address(green),
               self.ports)
 
+    def reroute(self) -> None:
+        """Route the proxy to the serving container at its address now (after it was started
+        again: no wait for the proxy's checks and DNS look-ups to find it)."""
+        live = self.live_name()
+        if live is not None and self.api.answers():
+            route(self.api, self.names.slot(live), self.names.slot(self.names.other(live)),
+                  self._address(live), self.ports)
+
     def finish(self, undo: RuntimeUndo) -> None:
         """After the switch (commit): drain and remove blue, drop what the stop-first path
         kept aside."""

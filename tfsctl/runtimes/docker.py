@@ -240,12 +240,18 @@ class Driver(RuntimeDriver):
 
     def revive(self) -> bool:
         revived = False
-        for label in (self.server, proxy_label(self.server)):
+        for label in (proxy_label(self.server), self.server):
             current = self.containers.observe(label)
             if current is not None and not current.running:
                 self.containers.restart(label)
                 revived = True
         return revived
+
+    def wait_answering(self, timeout: float) -> None:
+        """Until the container answers itself; then the proxy is routed to it at once (its
+        checks marked it down while it was away)."""
+        super().wait_answering(timeout)
+        self.traffic.reroute()
 
     def destroy(self) -> None:
         self.containers.remove(proxy_label(self.server))
