@@ -18,9 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -267,72 +265,3 @@ def wait_available(rest: int, version: int, timeout: float = 120) -> None:
     _poll(available, f"version {version} was not AVAILABLE", timeout, 0.01)
 
 
-def label_url(rest: int, label: str) -> str:
-    return f"http://127.0.0.1:{rest}/v1/models/half_plus_two/labels/{label}:predict"
-
-
-class Stream:
-    """Predicts at a steady rate on a background thread while something changes the server.
-
-    Bounded: one request at a time, at most `rate` a second, to loopback, and never
-    longer than `limit_s` (then `truncated` is set, and the figures are a lower bound).
-    Records when each correct answer came, and counts failures by kind (refused,
-    timeout, an HTTP status, a wrong answer), so a lost request is never silent.
-    """
-
-    def __init__(self, url: str, rate: float, limit_s: float):
-        self.url, self.interval, self.limit = url, 1.0 / rate, limit_s
-        self.answered: list[float] = []
-        self.failures: Counter[str] = Counter()
-        self.examples: dict[str, str] = {}  # the first answer of each failing kind, for the report
-        self.truncated = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._ended = 0.0
-
-    def __enter__(self) -> Stream:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _one(self, session: requests.Session, body: str) -> str | None:
-        """One predict; None when it answered correctly, else the kind of failure."""
-        try:
-            response = session.post(self.url, data=body, timeout=2)
-        except requests.Timeout:
-            return "timeout"
-        except requests.RequestException:
-            return "refused/reset"
-        if response.status_code == 200 and response.json() == ANSWER:
-            return None
-        kind = f"http {response.status_code}" if response.status_code != 200 else "wrong answer"
-        self.examples.setdefault(kind, response.text[:200])
-        return kind
-
-    def _run(self) -> None:
-        body = json.dumps(PREDICT)
-        end = time.monotonic() + self.limit
-        with requests.Session() as session:
-            while not self._stop.is_set():
-                sent = time.monotonic()
-                if sent >= end:
-                    self.truncated = True
-                    break
-                failure = self._one(session, body)
-                if failure is None:
-                    self.answered.append(time.monotonic())
-                else:
-                    self.failures[failure] += 1
-                time.sleep(max(0.0, self.interval - (time.monotonic() - sent)))
-        self._ended = time.monotonic()
-
-    def report(self) -> dict[str, Any]:
-        """Answers, failures, and the longest time without an answer (up to the stream's end)."""
-        times = [*self.answered, self._ended]
-        gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
-        return {"answered": len(self.answered), "failed": sum(self.failures.values()),
-                "failures": dict(self.failures), "examples": self.examples,
-                "longest_gap_s": gap, "truncated": self.truncated}

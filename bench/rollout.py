@@ -1,28 +1,31 @@
 #!/usr/bin/env python3
-"""A version rollout under load: `tfsctl apply` against the ways teams do it without tfsctl.
+"""A version rollout under a mixed load: `tfsctl apply` against the ways teams do it by hand.
 
-A steady stream of predicts to the `stable` label (bounded: one at a time, about
---rate a second, at most --seconds, loopback only) runs while version 2 of
-half_plus_two is rolled out and `stable` moved onto it, by
-  * `tfsctl apply` of the changed spec: a hot reload on the local runtime and on
-    docker, and a replace on docker (batching switched on in the same change, so
-    the container must be recreated); on swarm (2 replicas behind HAProxy) both
-    changes are rolling updates;
+Concurrent clients of three kinds (tests/support/load.py: REST keep-alive, REST
+with a new connection per request, gRPC through the official
+tensorflow-serving-api stubs), about --rate predicts a second in all to the
+`stable` label on loopback, run while version 2 of half_plus_two is rolled out
+and `stable` moved onto it, by
+  * `tfsctl apply` of the changed spec: a hot reload on docker; a replace on
+    docker (batching switched on in the same change, so a new container is
+    needed: blue/green behind the proxy); on swarm (2 replicas behind HAProxy) a
+    rolling replace; and the two replaces again with apply sent SIGTERM half-way
+    (its rollback must lose nothing either);
   * the manual way: copy the version in, rewrite model.config, `docker restart`;
   * docker-compose: the same, plus a changed service in docker-compose.yml (an
-    environment variable, as a team bumps a version tag), then `docker-compose up -d`,
-    which recreates the container.
-For each: failed requests (by kind), the longest gap without an answer, and the
-seconds until version 2 answers; medians over --rounds, the ways round-robin
-inside each round (same machine noise), ratios to the manual way. Exits 1 if a
-hot reload or a swarm rollout by tfsctl lost a request.
+    environment variable, as a team bumps a version tag), then `docker-compose up -d`.
+For each: failed requests (by client and kind), the longest gap without any
+answer, and the seconds until version 2 answers; medians over --rounds, the ways
+round-robin inside each round (same machine noise), and the time to version 2
+as a ratio to the floor measured in the same run: a bare `docker run` of the
+image until version 1 is AVAILABLE. Exits 1 if a tfsctl row lost a request.
 
-Needs the Docker engine, the tfsctl/serve:dev image and docker-compose: run
-.ci/docker.sh (as root) once after ./scripts/setup.sh; the swarm rows need the
-engine to be a swarm manager (scripts/swarm.sh init); the script says so and
-exits when something is missing. Writes bench/results/rollout.json.
+Needs the Docker engine, the tfsctl/serve:dev and tfsctl/haproxy:dev images and
+docker-compose (.ci/docker.sh, as root, once after ./scripts/setup.sh); the
+swarm rows need the engine to be a swarm manager (scripts/swarm.sh init) and
+are left out, saying so, when it is not. Writes bench/results/rollout.json.
 
-    .venv/bin/python bench/rollout.py [--rounds 3] [--rate 50] [--seconds 60]
+    .venv/bin/python bench/rollout.py [--rounds 3] [--rate 120] [--seconds 120]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,13 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import (  # noqa: E402
     IMAGE,
     SERVING_ARGS,
+    BenchError,
     SpecServer,
-    Stream,
     add_version,
     docker_rm,
     docker_run_serving,
     free_port,
-    label_url,
     median,
     model_config_text,
     ratio,
@@ -63,8 +66,12 @@ from bench._common import (  # noqa: E402
     run_main,
     save,
     table,
+    tfsctl_command,
+    wait_available,
     wait_for_version,
 )
+from tests.support.load import CLIENTS as CLIENT_KINDS  # noqa: E402
+from tests.support.load import MixedLoad  # noqa: E402
 
 MANUAL = "manual: model.config + docker restart"
 
@@ -75,32 +82,68 @@ class Load:
     seconds: float
 
 
-def under_load(rest: int, load: Load, rollout: Callable[[], None]) -> dict[str, Any]:
-    """Run `rollout` inside a predict stream to `stable`; the figures of that one rollout.
+def under_load(rest: int, grpc: int, load: Load, rollout: Callable[[], None],
+               new_version: bool = True) -> dict[str, Any]:
+    """Run `rollout` inside the mixed load on `stable`; the figures of that one rollout.
 
-    The stream runs a second before (a baseline of answers) and a second after
-    version 2 answers (so a late failure is still counted).
+    The load runs a second before (a baseline of answers) and a second after version 2
+    answers (so a late failure is still counted); `new_version` False: the rollout is
+    taken back (interrupted), so there is no version 2 to wait for.
     """
-    with Stream(label_url(rest, "stable"), load.rate, load.seconds) as stream:
+    with MixedLoad("127.0.0.1", rest, grpc, "half_plus_two", "stable", [1.0, 2.0, 5.0],
+                   [2.5, 3.0, 4.5], rate=load.rate, limit_s=load.seconds) as stream:
         time.sleep(1)
         start = time.monotonic()
         rollout()
-        new_version_s = wait_for_version(rest, 2, start)
+        new_version_s = wait_for_version(rest, 2, start) if new_version else None
         time.sleep(1)
     return {**stream.report(), "new_version_s": new_version_s}
 
 
+def _interrupted_apply(spec: Path) -> None:
+    """`tfsctl apply`, sent SIGTERM half-way: once the runtime step began (the progress
+    line naming it) and the new server had a moment to start."""
+    apply = subprocess.Popen(tfsctl_command("apply", "-f", str(spec), "--auto-approve"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "NO_COLOR": "1"})
+    assert apply.stderr is not None
+    for line in apply.stderr:
+        if "] replace:" in line:
+            time.sleep(2.0)
+            apply.send_signal(signal.SIGTERM)
+            break
+    apply.communicate(timeout=600)
+    if apply.returncode != 1:
+        raise BenchError(f"the interrupted apply exited {apply.returncode}, not 1 (rolled back)")
+
+
 def by_apply(work: Path, load: Load, runtime: str, replace: bool = False,
-             replicas: int = 1) -> dict[str, Any]:
+             replicas: int = 1, interrupt: bool = False) -> dict[str, Any]:
     """`tfsctl apply` of the spec with version 2 (exported by apply) and `stable: 2`."""
     server = SpecServer(work, runtime, f"bench-rollout-{os.getpid()}", replicas=replicas)
     with server.deployed([1], stable=1):
 
         def rollout() -> None:
             server.write([1, 2], stable=2, batching=replace)
-            server.apply()
+            if interrupt:
+                _interrupted_apply(server.spec)
+            else:
+                server.apply()
 
-        return under_load(server.rest, load, rollout)
+        return under_load(server.rest, server.grpc, load, rollout, new_version=not interrupt)
+
+
+def bare_run(work: Path) -> float:
+    """The floor: seconds from `docker run` of the image until version 1 is AVAILABLE."""
+    root, rest, name = work / "models", free_port(), f"bench-floor-{os.getpid()}"
+    _start_by_hand(root)
+    try:
+        start = time.monotonic()
+        docker_run_serving(name, root, rest)
+        wait_available(rest, 1)
+        return time.monotonic() - start
+    finally:
+        docker_rm(name)
 
 
 def _start_by_hand(root: Path) -> None:
@@ -117,17 +160,18 @@ def _roll_by_hand(root: Path) -> None:
 
 def by_hand(work: Path, load: Load) -> dict[str, Any]:
     """The classic way: copy the version, rewrite model.config, `docker restart`."""
-    root, rest, name = work / "models", free_port(), f"bench-manual-{os.getpid()}"
+    root, rest, grpc = work / "models", free_port(), free_port()
+    name = f"bench-manual-{os.getpid()}"
     _start_by_hand(root)
     try:
-        docker_run_serving(name, root, rest)
+        docker_run_serving(name, root, rest, grpc)
         wait_for_version(rest, 1, time.monotonic())
 
         def rollout() -> None:
             _roll_by_hand(root)
             run(["docker", "restart", "-t", "10", name])
 
-        return under_load(rest, load, rollout)
+        return under_load(rest, grpc, load, rollout)
     finally:
         docker_rm(name)
 
@@ -158,25 +202,27 @@ def by_compose(work: Path, load: Load) -> dict[str, Any]:
             compose_file.write_text(_compose_file(root, rest, grpc, "v2"))
             run([*compose, "up", "-d"])
 
-        return under_load(rest, load, rollout)
+        return under_load(rest, grpc, load, rollout)
     finally:
         subprocess.run([*compose, "down", "-t", "2"], capture_output=True, check=False)
 
 
+SWARM_REPLACE = "tfsctl apply, swarm x2 (rolling replace)"
 WAYS: dict[str, Callable[[Path, Load], dict[str, Any]]] = {
-    "tfsctl apply, local (hot reload)": partial(by_apply, runtime="local"),
     "tfsctl apply, docker (hot reload)": partial(by_apply, runtime="docker"),
     "tfsctl apply, docker (replace)": partial(by_apply, runtime="docker", replace=True),
-    "tfsctl apply, swarm x2 (rolling)": partial(by_apply, runtime="swarm", replicas=2),
-    "tfsctl apply, swarm x2 (rolling replace)": partial(by_apply, runtime="swarm", replace=True,
-                                                       replicas=2),
+    "tfsctl apply, docker (replace, SIGTERM half-way)": partial(
+        by_apply, runtime="docker", replace=True, interrupt=True),
+    SWARM_REPLACE: partial(by_apply, runtime="swarm", replace=True, replicas=2),
+    f"{SWARM_REPLACE[:-1]}, SIGTERM half-way)": partial(
+        by_apply, runtime="swarm", replace=True, replicas=2, interrupt=True),
     MANUAL: by_hand,
     "docker-compose up -d (recreate)": by_compose,
 }
 
 
 def _ways_available() -> list[str]:
-    """Every way, or exit saying what to install (the Docker ones are the point of comparison)."""
+    """Every way this machine can run (the Docker ones are the point of comparison)."""
     require_docker("rollout")
     if shutil.which("docker-compose") is None:
         sys.exit("rollout: docker-compose is not installed; run .ci/docker.sh (as root), which "
@@ -184,48 +230,54 @@ def _ways_available() -> list[str]:
     manager = subprocess.run(["docker", "info", "--format", "{{.Swarm.ControlAvailable}}"],
                              capture_output=True, text=True, check=False).stdout.strip()
     if manager != "true":
-        sys.exit("rollout: the Docker engine is not a swarm manager (the swarm rows need one); "
-                 "run scripts/swarm.sh init")
+        print("rollout: the Docker engine is not a swarm manager: no swarm rows "
+              "(scripts/swarm.sh init makes it one)", file=sys.stderr)
+        return [way for way in WAYS if "swarm" not in way]
     return list(WAYS)
 
 
-def _rows(results: dict[str, list[dict[str, Any]]]) -> list[list[object]]:
-    manual = {k: median([r[k] for r in results[MANUAL]]) for k in ("longest_gap_s", "new_version_s")}
+def _rows(results: dict[str, list[dict[str, Any]]], floor: float) -> list[list[object]]:
     rows: list[list[object]] = []
     for way, runs in results.items():
-        gap, new = (median([r[k] for r in runs]) for k in ("longest_gap_s", "new_version_s"))
+        gap = median([r["longest_gap_s"] for r in runs])
+        new = [r["new_version_s"] for r in runs if r["new_version_s"] is not None]
         kinds = sum((Counter(r["failures"]) for r in runs), Counter())
-        rows.append([way, int(median([r["failed"] for r in runs])), gap,
-                     ratio(gap, manual["longest_gap_s"]), new, ratio(new, manual["new_version_s"]),
+        rows.append([way, int(median([r["failed"] for r in runs])),
+                     int(median([r["sent"] for r in runs])), median([r["rate"] for r in runs]),
+                     gap, median(new) if new else "-", ratio(median(new), floor) if new else "-",
                      ", ".join(f"{k} {n}" for k, n in kinds.most_common()) or "-"])
     return rows
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=50.0, help="predicts a second (about)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="cap on each load stream")
+    parser.add_argument("--rate", type=float, default=120.0, help="predicts a second, all clients")
+    parser.add_argument("--seconds", type=float, default=120.0, help="cap on each load")
+    parser.add_argument("--only", default="", help="run only the ways whose name contains this")
     args = parser.parse_args()
-    ways, load = _ways_available(), Load(args.rate, args.seconds)
+    ways = [w for w in _ways_available() if args.only in w]
+    load = Load(args.rate, args.seconds)
     results: dict[str, list[dict[str, Any]]] = {way: [] for way in ways}
+    floors: list[float] = []
     for index in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            floors.append(bare_run(Path(tmp)))
         for way in rotated(ways, index):
             with tempfile.TemporaryDirectory() as tmp:
                 results[way].append(WAYS[way](Path(tmp), load))
-    print(table(["rollout", "failed", "longest gap s", "vs manual", "v2 answers after s",
-                 "vs manual", "failures, all rounds"], _rows(results)))
-    print(f"(medians of {args.rounds} rounds, ways round-robin; ~{args.rate:.0f} predicts/s on "
-          "loopback to the `stable` label, which each rollout moves to version 2)")
-    if any(r["truncated"] for runs in results.values() for r in runs):
-        print(f"note: some streams hit the --seconds cap ({args.seconds:.0f} s): their figures "
-              "are lower bounds")
-    print(f"wrote {save('rollout', {'args': vars(args), 'results': results})}")
-    lost = [r["failed"] for way, runs in results.items()
-            if "hot reload" in way or "swarm" in way for r in runs]
-    if any(lost):
-        print(f"rollout: a tfsctl hot reload or swarm rollout lost requests ({lost}): see the "
-              "failures column", file=sys.stderr)
+    floor = median(floors)
+    print(table(["rollout", "failed", "sent", "req/s", "longest gap s", "v2 answers after s",
+                 "vs docker run", "failures by client, all rounds"], _rows(results, floor)))
+    print(f"(medians of {args.rounds} rounds, ways round-robin; {len(CLIENT_KINDS)} client kinds "
+          f"at ~{args.rate:.0f} predicts/s in all on loopback to the `stable` label, which each "
+          f"rollout moves to version 2; floor: bare `docker run` to AVAILABLE, {floor:.2f} s)")
+    print(f"wrote {save('rollout', {'args': vars(args), 'floor_s': floors, 'results': results})}")
+    lost = {way: [r["failed"] for r in runs] for way, runs in results.items()
+            if way.startswith("tfsctl") and "replace" in way or "hot reload" in way}
+    if any(any(v) for v in lost.values()):
+        print(f"rollout: a tfsctl rollout lost requests ({lost}): see the failures column",
+              file=sys.stderr)
         return 1
     return 0
 

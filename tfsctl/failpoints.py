@@ -19,10 +19,12 @@ POINTS = (
     "after-export",  # versions in place, nothing else changed
     "after-side-files",  # batching/monitoring written, server untouched
     "after-reload",  # the server took the new config, model.config not yet written
-    "during-replace",  # the old server stopped, the new one not started: nothing serves
+    "during-replace",  # half a replace: the old process stopped, the new one not started
+    # (local: nothing serves), or blue removed and green not yet renamed (docker, commit)
     "after-runtime",  # a container/process was created or replaced
     "before-labels",  # new versions AVAILABLE, labels not moved yet
     "after-config-write",  # model.config written, smoke tests not run
+    "after-switch",  # traffic moved to the new server (blue/green), the old one not drained
 )
 
 

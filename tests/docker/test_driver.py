@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.containers import SECRET, container_names, http_args, set_aside, site, stamp, who
-from tests.support.net import free_port, held_port
+from tests.support.containers import SECRET, container_names, http_args, site, stamp, who
+from tests.support.net import free_port, held_port, wait_http
 from tfsctl.journal import RuntimeUndoKind
 from tfsctl.runtimes.base import Launch, RuntimeStatus, RuntimeTarget, ServerExited, Step
 from tfsctl.runtimes.docker import CONTAINER_MODEL_ROOT, CONTAINER_REST_PORT, Driver, container_name
 from tfsctl.runtimes.engine.containers import SERVER_LABEL, Containers
 from tfsctl.runtimes.engine.errors import PortInUse
+from tfsctl.runtimes.proxy import proxy_name
 
 pytestmark = pytest.mark.docker
 
@@ -35,6 +36,11 @@ def launch(image: str, root: Path, grpc_port: int, rest_port: int) -> Launch:
                   env={"GREETING": "hello", "API_TOKEN": SECRET}, bind_address="127.0.0.1",
                   grpc_port=grpc_port, rest_port=rest_port, model_root=str(root),
                   config_hash=config_hash, settings={"image": image, "model_root": str(root)})
+
+
+def direct(driver: Driver) -> str:
+    """Which site the container apply verifies answers with, bypassing the proxy."""
+    return wait_http(f"{driver.verify_endpoint().rest}/who.txt", timeout=20).text
 
 
 def test_create_observe_replace_undo_commit_destroy(base_image: str, unique: Callable[[str], str],
@@ -57,43 +63,55 @@ def test_create_observe_replace_undo_commit_destroy(base_image: str, unique: Cal
     assert state.settings == tuple(sorted(first.settings.items()))
     assert state.image_id == state.wanted_image_id == image_id
     assert SECRET not in repr(state) and SECRET not in repr(first)
-    # the model root is mounted read-only at /models, both ports published on the bind address
+    # the model root is mounted read-only at /models; the proxy, not the server, publishes
     assert raw.labels[SERVER_LABEL] == server
     assert [(m["Source"], m["Destination"], m["RW"]) for m in raw.attrs["Mounts"]] == \
         [(first.model_root, CONTAINER_MODEL_ROOT, False)]
-    assert raw.attrs["HostConfig"]["PortBindings"] == {
+    assert not raw.attrs["HostConfig"]["PortBindings"]
+    proxy = docker_client.containers.get(proxy_name(server))
+    assert proxy.attrs["HostConfig"]["PortBindings"] == {
         "8500/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(first.grpc_port)}],
         "8501/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(rest)}]}
 
-    # replace, then undo: the first container is back, under its name
+    # replace: green answers directly, blue keeps the traffic until the switch; then undo
     undo = driver.undo_for(Step.REPLACE)
     assert undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS and undo.was_running
     second = launch(base_image, site(tmp_path, "b"), first.grpc_port, rest)
     driver.replace(second)
+    assert direct(driver) == "b" and who(rest) == "a"
+    assert driver.observe(base_image).identity == raw.id  # blue is still the server
+    driver.switch(second)
     assert who(rest) == "b"
-    assert driver.observe(base_image).config_hash == second.config_hash
     driver.undo(undo)
     assert who(rest) == "a"
     back = driver.observe(base_image)
     assert back.identity == raw.id and back.config_hash == first.config_hash
-    assert container_names(docker_client, container_name(server)) == [container_name(server)]
+    assert container_names(docker_client, container_name(server)) == [
+        container_name(server), proxy_name(server)]
 
-    # replace, then commit: the first container is gone
+    # replace, switch, commit: blue is drained and gone, green serves under the other name
     undo = driver.undo_for(Step.REPLACE)
+    driver = Driver(driver.target, Containers(docker_client))
     driver.replace(second)
+    driver.switch(second)
     assert who(rest) == "b"
-    assert set_aside(docker_client, container_name(server))
     driver.commit(undo)
-    assert set_aside(docker_client, container_name(server)) == []
+    assert who(rest) == "b"
+    green = f"{container_name(server)}-b"
+    assert container_names(docker_client, container_name(server)) == [green, proxy_name(server)]
     replaced = driver.observe(base_image)
     assert replaced.identity != raw.id and replaced.config_hash == second.config_hash
 
-    # restart: the same container, started again
+    # restart: blue/green too (a restart in place would stop the only server)
     undo = driver.undo_for(Step.RESTART)
-    assert undo.kind is RuntimeUndoKind.RESTART and undo.was_running
+    assert undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS and undo.was_running
     driver.restart(second)
+    driver.switch(second)
+    driver.commit(undo)
     assert who(rest) == "b"
-    assert driver.observe(base_image).identity == replaced.identity
+    assert driver.observe(base_image).identity != replaced.identity
+    assert container_names(docker_client, container_name(server)) == [
+        container_name(server), proxy_name(server)]  # back under the first name
 
     driver.destroy()
     assert driver.observe(base_image).status is RuntimeStatus.MISSING
@@ -118,7 +136,7 @@ def test_undo_keeps_a_stopped_server_stopped_and_revive_starts_it(base_image: st
     undo = driver.undo_for(Step.REPLACE)
     assert undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS and not undo.was_running
     driver.replace(launch(base_image, site(tmp_path, "b"), first.grpc_port, rest))
-    assert who(rest) == "b"
+    assert direct(driver) == "b"
     driver.undo(undo)
     back = driver.observe(base_image)
     assert back.status is RuntimeStatus.STOPPED and back.identity == raw.id  # as it was
@@ -163,7 +181,8 @@ def test_check_started_reports_a_server_that_stopped(base_image: str, unique: Ca
     docker_client.containers.get(container_name(server)).stop(timeout=2)
     with pytest.raises(ServerExited, match="stopped while starting \\(exit code") as stopped:
         driver.check_started()
-    assert "GET /who.txt" in stopped.value.hint  # the end of its log
+    # the end of its log (the proxy's health checks are in it too)
+    assert "http/server.py" in stopped.value.hint or "GET /" in stopped.value.hint
 
     # a driver that did not start it only requires that it keeps running
     with pytest.raises(ServerExited, match="stopped while apply waited"):

@@ -34,7 +34,7 @@ def test_kill_at_every_step(deployment: Deployment, tally: Tally) -> None:
     d.apply()
     for killed_so_far, point in enumerate(POINTS, start=1):
         # a reload-only change, or one that replaces the server (new batching and env)
-        restart = point in ("after-side-files", "during-replace", "after-runtime")
+        restart = point in ("after-side-files", "during-replace", "after-runtime", "after-switch")
         target = {"batching": {"max_batch_size": 16}, "env": {"ROLLOUT": "b"}} if restart else base
         d.write([hpt_model([1, 2], 2)], **target)
         killed = _killed_apply(d, point)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,6 +27,7 @@ from tfsctl.runtimes.engine.containers import (
     SERVER_LABEL,
     SETTINGS_LABEL,
 )
+from tfsctl.runtimes.proxy import proxy_label
 from tfsctl.spec.load import load_spec
 
 
@@ -45,6 +47,14 @@ def _spec(tmp_path: Path, tfs_testdata: Path, name: str, **server: object) -> Pa
         "models": [{"name": "hpt", "policy": {"specific": [123, 124]},
                     "versions": {123: {}, 124: {}}, "labels": {"stable": 124}}]}]}))
     return spec
+
+
+def _stand_in_proxy(client: Any, server: str) -> Any:
+    """What a docker server's traffic goes through, as the runtime observes it: a running
+    container labelled as the server's proxy (a sleeper stands in for HAProxy)."""
+    return client.containers.run(BASE_IMAGE, ["sleep", "600"], name=f"{server}-proxy-stand-in",
+                                 detach=True, labels={MANAGED_LABEL: "true",
+                                                      SERVER_LABEL: proxy_label(server)})
 
 
 def test_plan_reads_real_zero_padded_version_dirs(tmp_path: Path, tfs_testdata: Path) -> None:
@@ -76,6 +86,7 @@ def test_plan_against_containers_created_by_hand(tmp_path: Path, tfs_testdata: P
               SETTINGS_LABEL: json.dumps(desired.stamped_settings())}
     container = client.containers.run(BASE_IMAGE, ["sleep", "600"], name=name, detach=True,
                                       labels=labels)
+    proxy = _stand_in_proxy(client, name)
     try:
         from tfsctl.serverconfig.model_config import render_text
 
@@ -114,6 +125,7 @@ def test_plan_against_containers_created_by_hand(tmp_path: Path, tfs_testdata: P
         gone = _plan(spec, "--json")
         assert json.loads(gone.stdout)["servers"][0]["action"] == "create"
     finally:
+        proxy.remove(force=True)
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
 
@@ -140,6 +152,7 @@ def test_an_image_rebuilt_under_its_tag_is_a_replace_naming_both_ids(tmp_path: P
               SETTINGS_LABEL: json.dumps(desired.stamped_settings())}
     container = client.containers.run(tag, ["sleep", "600"], name=name, detach=True, labels=labels)
     rebuilt = None
+    proxy = _stand_in_proxy(client, name)
     try:
         from tfsctl.serverconfig.model_config import render_text
 
@@ -151,8 +164,10 @@ def test_an_image_rebuilt_under_its_tag_is_a_replace_naming_both_ids(tmp_path: P
         assert rebuilt.id != old_id
         plan = json.loads(_plan(spec, "--json").stdout)["servers"][0]
         assert plan["action"] == "replace"
-        assert plan["reasons"] == [f"image: {tag} (rebuilt: {old_id[:19]} -> {rebuilt.id[:19]})"]
+        assert plan["reasons"][0].startswith("blue/green behind the proxy"), plan["reasons"]
+        assert plan["reasons"][1:] == [f"image: {tag} (rebuilt: {old_id[:19]} -> {rebuilt.id[:19]})"]
     finally:
+        proxy.remove(force=True)
         container.remove(force=True)
         with contextlib.suppress(docker.errors.APIError):
             client.images.remove(tag, force=True)

@@ -5,13 +5,17 @@ through the proxy over the overlay network."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
 import pytest
 
 from tests.support.deployment import Deployment, hpt_model
+from tests.support.load import MixedLoad
 from tests.support.swarm import Load, swarm_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -81,6 +85,44 @@ def test_rollouts_lose_no_request_and_a_broken_update_rolls_back(
     assert {m["name"] for m in after} == set(before)
     assert all(m["current"] and m["state"] == "running" for m in after), after
     assert deploy.plan_exit_code() == 2  # the broken change is still pending
+
+
+def _updating(service: str) -> bool:
+    import docker
+
+    found = docker.from_env().services.get(service)
+    return (found.attrs.get("UpdateStatus") or {}).get("State") == "updating"
+
+
+def test_sigterm_mid_rollout_rolls_back_without_losing_a_request(
+        swarm_deployment: Deployment) -> None:
+    """A rollback is a rollout in reverse: apply sent SIGTERM while Swarm rolls the tasks
+    must lose no request under mixed REST and gRPC load."""
+    deploy = swarm_deployment
+    swarm_server(deploy, [hpt_model([1], 1)])
+    deploy.apply()
+    swarm_server(deploy, [hpt_model([1], 1)], flags={"max_num_load_retries": 0,
+                                                     "file_system_poll_wait_seconds": 7})
+    with MixedLoad("127.0.0.1", deploy.rest, deploy.grpc, "hpt", "stable", [1.0], [2.5]) as load:
+        apply = subprocess.Popen([sys.executable, "-m", "tfsctl.cli.main", "apply", "-f",
+                                  str(deploy.spec_file), "--auto-approve"], cwd=deploy.root,
+                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 env={**os.environ, "NO_COLOR": "1"})
+        assert apply.stderr is not None
+        seen = []
+        for line in apply.stderr:  # the event: apply starts the rolling update
+            seen.append(line)
+            if "] replace:" in line:
+                break
+        deadline = time.monotonic() + 120
+        while not _updating(f"tfsctl-{deploy.name}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        apply.send_signal(signal.SIGTERM)
+        stderr = "".join(seen) + apply.communicate(timeout=600)[1]
+    assert apply.returncode == 1 and "interrupted" in stderr, stderr
+    report = load.report()
+    assert report["sent"] > 100 and report["failed"] == 0, report
+    assert all(m["current"] and m["state"] == "running" for m in _members(deploy))
 
 
 def _proxy_stats(server: str) -> list[dict[str, str]]:

@@ -1,4 +1,5 @@
-"""A replace says how long the server will not answer, from the gap measured last time."""
+"""A replace that stops the server (here a local process: it cannot start the new one
+beside it) says how long the server will not answer, from the gap measured last time."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ SPEC = """\
 apiVersion: tfsctl/v1
 servers:
   - name: default
+    runtime: local
     model_root: /srv/models
-    image: tensorflow/serving:2.19.1
     models:
       - name: half_plus_two
         versions: {1: {}}

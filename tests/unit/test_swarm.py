@@ -20,10 +20,10 @@ from tfsctl.plan.model import DriftKind, HazardKind, ServerAction
 from tfsctl.plan.render.json import plan_from_dict, plan_to_dict
 from tfsctl.runtimes.base import Launch, Member, RuntimeState, RuntimeStatus
 from tfsctl.runtimes.healthcheck import health_command
-from tfsctl.runtimes.proxy import render_haproxy, server_slots
 from tfsctl.runtimes.registry import profile
 from tfsctl.runtimes.swarm import PROFILE, TASK_MODEL_CONFIG, _task_args, proxy_spec
 from tfsctl.spec.model import Spec
+from tfsctl.traffic.config import render_swarm, server_slots
 
 
 def _spec(**server: Any) -> Spec:
@@ -62,14 +62,14 @@ def test_tasks_read_model_config_from_their_own_config_file() -> None:
 
 
 def test_proxy_config_discovers_balances_and_retries() -> None:
-    text = render_haproxy("tfsctl-web", 3, 8500, 8501)
+    text = render_swarm("tfsctl-web", 3, 8500, 8501)
     assert "nameserver docker 127.0.0.11:53" in text
     assert f"server-template task {server_slots(3)} tasks.tfsctl-web:8501\n" in text
     assert f"server-template task {server_slots(3)} tasks.tfsctl-web:8500 proto h2" in text
     assert "bind :8500 proto h2" in text
     assert "retry-on conn-failure" in text and "option redispatch" in text
     # scaling a small server leaves the proxy as it is; a large one gets room for the surge
-    assert render_haproxy("tfsctl-web", 2, 8500, 8501) == render_haproxy("tfsctl-web", 7, 8500, 8501)
+    assert render_swarm("tfsctl-web", 2, 8500, 8501) == render_swarm("tfsctl-web", 7, 8500, 8501)
     assert server_slots(20) > 20 + 1
 
 

@@ -31,12 +31,13 @@ def _export(step: ExportVersion, target: Path, progress: Callable[[str], None]) 
 
 def context_for(target: RuntimeTarget, progress: Callable[[str], None], timeout: float) -> ApplyContext:
     runtime = driver(target)
+    runtime.timeout = timeout
     return ApplyContext(
         driver=runtime,
-        probe=partial(model_status, target.endpoint),
+        probe=lambda model: model_status(runtime.verify_endpoint(), model),
         reload=reloader(runtime, timeout),
         export=_export,
-        predict=partial(predict, target.endpoint),
+        predict=lambda *args, **kwargs: predict(runtime.verify_endpoint(), *args, **kwargs),
         progress=progress,
         timeout=timeout,
         guard=partial(spawn_guardian, target, timeout),

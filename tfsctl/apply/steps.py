@@ -33,6 +33,7 @@ from tfsctl.plan.execution import (
     RemoveSideFile,
     RunServer,
     SmokeTests,
+    SwitchTraffic,
     WaitServing,
     WriteModelConfig,
     WriteSideFile,
@@ -159,6 +160,12 @@ def _smoke(step: SmokeTests, run: StepRun) -> None:
         raise ServingFailed("; ".join(failures))
 
 
+def _switch(step: SwitchTraffic, run: StepRun) -> None:
+    assert run.launch is not None, "a switch follows the RunServer step that had a launch"
+    run.ctx.driver.switch(run.launch)
+    failpoint("after-switch")
+
+
 def _prune(step: PruneVersion, run: StepRun) -> None:
     run.ctx.progress(f"pruning {step.model}/{step.version}")
     shutil.rmtree(step.target, ignore_errors=True)
@@ -179,7 +186,7 @@ EXECUTORS: dict[type, Callable[[Any, StepRun], None]] = {
     RemoveLeftover: _remove_leftover, ExportVersion: _export, WriteSideFile: _write_side_file,
     RemoveSideFile: _remove_side_file, WriteModelConfig: _write_model_config,
     ReloadConfig: _reload, RunServer: _run_server, WaitServing: _wait, SmokeTests: _smoke,
-    PruneVersion: _prune, DestroyServer: _destroy, RemoveFile: _remove_file,
+    SwitchTraffic: _switch, PruneVersion: _prune, DestroyServer: _destroy, RemoveFile: _remove_file,
 }
 
 

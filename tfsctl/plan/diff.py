@@ -93,6 +93,7 @@ def _replace_reasons(server: Server, runtime_profile: RuntimeProfile, live: Live
             reasons.append(f"the {runtime_profile.noun} was made by an older tfsctl or by "
                            "hand: its settings are not known")
         else:
+            reasons += runtime_profile.change_notes(dict(runtime.settings), after)
             reasons += settings_changes(dict(runtime.settings), after)
             if not reasons:
                 reasons.append("a secret value (secret_env) changed")
@@ -266,7 +267,7 @@ def diff_server(server: Server, live: LiveServer, *,
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
                               f"{action.value}: {_expected_gap(live)}; a reload would not"))
     smoke = tuple((m.name, tuple(m.smoke)) for m in server.models if m.smoke)
-    label_steps = _label_steps(server, runtime.rollout(server) is not None, live, action,
+    label_steps = _label_steps(server, runtime.labels_at_start, live, action,
                                versions, live_entries)
     plan = ServerPlan(
         name=server.name, runtime=server.runtime, action=action, reasons=tuple(reasons),

@@ -98,6 +98,14 @@ class RunServer:
 
 
 @dataclass(frozen=True)
+class SwitchTraffic:
+    """Send the traffic to the server `RunServer` started and apply verified (blue/green:
+    a no-op where the runtime's new server takes traffic as soon as it starts)."""
+
+    kind: ClassVar[str] = "switch-traffic"
+
+
+@dataclass(frozen=True)
 class WaitServing:
     """Wait until `serve` is AVAILABLE and every version not in it (but `leaving`) is gone."""
 
@@ -141,14 +149,14 @@ class RemoveFile:
 
 
 ExecStep = (RemoveLeftover | ExportVersion | WriteSideFile | RemoveSideFile | WriteModelConfig
-            | ReloadConfig | RunServer | WaitServing | SmokeTests | PruneVersion | DestroyServer
-            | RemoveFile)
+            | ReloadConfig | RunServer | WaitServing | SmokeTests | SwitchTraffic | PruneVersion
+            | DestroyServer | RemoveFile)
 
 #: every step type by its `kind`, for the plan file's reader
 STEP_TYPES: dict[str, type[ExecStep]] = {
     t.kind: t for t in (RemoveLeftover, ExportVersion, WriteSideFile, RemoveSideFile,
                         WriteModelConfig, ReloadConfig, RunServer, WaitServing, SmokeTests,
-                        PruneVersion, DestroyServer, RemoveFile)}
+                        SwitchTraffic, PruneVersion, DestroyServer, RemoveFile)}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ still serves, and a state the next plan converges from:
    desired config is reloaded and apply waits until the versions leaving are gone;
 5. model.config gets its final text, and the final state is checked once more (a
    server restarted underneath apply would be serving its old file);
-6. smoke requests; after the commit, pruned version dirs are deleted.
+6. smoke requests (against a started server itself, where the runtime starts it beside
+   the serving one); then the traffic switches to it; after the commit, pruned version
+   dirs are deleted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tfsctl.plan.execution import (
     RunServer,
     ServerExecution,
     SmokeTests,
+    SwitchTraffic,
     Versions,
     WaitServing,
     WriteModelConfig,
@@ -133,6 +136,8 @@ def server_steps(*, name: str, target: RuntimeTarget, action: ServerAction, reas
             f"{s.model}.{s.label} -> {s.version}" for s in label_steps)), final]
     steps += [WriteModelConfig(model_config_path, entries), final]
     steps += [SmokeTests(model, tests) for model, tests in smoke]
+    if action in RUNTIME_STEPS:
+        steps.append(SwitchTraffic())
     return ServerExecution(
         server=name, target=target, desired_runtime=desired_runtime,
         secrets_digest=secrets_digest, steps=tuple(steps),

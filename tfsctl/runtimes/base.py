@@ -42,6 +42,9 @@ from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Server
 
+#: How long a driver's own waits (a rollout, a drain) may take unless apply says otherwise.
+DEFAULT_TIMEOUT = 300.0
+
 #: The settings a runtime was created from, as stamped on it: a flat mapping of
 #: setting name -> JSON value, secret values replaced by a digest (see desired.py).
 Settings = Mapping[str, Any]
@@ -210,14 +213,20 @@ class RuntimeProfile(ABC, Generic[Options]):
         found.update({f"env.{name}": value for name, value in server.env.items()})
         return found
 
+    #: the server starts with every label already set and takes traffic only once its models
+    #: are AVAILABLE (a rolling runtime whose settings include the config), so labels never
+    #: need a second step
+    labels_at_start: bool = False
+
     def rollout(self, server: Server) -> str | None:
         """How this runtime swaps a server for a new one without downtime, in a reviewer's
-        words, or None when it cannot (the old server stops before the new one serves).
-
-        A runtime that rolls also applies a model.config change by rolling (its settings
-        include the config), and starts its copies with every label set: a copy takes
-        traffic only once its models are AVAILABLE, so labels never need a second step."""
+        words, or None when it cannot (the old server stops before the new one serves)."""
         return None
+
+    def change_notes(self, before: Settings, after: Settings) -> list[str]:
+        """What a change of the stamped settings from `before` to `after` means beyond the
+        settings themselves, in a reviewer's words (e.g. a server moved behind a proxy)."""
+        return []
 
     def confines_base_paths(self, server: Server) -> bool:
         """Whether every base path of this server must lie inside the model root."""
@@ -243,6 +252,8 @@ class RuntimeDriver(ABC):
 
     def __init__(self, target: RuntimeTarget):
         self.target = target
+        #: how long any one wait of the driver may take (apply sets its --timeout)
+        self.timeout = DEFAULT_TIMEOUT
 
     @property
     def state_dir(self) -> Path:
@@ -251,6 +262,12 @@ class RuntimeDriver(ABC):
     def endpoints(self) -> tuple[Endpoint, ...]:
         """Every server process a reload must reach (one, unless the runtime runs several)."""
         return (self.target.endpoint,)
+
+    def verify_endpoint(self) -> Endpoint:
+        """Where apply checks the server it just started (status, label reload, smoke) before
+        it takes traffic: the public ports, unless the runtime starts the new server beside
+        the serving one and switches to it only in `switch` (blue/green)."""
+        return self.target.endpoint
 
     @abstractmethod
     def check_started(self) -> None:
@@ -264,7 +281,7 @@ class RuntimeDriver(ABC):
         with `check_started`; ServerExited if it does not within `timeout` seconds."""
         import requests
 
-        url = f"{self.target.endpoint.rest}/v1/models/tfsctl-ready-probe"
+        url = f"{self.verify_endpoint().rest}/v1/models/tfsctl-ready-probe"  # not a proxy's 503
         deadline = time.monotonic() + timeout
         while True:
             self.check_started()
@@ -296,6 +313,12 @@ class RuntimeDriver(ABC):
     @abstractmethod
     def restart(self, launch: Launch) -> None:
         """Start the server again so that it re-reads its side files (batching, monitoring)."""
+
+    def switch(self, launch: Launch) -> None:
+        """The server started by create/replace/restart is verified (at `verify_endpoint`):
+        send the traffic to it. Between verification and `commit`; `undo` still takes it
+        back. A no-op for runtimes whose new server takes traffic as soon as it starts."""
+        return None
 
     @abstractmethod
     def undo(self, undo: RuntimeUndo) -> None: ...

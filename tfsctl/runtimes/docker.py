@@ -1,11 +1,16 @@
-"""`runtime: docker`: one container per server on a Docker engine.
+"""`runtime: docker`: a server's TF Serving container behind its own HAProxy container.
 
-The container is made from the desired runtime: the model root mounted
-read-only at /models, the server's ports published on the spec's bind address,
-and the settings' hash stamped as a label, so the next plan can tell whether it
-still matches (docker-compose's config_hash). A replace creates the new
-container before the old one is stopped, and keeps the old one aside until the
-apply commits (see engine/containers.py).
+The proxy container (proxy.py) owns the spec's published ports; TF Serving runs
+unpublished on the server's bridge network, with the model root mounted
+read-only at /models and the settings' hash stamped as a label, so the next
+plan can tell whether it still matches (docker-compose's config_hash).
+
+Every change of the container is blue/green, as kamal-proxy does it
+(bluegreen.py): the new container starts beside the serving one, apply checks
+it directly (every version AVAILABLE, the smoke requests), then `switch` moves
+traffic to it through HAProxy's Runtime API, and `commit` drains the old one and
+removes it. Until the switch, the serving container and the proxy are not
+touched, so a failure (or a kill) only removes the new container again.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tfsctl.endpoints import Endpoint
 from tfsctl.journal import RuntimeUndo, RuntimeUndoKind
 from tfsctl.runtimes import ports
 from tfsctl.runtimes.base import (
@@ -25,25 +31,25 @@ from tfsctl.runtimes.base import (
     RuntimeStatus,
     RuntimeTarget,
     ServerExited,
+    Settings,
     Step,
 )
-from tfsctl.runtimes.engine.containers import (
-    Containers,
-    ContainerSpec,
-    Mount,
-    ObservedContainer,
-    PortBinding,
-)
+from tfsctl.runtimes.bluegreen import BlueGreen, Names
+from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount
 from tfsctl.runtimes.engine.errors import EngineUnavailable, PortInUse
+from tfsctl.runtimes.proxy import PROXY_IMAGE, proxy_label
 from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Server
 from tfsctl.spec.runtimes.docker import DockerOptions
 
 #: Where the model root is mounted in the container, and the ports the server listens on
-#: there (tensorflow/serving's defaults); the spec's ports are published onto these.
+#: there (tensorflow/serving's defaults); the proxy sends requests to these.
 CONTAINER_MODEL_ROOT = "/models"
 CONTAINER_GRPC_PORT, CONTAINER_REST_PORT = 8500, 8501
+#: The setting that says a container serves behind the proxy (one made without it
+#: published the ports itself, and is migrated by the next apply).
+PROXY_SETTING = "proxy"
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class DockerProfile(RuntimeProfile[DockerOptions]):
     options_type = DockerOptions
     noun = "container"
     mounts_root = True
+    #: the proxy holds the ports, so a change to them, or to the proxy, replaces it stop-first
+    stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest", PROXY_SETTING})
 
     def seen_root(self, model_root: str) -> str:
         return CONTAINER.root
@@ -78,7 +86,23 @@ class DockerProfile(RuntimeProfile[DockerOptions]):
         return CONTAINER.view()
 
     def settings(self, server: Server, args: tuple[str, ...]) -> dict[str, Any]:
-        return {**super().settings(server, args), **CONTAINER.settings(self.options(server).image)}
+        return {**super().settings(server, args), **CONTAINER.settings(self.options(server).image),
+                **self.traffic()}
+
+    def traffic(self) -> dict[str, Any]:
+        """The settings of what carries the traffic to the container: its proxy."""
+        return {PROXY_SETTING: PROXY_IMAGE}
+
+    def rollout(self, server: Server) -> str | None:
+        return ("blue/green behind the proxy: the new container takes traffic only once every "
+                "version is AVAILABLE and the smoke requests pass against it, then the old one "
+                "drains (no downtime)")
+
+    def change_notes(self, before: Settings, after: Settings) -> list[str]:
+        if after.get(PROXY_SETTING) and not before.get(PROXY_SETTING):
+            return ["migrated behind tfsctl's proxy (blue/green from then on): the container "
+                    "gives its published ports to the proxy, so requests fail for a moment once"]
+        return []
 
     def check(self, server: Server, where: tuple[Any, ...]) -> Iterator[Finding]:
         yield from self.outside_root(server, where, "docker servers see only the model root "
@@ -97,30 +121,34 @@ def container_name(server: str) -> str:
     return f"tfsctl-{server}"
 
 
-def container_spec(server: str, launch: Launch) -> ContainerSpec:
+def container_spec(server: str, launch: Launch, name: str, network: str) -> ContainerSpec:
+    """The TF Serving container: on the server's network, publishing nothing."""
     return ContainerSpec(
-        name=container_name(server),
+        name=name,
         server=server,
         image=launch.image,
         args=launch.args,
         env=tuple(sorted(launch.env.items())),
-        ports=(PortBinding(CONTAINER_GRPC_PORT, launch.bind_address, launch.grpc_port),
-               PortBinding(CONTAINER_REST_PORT, launch.bind_address, launch.rest_port)),
+        ports=(),
         mounts=(Mount(launch.model_root, CONTAINER_MODEL_ROOT, read_only=True),),
         config_hash=launch.config_hash,
         settings=json.dumps(dict(launch.settings), sort_keys=True, separators=(",", ":")),
         cpus=launch.cpus,
         memory_bytes=launch.memory_bytes,
+        network=network,
     )
 
 
 class Driver(RuntimeDriver):
-    """The server's container on the engine of DOCKER_HOST (or the default socket)."""
+    """The server's containers on the engine of DOCKER_HOST (or the default socket)."""
 
     def __init__(self, target: RuntimeTarget, containers: Containers | None = None):
         super().__init__(target)
         self.containers = containers or Containers()
-        self._started: ObservedContainer | None = None  # as it was right after this driver started it
+        self.names = Names.of(target.server, container_name(target.server))
+        self.traffic = BlueGreen(self.containers, self.names, self.state_dir,
+                                 {"rest": CONTAINER_REST_PORT, "grpc": CONTAINER_GRPC_PORT})
+        self._started: Any = None  # the container this driver started, right after it did
 
     @property
     def server(self) -> str:
@@ -129,24 +157,33 @@ class Driver(RuntimeDriver):
     def observe(self, image: str) -> RuntimeState:
         try:
             container = self.containers.observe(self.server)
+            proxy = self.containers.observe(proxy_label(self.server))
             wanted = self.containers.image_id(image)
         except EngineUnavailable as exc:
             return RuntimeState(RuntimeStatus.UNREACHABLE, detail=exc.message)
         if container is None:
             return RuntimeState(RuntimeStatus.MISSING, wanted_image_id=wanted)
         settings = tuple(sorted(container.settings.items())) if container.settings is not None else None
+        proxied = PROXY_SETTING in (container.settings or {})
+        proxy_down = proxied and (proxy is None or not proxy.running)
+        detail = "" if container.running else f"{container.status.value} (exit {container.exit_code})"
+        if proxy_down:
+            detail = "; ".join(filter(None, [detail, "its proxy container is not running"]))
         return RuntimeState(
-            RuntimeStatus.RUNNING if container.running else RuntimeStatus.STOPPED,
+            RuntimeStatus.RUNNING if container.running and not proxy_down else RuntimeStatus.STOPPED,
             config_hash=container.config_hash, settings=settings, image_id=container.image_id,
-            wanted_image_id=wanted, identity=container.id,
-            detail="" if container.running else f"{container.status.value} (exit {container.exit_code})")
+            wanted_image_id=wanted, identity=container.id, detail=detail)
 
     def undo_for(self, step: Step) -> RuntimeUndo:
+        """A replace and a restart are both blue/green: undone by removing the new container
+        (and, if the switch happened, sending traffic back first)."""
         current = self.containers.observe(self.server)
         if step is Step.CREATE or current is None:
             return RuntimeUndo(RuntimeUndoKind.REMOVE)
-        kind = RuntimeUndoKind.RESTORE_PREVIOUS if step is Step.REPLACE else RuntimeUndoKind.RESTART
-        return RuntimeUndo(kind, was_running=current.running)
+        proxy = self.containers.observe(proxy_label(self.server))
+        return RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, was_running=current.running,
+                           previous={"proxy_hash": proxy.config_hash if proxy else None,
+                                     "live": current.name})
 
     def _port_taken(self, error: PortInUse) -> PortInUse:
         """The engine's refusal, with the program holding the port where the system says."""
@@ -157,42 +194,58 @@ class Driver(RuntimeDriver):
                                  error.hint)
         return error
 
-    def _watch(self) -> None:
-        self._started = self.containers.observe(self.server)
+    def _start(self, launch: Launch, name: str) -> None:
+        self.containers.ensure_network(self.names.network, self.server)
+        self.containers.create(container_spec(self.server, launch, name, self.names.network))
+        self._started = self.containers.named(self.server, name)
 
     def create(self, launch: Launch) -> None:
+        """The proxy first: a port that is taken fails in a second, before a server starts."""
         self.containers.remove(self.server)  # a stopped leftover of ours, if any
+        self.containers.ensure_network(self.names.network, self.server)
         try:
-            self.containers.create(container_spec(self.server, launch))
+            self.traffic.ensure_proxy(launch)
         except PortInUse as exc:
             raise self._port_taken(exc) from None
-        self._watch()
+        self._start(launch, self.names.a)
 
     def replace(self, launch: Launch) -> None:
-        """Create-first; the old container is kept aside until commit. Containers still aside
-        from an earlier replace are garbage by now (an interrupted one was undone before this
-        apply planned), so they go first."""
+        """Start the new (green) container beside the serving one; nothing else changes until
+        `switch`. Leftovers of an earlier replace are garbage by now (an interrupted one was
+        undone before this apply planned), so they go first."""
         self.containers.discard_previous(self.server)
-        try:
-            self.containers.replace(container_spec(self.server, launch))
-        except PortInUse as exc:
-            raise self._port_taken(exc) from None
-        self._watch()
+        self._start(launch, self.traffic.prepare(launch))
 
     def restart(self, launch: Launch) -> None:
-        """Same container (its settings did not change), restarted to re-read its side files."""
-        self.containers.restart(self.server)
-        self._watch()
+        """The same settings in a new container, blue/green like a replace: a restart in
+        place would stop the only server that answers."""
+        self.replace(launch)
+
+    def verify_endpoint(self) -> Endpoint:
+        found = self.traffic.direct_endpoint(self._started.name if self._started else None)
+        return found or self.target.endpoint
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return (self.verify_endpoint(),)
+
+    def switch(self, launch: Launch) -> None:
+        if self._started is None:
+            return
+        try:
+            self.traffic.switch(launch, self._started.name)
+        except PortInUse as exc:
+            raise self._port_taken(exc) from None
 
     def check_started(self) -> None:
         started = self._started
-        now = self.containers.observe(self.server)
         if started is None:  # not started by this apply: it must simply keep running
+            now = self.containers.observe(self.server)
             if now is not None and not now.running:
                 raise ServerExited(f"the container of {self.server!r} stopped while apply waited "
                                    f"(exit code {now.exit_code})",
                                    "its log ends with:\n" + self.containers.logs_tail(self.server, 8))
             return
+        now = self.containers.named(self.server, started.name)
         if now is None or now.id != started.id:
             raise ServerExited(f"the container apply started for {self.server!r} is gone",
                                "something else removed or replaced it meanwhile")
@@ -205,25 +258,30 @@ class Driver(RuntimeDriver):
 
     def undo(self, undo: RuntimeUndo) -> None:
         if undo.kind is RuntimeUndoKind.REMOVE:
-            self.containers.remove(self.server)
-        elif undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS:
-            restored = self.containers.restore_previous(self.server, start=undo.was_running)
-            if not restored and undo.was_running:
-                self.revive()  # stopped, but not yet renamed aside, when the apply ended
-        elif undo.was_running:  # restart again, to re-read the restored side files
-            self.containers.restart(self.server)
+            self.destroy()
+        else:
+            self.traffic.back(undo)
 
     def commit(self, undo: RuntimeUndo) -> None:
         if undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS:
-            self.containers.discard_previous(self.server)
+            self.traffic.finish(undo)
 
     def revive(self) -> bool:
-        current = self.containers.observe(self.server)
-        if current is None or current.running:
-            return False
-        self.containers.restart(self.server)
-        self._watch()
-        return True
+        revived = False
+        for label in (proxy_label(self.server), self.server):
+            current = self.containers.observe(label)
+            if current is not None and not current.running:
+                self.containers.restart(label)
+                revived = True
+        return revived
+
+    def wait_answering(self, timeout: float) -> None:
+        """Until the container answers itself; then the proxy is routed to it at once (its
+        checks marked it down while it was away)."""
+        super().wait_answering(timeout)
+        self.traffic.reroute()
 
     def destroy(self) -> None:
+        self.containers.remove(proxy_label(self.server))
         self.containers.remove(self.server)
+        self.containers.remove_network(self.names.network, self.server)

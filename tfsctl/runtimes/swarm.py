@@ -23,7 +23,6 @@ runtime's settings: there is no hot reload, and no downtime either.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -52,26 +51,21 @@ from tfsctl.runtimes.engine.containers import (
     SETTINGS_LABEL,
     Containers,
     ContainerSpec,
-    PortBinding,
 )
 from tfsctl.runtimes.engine.errors import DockerRuntimeError, EngineUnavailable
 from tfsctl.runtimes.engine.services import ObservedService, Services, ServiceSpec
 from tfsctl.runtimes.healthcheck import health_command
-from tfsctl.runtimes.proxy import CONFIG_ENV, PROXY_GRPC_PORT, PROXY_IMAGE, PROXY_REST_PORT, render_haproxy
+from tfsctl.runtimes.proxy import digest, proxy_label, proxy_name, reconcile_proxy
+from tfsctl.runtimes.proxy import proxy_spec as _proxy_container
 from tfsctl.serverconfig.launch import ServerView, side_files
 from tfsctl.serverconfig.model_config import desired_entries, render_text, server_model_config_path
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Server
 from tfsctl.spec.runtimes.swarm import SwarmOptions
+from tfsctl.traffic.config import render_swarm
 
 #: Where each task finds its model.config (a Swarm config; the model root is read-only).
 TASK_MODEL_CONFIG = "/run/tfsctl/model.config"
-#: How long apply waits for a rollout to reach every task (model loads included).
-ROLLOUT_TIMEOUT = 600.0
-
-
-def _digest(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class SwarmProfile(RuntimeProfile[SwarmOptions]):
@@ -80,6 +74,7 @@ class SwarmProfile(RuntimeProfile[SwarmOptions]):
     options_type = SwarmOptions
     noun = "service"
     mounts_root = True
+    labels_at_start = True
     #: published by the proxy container, which holds the ports: it is replaced stop-first
     stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest"})
 
@@ -95,8 +90,8 @@ class SwarmProfile(RuntimeProfile[SwarmOptions]):
         options = self.options(server)
         found = {**super().settings(server, args), **CONTAINER.settings(options.image),
                  "replicas": options.replicas,
-                 "model_config": _digest(render_text(desired_entries(server, CONTAINER.root)))}
-        found.update({f"files.{f.name}": _digest(f.content) for f in side_files(server)})
+                 "model_config": digest(render_text(desired_entries(server, CONTAINER.root)))}
+        found.update({f"files.{f.name}": digest(f.content) for f in side_files(server)})
         return found
 
     def rollout(self, server: Server) -> str | None:
@@ -116,10 +111,6 @@ def service_name(server: str) -> str:
     return f"tfsctl-{server}"
 
 
-def proxy_name(server: str) -> str:
-    return f"tfsctl-{server}-proxy"
-
-
 def _task_args(args: tuple[str, ...]) -> tuple[str, ...]:
     """The server's flags with model.config read from the task's own config file."""
     flag = "--model_config_file="
@@ -127,28 +118,18 @@ def _task_args(args: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def proxy_spec(server: str, launch: Launch) -> ContainerSpec:
-    config = render_haproxy(service_name(server), launch.replicas, CONTAINER_GRPC_PORT,
-                            CONTAINER_REST_PORT)
-    settings = {"bind_address": launch.bind_address, "ports.grpc": launch.grpc_port,
-                "ports.rest": launch.rest_port, "image": PROXY_IMAGE}
-    return ContainerSpec(
-        name=proxy_name(server), server=f"{server}.proxy", image=PROXY_IMAGE, args=(),
-        env=((CONFIG_ENV, config),),
-        ports=(PortBinding(PROXY_GRPC_PORT, launch.bind_address, launch.grpc_port),
-               PortBinding(PROXY_REST_PORT, launch.bind_address, launch.rest_port)),
-        mounts=(), config_hash=_digest(config + json.dumps(settings, sort_keys=True)),
-        settings=json.dumps(settings, sort_keys=True), network=service_name(server))
+    config = render_swarm(service_name(server), launch.replicas, CONTAINER_GRPC_PORT,
+                          CONTAINER_REST_PORT)
+    return _proxy_container(server, launch, config, service_name(server))
 
 
 class Driver(RuntimeDriver):
     """The server's service on the swarm this engine manages, and its proxy container."""
 
-    def __init__(self, target: Any, containers: Containers | None = None,
-                 rollout_timeout: float = ROLLOUT_TIMEOUT):
+    def __init__(self, target: Any, containers: Containers | None = None):
         super().__init__(target)
         self.containers = containers or Containers()
         self.services = Services(self.containers)
-        self.rollout_timeout = rollout_timeout
 
     @property
     def server(self) -> str:
@@ -188,7 +169,7 @@ class Driver(RuntimeDriver):
                                     detail="the Docker engine is not a swarm manager "
                                            "(scripts/swarm.sh init makes it one)")
             found = self.services.observe(self.service)
-            proxy = self.containers.observe(f"{self.server}.proxy")
+            proxy = self.containers.observe(proxy_label(self.server))
             wanted = self.containers.image_id(image)
         except EngineUnavailable as exc:
             return RuntimeState(RuntimeStatus.UNREACHABLE, detail=exc.message)
@@ -202,6 +183,9 @@ class Driver(RuntimeDriver):
         proxy_up = proxy is not None and proxy.running
         detail = f"{running}/{found.replicas} tasks running" + (
             "" if proxy_up else "; its proxy container is not running")
+        if len(found.tasks) > found.replicas:
+            detail += (f"; {len(found.tasks)} tasks for {found.replicas} replicas (Swarm left "
+                       "one more: `docker service update --force` converges it)")
         if found.update_state and found.update_state != "completed":
             detail += f"; update {found.update_state}"
         return RuntimeState(
@@ -215,7 +199,7 @@ class Driver(RuntimeDriver):
         found = self.services.observe(self.service)
         if step is Step.CREATE or found is None:
             return RuntimeUndo(RuntimeUndoKind.REMOVE)
-        proxy = self.containers.observe(f"{self.server}.proxy")
+        proxy = self.containers.observe(proxy_label(self.server))
         return RuntimeUndo(RuntimeUndoKind.RESTORE_PREVIOUS, was_running=True, previous={
             "config_hash": found.labels.get(CONFIG_HASH_LABEL),
             "proxy_hash": proxy.config_hash if proxy is not None else None})
@@ -223,7 +207,7 @@ class Driver(RuntimeDriver):
     def check_started(self) -> None:
         """The proxy must run and the service exist; the tasks are Swarm's to restart, and
         the rollout was already waited for, task by task, inside create/replace."""
-        proxy = self.containers.observe(f"{self.server}.proxy")
+        proxy = self.containers.observe(proxy_label(self.server))
         if proxy is None or not proxy.running:
             raise ServerExited(f"the proxy container of {self.server!r} is not running",
                                f"see `docker logs {proxy_name(self.server)}`")
@@ -234,37 +218,27 @@ class Driver(RuntimeDriver):
     # -- changing -------------------------------------------------------------
 
     def _proxy(self, launch: Launch) -> None:
-        """The proxy as `launch` wants it: left alone when it already is (a rollout never
-        restarts it), replaced (stop-first: it holds the ports) when its ports changed."""
-        wanted = proxy_spec(self.server, launch)
-        current = self.containers.observe(wanted.server)
-        if current is None:
-            self.containers.create(wanted)
-        elif current.config_hash != wanted.config_hash:
-            self.containers.discard_previous(wanted.server)
-            self.containers.replace(wanted)
-        elif not current.running:
-            self.containers.restart(wanted.server)
+        reconcile_proxy(self.containers, proxy_spec(self.server, launch))
 
     def create(self, launch: Launch) -> None:
         self._require_manager()
         self.destroy()  # leftovers of ours, if any
         self.services.create(self._service_spec(launch))
         self._proxy(launch)
-        self.services.converge(self.service, launch.config_hash, self.rollout_timeout)
+        self.services.converge(self.service, launch.config_hash, self.timeout)
 
     def replace(self, launch: Launch) -> None:
         """A rolling update to the new spec, waited for until every task runs it."""
         self._require_manager()
         self.services.update(self._service_spec(launch))
-        self.services.converge(self.service, launch.config_hash, self.rollout_timeout)
+        self.services.converge(self.service, launch.config_hash, self.timeout)
         self._proxy(launch)
 
     def restart(self, launch: Launch) -> None:
         """Roll every task (start-first), so each re-reads what it reads at start."""
         self._require_manager()
         self.services.update(self._service_spec(launch), force=True)
-        self.services.converge(self.service, launch.config_hash, self.rollout_timeout)
+        self.services.converge(self.service, launch.config_hash, self.timeout)
         self._proxy(launch)
 
     def undo(self, undo: RuntimeUndo) -> None:
@@ -277,28 +251,28 @@ class Driver(RuntimeDriver):
                 and self.services.previous_hash(self.service) == before:
             self.services.rollback(self.service)
         if found is not None and isinstance(before, str):
-            self.services.converge(self.service, before, self.rollout_timeout)
-        proxy = self.containers.observe(f"{self.server}.proxy")
+            self.services.converge(self.service, before, self.timeout)
+        proxy = self.containers.observe(proxy_label(self.server))
         if proxy is not None and proxy.config_hash != undo.previous.get("proxy_hash"):
-            self.containers.restore_previous(f"{self.server}.proxy")
+            self.containers.restore_previous(proxy_label(self.server))
 
     def commit(self, undo: RuntimeUndo) -> None:
         """Drop the old proxy container and the configs no task or rollback needs."""
-        self.containers.discard_previous(f"{self.server}.proxy")
+        self.containers.discard_previous(proxy_label(self.server))
         found = self.services.observe(self.service)
         if found is not None:
             self.services.prune_configs(self.server, keep=())
 
     def revive(self) -> bool:
         """Swarm restarts failed tasks itself; only the proxy container can be down."""
-        proxy = self.containers.observe(f"{self.server}.proxy")
+        proxy = self.containers.observe(proxy_label(self.server))
         if proxy is None or proxy.running:
             return False
-        self.containers.restart(f"{self.server}.proxy")
+        self.containers.restart(proxy_label(self.server))
         return True
 
     def destroy(self) -> None:
-        self.containers.remove(f"{self.server}.proxy")
+        self.containers.remove(proxy_label(self.server))
         self.services.remove(self.service, self.server)
 
 

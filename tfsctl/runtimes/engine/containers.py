@@ -192,14 +192,21 @@ class Containers:
                                                     ignore_removed=True))
 
     def _current(self, server: str) -> Any | None:
-        """The server's container: not one renamed aside, running before stopped, newest first."""
+        """The server's container: not one renamed aside or staged, running before stopped;
+        the oldest running one (a blue/green replace runs the new one beside it until the
+        switch), else the newest."""
         found = _newest_first(c for c in self._managed(server) if not _is_aside(c.name))
-        found.sort(key=lambda c: (c.attrs.get("State", {}).get("Running") is not True,
-                                  NEXT_INFIX in c.name))
-        return found[0] if found else None
+        running = [c for c in found if c.attrs.get("State", {}).get("Running") is True]
+        pool = list(reversed(running)) if running else found
+        pool.sort(key=lambda c: NEXT_INFIX in c.name)
+        return pool[0] if pool else None
 
     def _previous(self, server: str) -> list[Any]:
         return [c for c in self._managed(server) if _is_aside(c.name)]
+
+    def has_previous(self, server: str) -> bool:
+        """Whether a container of the server is set aside (by `replace` or `set_aside`)."""
+        return bool(self._previous(server))
 
     def observe(self, server: str) -> ObservedContainer | None:
         """The server's current container, or None; read-only (found by SERVER_LABEL)."""
@@ -226,6 +233,19 @@ class Containers:
             raise
         except (DockerRuntimeError, docker.errors.DockerException):
             return None
+
+    def named(self, server: str, name: str) -> ObservedContainer | None:
+        """The server's container called exactly `name`, or None."""
+        found = [c for c in self._managed(server) if c.name == name]
+        return _observed(found[0]) if found else None
+
+    def address(self, server: str, name: str, network: str) -> str | None:
+        """The IP address the container `name` of `server` has on `network`, or None."""
+        found = [c for c in self._managed(server) if c.name == name]
+        if not found:
+            return None
+        networks = (found[0].attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return (networks.get(network) or {}).get("IPAddress") or None
 
     # -- changing -----------------------------------------------------------
 
@@ -300,6 +320,38 @@ class Containers:
                         f"container could not be started again: {revive_error.message}",
                         f"docker start {old.id[:12]} (it may still be named *{PREVIOUS_INFIX}*)") from exc
             raise
+
+    def set_aside(self, server: str, name: str) -> None:
+        """Stop the server's container `name` and rename it aside, as `replace` does, for
+        `restore_previous` to bring back or `discard_previous` to delete."""
+        for container in self._managed(server):
+            if container.name == name:
+                with engine_call(f"stop container {name}"):
+                    container.stop(timeout=0)
+                    container.rename(f"{name}{PREVIOUS_INFIX}{container.id[:12]}")
+
+    def remove_named(self, server: str, name: str) -> None:
+        """Delete the server's container `name` at once (its traffic was drained first)."""
+        for container in self._managed(server):
+            if container.name == name:
+                self._remove_id(container.id, timeout=0)
+
+    def ensure_network(self, name: str, server: str) -> None:
+        """A bridge network of the server's own, where its containers find each other by name."""
+        with engine_call(f"create network {name}"):
+            if not self.client.networks.list(names=[name]):
+                self.client.networks.create(name, driver="bridge", labels={
+                    MANAGED_LABEL: "true", SERVER_LABEL: server})
+
+    def remove_network(self, name: str, server: str) -> None:
+        """Delete the server's network, if it is ours and nothing uses it any more."""
+        import docker.errors
+
+        with engine_call(f"remove network {name}"):
+            for network in self.client.networks.list(names=[name]):
+                if (network.attrs.get("Labels") or {}).get(SERVER_LABEL) == server:
+                    with contextlib.suppress(docker.errors.APIError):
+                        network.remove()
 
     def restore_previous(self, server: str, start: bool = True) -> bool:
         """Undo an unfinished replacement from the engine's state alone (e.g. after a crash).

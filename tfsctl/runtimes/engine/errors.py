@@ -39,6 +39,10 @@ class PortInUse(DockerRuntimeError, ports.PortInUse):
     """A host port of the spec is taken by another process or container."""
 
 
+class FirewallChainMissing(DockerRuntimeError):
+    """The engine cannot publish a port: its iptables chain was flushed under it."""
+
+
 class NameConflict(DockerRuntimeError):
     """A container with the wanted name exists and is not the one being replaced."""
 
@@ -82,6 +86,12 @@ def api_error(what: str, exc: Any, image: str | None) -> DockerRuntimeError:
     if "port is already allocated" in lower or "address already in use" in lower:
         return PortInUse(f"{what}: a host port is already in use ({explanation})",
                          "stop whatever holds the port, or choose other ports in the spec")
+    if "iptables" in lower and "no chain/target/match" in lower:
+        return FirewallChainMissing(
+            f"{what}: the engine's iptables chain is gone (a firewall reload flushed Docker's "
+            f"rules), so it cannot publish ports ({explanation})",
+            "restart the Docker daemon (systemctl restart docker), which recreates its chains; "
+            "then apply again")
     if "cannot assign requested address" in lower:
         return DockerRuntimeError(f"{what}: the bind address is not on this machine ({explanation})",
                                   "use 127.0.0.1, 0.0.0.0 or an address of this host")
