@@ -18,6 +18,7 @@ from tests.support.containers import SECRET, container_names, http_args, site, s
 from tests.support.net import free_port, held_port, wait_http
 from tfsctl.journal import RuntimeUndoKind
 from tfsctl.runtimes.base import Launch, RuntimeStatus, RuntimeTarget, ServerExited, Step
+from tfsctl.runtimes.bluegreen import NETWORK
 from tfsctl.runtimes.docker import CONTAINER_MODEL_ROOT, CONTAINER_REST_PORT, Driver, container_name
 from tfsctl.runtimes.engine.containers import SERVER_LABEL, Containers
 from tfsctl.runtimes.engine.errors import PortInUse
@@ -69,6 +70,9 @@ def test_create_observe_replace_undo_commit_destroy(base_image: str, unique: Cal
         [(first.model_root, CONTAINER_MODEL_ROOT, False)]
     assert not raw.attrs["HostConfig"]["PortBindings"]
     proxy = docker_client.containers.get(proxy_name(server))
+    # every docker server shares one network: Docker's address pools hold only ~30 networks
+    assert set(raw.attrs["NetworkSettings"]["Networks"]) == {NETWORK}
+    assert set(proxy.attrs["NetworkSettings"]["Networks"]) == {NETWORK}
     assert proxy.attrs["HostConfig"]["PortBindings"] == {
         "8500/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(first.grpc_port)}],
         "8501/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(rest)}]}
@@ -116,6 +120,7 @@ def test_create_observe_replace_undo_commit_destroy(base_image: str, unique: Cal
     driver.destroy()
     assert driver.observe(base_image).status is RuntimeStatus.MISSING
     assert container_names(docker_client, container_name(server)) == []
+    assert not [n.name for n in docker_client.networks.list() if server in n.name]
 
 
 def test_undo_keeps_a_stopped_server_stopped_and_revive_starts_it(base_image: str,

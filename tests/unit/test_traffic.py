@@ -127,3 +127,12 @@ def test_a_flushed_iptables_chain_is_named_with_its_fix() -> None:
     assert isinstance(error, FirewallChainMissing)
     assert "the engine's iptables chain is gone" in error.message
     assert "restart the Docker daemon" in error.hint and "DOCKER_HOST" not in error.hint
+
+
+def test_an_engine_out_of_address_pools_is_named_with_its_fix() -> None:
+    exc = SimpleNamespace(status_code=400, explanation=(
+        "could not find an available, non-overlapping IPv4 address pool among the defaults to "
+        "assign to the network"))
+    error = api_error("create network tfsctl", exc, None)
+    assert "no address range left for another network" in error.message
+    assert "docker network prune" in error.hint and "default-address-pools" in error.hint

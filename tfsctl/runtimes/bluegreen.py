@@ -1,8 +1,8 @@
 """Blue/green for a server's container, through its proxy (the docker runtime's traffic).
 
 A server's TF Serving container is named `tfsctl-<server>` or `tfsctl-<server>-b`,
-one name per slot of its proxy (`a`, `b`; Docker's DNS on the server's network
-resolves them), and `tfsctl-<server>-proxy` is HAProxy on the spec's ports.
+one name per slot of its proxy (`a`, `b`; Docker's DNS on the shared `tfsctl` network
+resolves them on the shared `tfsctl` network), and `tfsctl-<server>-proxy` is HAProxy on the spec's ports.
 Containers are never renamed: Docker's DNS does not follow renames reliably.
 
 A replace starts green under the name blue does not have, with green's slot held
@@ -46,6 +46,11 @@ from tfsctl.traffic.switch import DRAIN_TIMEOUT, drain, hold, route
 
 #: How long a proxy that just started may take to open its Runtime API socket.
 SOCKET_TIMEOUT = 30.0
+#: The bridge network every docker server's containers and proxies share (as kind's `kind`
+#: network): one per host, not one per server, because Docker's default address pools hold
+#: only about 30 bridge networks. Container names are unique per host, so Docker's DNS on it
+#: still finds each slot by name. It outlives `destroy`, like the engine's own `bridge`.
+NETWORK = "tfsctl"
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Names:
 
     @classmethod
     def of(cls, server: str, base: str) -> Names:
-        return cls(server, base, f"{base}-b", f"{base}-net")
+        return cls(server, base, f"{base}-b", NETWORK)
 
     def slot(self, name: str) -> str:
         return "b" if name == self.b else "a"
@@ -90,7 +95,7 @@ class BlueGreen:
 
     def direct_endpoint(self, name: str | None) -> Endpoint | None:
         """Where the container `name` (default: the serving one) answers from this host,
-        bypassing the proxy; None if it is not on the server's network."""
+        bypassing the proxy; None if it is not on the shared network."""
         address = self._address(name or self.live_name() or self.names.a)
         return Endpoint(address, self.ports["grpc"], self.ports["rest"]) if address else None
 

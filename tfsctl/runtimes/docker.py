@@ -1,7 +1,7 @@
 """`runtime: docker`: a server's TF Serving container behind its own HAProxy container.
 
 The proxy container (proxy.py) owns the spec's published ports; TF Serving runs
-unpublished on the server's bridge network, with the model root mounted
+unpublished on the host's `tfsctl` bridge network, with the model root mounted
 read-only at /models and the settings' hash stamped as a label, so the next
 plan can tell whether it still matches (docker-compose's config_hash).
 
@@ -122,7 +122,7 @@ def container_name(server: str) -> str:
 
 
 def container_spec(server: str, launch: Launch, name: str, network: str) -> ContainerSpec:
-    """The TF Serving container: on the server's network, publishing nothing."""
+    """The TF Serving container: on the shared network, publishing nothing."""
     return ContainerSpec(
         name=name,
         server=server,
@@ -195,14 +195,14 @@ class Driver(RuntimeDriver):
         return error
 
     def _start(self, launch: Launch, name: str) -> None:
-        self.containers.ensure_network(self.names.network, self.server)
+        self.containers.ensure_network(self.names.network)
         self.containers.create(container_spec(self.server, launch, name, self.names.network))
         self._started = self.containers.named(self.server, name)
 
     def create(self, launch: Launch) -> None:
         """The proxy first: a port that is taken fails in a second, before a server starts."""
         self.containers.remove(self.server)  # a stopped leftover of ours, if any
-        self.containers.ensure_network(self.names.network, self.server)
+        self.containers.ensure_network(self.names.network)
         try:
             self.traffic.ensure_proxy(launch)
         except PortInUse as exc:
@@ -284,4 +284,3 @@ class Driver(RuntimeDriver):
     def destroy(self) -> None:
         self.containers.remove(proxy_label(self.server))
         self.containers.remove(self.server)
-        self.containers.remove_network(self.names.network, self.server)

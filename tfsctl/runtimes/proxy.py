@@ -5,7 +5,8 @@ HTTP/2 connection) to one task, and needs IPVS; a plain container's published
 ports vanish while it is replaced. So both container runtimes give each server
 an HAProxy container `tfsctl-<server>-proxy` that owns the ports and balances
 per request (tfsctl/traffic/config.py renders its configuration), while TF
-Serving runs unpublished on the server's network. The proxy is stamped like any
+Serving runs unpublished on the network the proxy shares with it (docker: the
+host's `tfsctl` bridge; swarm: the service's overlay). The proxy is stamped like any
 container of tfsctl's (its config hash and settings), under the server label
 `<server>.proxy`, so that it is observed, replaced and undone the same way.
 """
@@ -44,7 +45,7 @@ def proxy_spec(server: str, launch: Launch, config: str, network: str,
     """The proxy of `server`, on `network`, publishing the spec's ports, running `config`."""
     settings: dict[str, Any] = {"bind_address": launch.bind_address,
                                 "ports.grpc": launch.grpc_port, "ports.rest": launch.rest_port,
-                                "image": PROXY_IMAGE}
+                                "image": PROXY_IMAGE, "network": network}
     return ContainerSpec(
         name=proxy_name(server), server=proxy_label(server), image=PROXY_IMAGE, args=(),
         env=((CONFIG_ENV, config),),

@@ -336,22 +336,12 @@ class Containers:
             if container.name == name:
                 self._remove_id(container.id, timeout=0)
 
-    def ensure_network(self, name: str, server: str) -> None:
-        """A bridge network of the server's own, where its containers find each other by name."""
+    def ensure_network(self, name: str) -> None:
+        """The bridge network `name`, where containers find each other by name (created once,
+        labelled as tfsctl's). Docker's name filter matches substrings, so the match is exact."""
         with engine_call(f"create network {name}"):
-            if not self.client.networks.list(names=[name]):
-                self.client.networks.create(name, driver="bridge", labels={
-                    MANAGED_LABEL: "true", SERVER_LABEL: server})
-
-    def remove_network(self, name: str, server: str) -> None:
-        """Delete the server's network, if it is ours and nothing uses it any more."""
-        import docker.errors
-
-        with engine_call(f"remove network {name}"):
-            for network in self.client.networks.list(names=[name]):
-                if (network.attrs.get("Labels") or {}).get(SERVER_LABEL) == server:
-                    with contextlib.suppress(docker.errors.APIError):
-                        network.remove()
+            if not any(n.name == name for n in self.client.networks.list(names=[name])):
+                self.client.networks.create(name, driver="bridge", labels={MANAGED_LABEL: "true"})
 
     def restore_previous(self, server: str, start: bool = True) -> bool:
         """Undo an unfinished replacement from the engine's state alone (e.g. after a crash).

@@ -92,6 +92,11 @@ def api_error(what: str, exc: Any, image: str | None) -> DockerRuntimeError:
             f"rules), so it cannot publish ports ({explanation})",
             "restart the Docker daemon (systemctl restart docker), which recreates its chains; "
             "then apply again")
+    if "non-overlapping ipv4 address pool" in lower:
+        return DockerRuntimeError(
+            f"{what}: the engine has no address range left for another network ({explanation})",
+            "remove networks nothing uses (docker network prune), or give the engine more "
+            "ranges (default-address-pools in /etc/docker/daemon.json), then apply again")
     if "cannot assign requested address" in lower:
         return DockerRuntimeError(f"{what}: the bind address is not on this machine ({explanation})",
                                   "use 127.0.0.1, 0.0.0.0 or an address of this host")

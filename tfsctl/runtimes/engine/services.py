@@ -163,9 +163,10 @@ class Services:
     # -- changing -----------------------------------------------------------
 
     def ensure_network(self, name: str, server: str) -> None:
-        """An attachable overlay network for the service's tasks and its proxy container."""
+        """An attachable overlay network for the service's tasks and its proxy container.
+        Docker's name filter matches substrings, so the match is exact."""
         with engine_call(f"create network {name}"):
-            if not self.client.networks.list(names=[name]):
+            if not any(n.name == name for n in self.client.networks.list(names=[name])):
                 self.client.networks.create(name, driver="overlay", attachable=True, labels={
                     MANAGED_LABEL: "true", SERVER_LABEL: server})
 
