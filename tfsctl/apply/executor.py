@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tfsctl.apply.smoke import run_smoke
@@ -101,12 +101,15 @@ def _restore(tx: Transaction, live: LiveServer, ctx: ApplyContext) -> list[str]:
 
 
 def apply_server(execution: ServerExecution, live: LiveServer, launch: Launch | None,
-                 ctx: ApplyContext, action: str = "apply") -> ApplyReport:
+                 ctx: ApplyContext, action: str = "apply",
+                 verified: Callable[[ApplyReport], None] = lambda _: None) -> ApplyReport:
     """Run one server's steps; raises ApplyFailed after rolling back.
 
     Everything done comes from `execution` (and `launch`: its desired runtime with the
     secret values read now); `live` gives only what to put back on failure; `action`
-    names what the review half says happens to the server, for the report.
+    names what the review half says happens to the server, for the report. `verified` is
+    told once the change can no longer be rolled back (before the old server is drained
+    and removed), to record it.
     """
     for export in execution.of(ExportVersion):  # a stale source is refused before any change
         check_source(export)
@@ -116,6 +119,7 @@ def apply_server(execution: ServerExecution, live: LiveServer, launch: Launch | 
     if execution.destroy:
         for step in execution.steps:
             execute(step, run)
+        verified(report)
         return report
     current = "start"
     try:
@@ -130,7 +134,7 @@ def apply_server(execution: ServerExecution, live: LiveServer, launch: Launch | 
         raise ApplyFailed(f"apply of server {execution.server!r} failed at step {failure.step}: "
                           f"{failure.message}", restored, failure.hint,
                           failure.interrupted) from None
-    tx.done()
+    tx.done(lambda: verified(report))
     for step in execution.after_commit:
         execute(step, run)
     return report

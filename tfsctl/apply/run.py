@@ -171,21 +171,24 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions, planner: Planner,
             live = result.live.server(execution.server)
             assert live is not None
             ctx = context_for(execution.target, progress, options.timeout)
+            done = _success(plan, execution)
             try:
                 launch = _launch(execution)
-                report = apply_server(execution, live, launch, ctx, review.action.value)
+                runtime_hash = None if done is Outcome.DESTROYED \
+                    else launch.config_hash if launch else live.runtime.config_hash
+
+                def verified(report: ApplyReport, server: str = execution.server,
+                             done: Outcome = done, runtime_hash: str | None = runtime_hash) -> None:
+                    _record(loaded, server, plan, done, options.message,
+                            report.model_config_text, runtime_hash, report.start_gap_seconds)
+
+                report = apply_server(execution, live, launch, ctx, review.action.value, verified)
             except ApplyFailed as failure:
                 _record(loaded, execution.server, plan, Outcome(failure.outcome), failure.message,
                         live.model_config.text or "", live.runtime.config_hash)
                 outcome.failure = failure
                 return outcome
             outcome.reports.append(report)
-            done = _success(plan, execution)
-            _record(loaded, execution.server, plan, done, options.message,
-                    report.model_config_text,
-                    None if done is Outcome.DESTROYED
-                    else launch.config_hash if launch else live.runtime.config_hash,
-                    report.start_gap_seconds)
         try:
             outcome.gateways = apply_gateways(plan.gateways, progress, options.timeout)
         except ApplyFailed as failure:

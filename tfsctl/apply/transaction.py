@@ -108,17 +108,21 @@ class Transaction:
             delete_journal(self.state_dir)
         return result.restored + [f"NOT restored: {f}" for f in result.failed]
 
-    def done(self) -> None:
-        """The apply is verified: mark it committed, then drop what was kept aside.
+    def done(self, verified: Callable[[], None]) -> None:
+        """The apply is verified: mark it committed, tell `verified` (which records the
+        success), then drop what was kept aside.
 
         Marked first, so that a failure to clean up (an engine error deleting the old
         container) or a kill can never make a later recovery undo a verified apply:
-        recovery finishes the commit instead.
+        recovery finishes the commit instead. Recorded before the clean-up (a drain can
+        take its whole timeout), so a kill during it still leaves the success in history.
         """
         if self.journal.runtime is None:
             delete_journal(self.state_dir)
+            verified()
             return
         self.record(lambda j: setattr(j, "committed", True))
+        verified()
         try:
             self.ctx.driver.commit(self.journal.runtime)
         except TfsctlError as exc:
