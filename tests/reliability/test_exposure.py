@@ -1,4 +1,5 @@
-"""What an applied server exposes: ports on loopback unless the spec says otherwise, and
+"""What an applied server exposes: ports on loopback unless the spec says otherwise (on
+docker, published by its proxy alone), and
 the model root mounted read-only, checked on the engine's own record of the container
 and from inside it, and for the local runtime on the kernel's table of listening sockets."""
 
@@ -16,8 +17,8 @@ from tests.support.deployment import Deployment, hpt_model
 pytestmark = pytest.mark.slow
 
 
-def _inspect(d: Deployment) -> dict:
-    out = subprocess.run(["docker", "inspect", f"tfsctl-{d.name}"], check=True, capture_output=True,
+def _inspect(name: str) -> dict:
+    out = subprocess.run(["docker", "inspect", name], check=True, capture_output=True,
                          text=True).stdout
     return json.loads(out)[0]
 
@@ -42,9 +43,12 @@ def test_docker_ports_and_mount(tmp_path: Path, tally: Tally, bind: str | None, 
     try:
         d.write([hpt_model([1], 1)], **({"bind_address": bind} if bind else {}))
         d.apply()
-        container = _inspect(d)
-        bindings = [b for ports in container["HostConfig"]["PortBindings"].values() for b in ports]
+        # the proxy publishes the spec's ports; TF Serving's container publishes nothing
+        container, proxy = _inspect(f"tfsctl-{d.name}"), _inspect(f"tfsctl-{d.name}-proxy")
+        assert not container["HostConfig"]["PortBindings"], container["HostConfig"]["PortBindings"]
+        bindings = [b for ports in proxy["HostConfig"]["PortBindings"].values() for b in ports]
         assert {b["HostIp"] for b in bindings} == {expected}, bindings
+        assert {int(b["HostPort"]) for b in bindings} == {d.grpc, d.rest}, bindings
         [models] = [m for m in container["Mounts"] if m["Destination"] == "/models"]
         assert models["RW"] is False and models["Source"] == str((d.root / "models").resolve())
         touch = subprocess.run(["docker", "exec", f"tfsctl-{d.name}", "touch", "/models/x"],
