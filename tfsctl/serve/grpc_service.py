@@ -29,7 +29,7 @@ from tfsctl.serve.configfiles import entries_from_proto
 from tfsctl.serve.core import Core, Target, serialized_examples
 from tfsctl.serve.loader import make_ndarray, tensor_itemsize
 from tfsctl.serve.metrics import Metrics
-from tfsctl.serve.tensor_protos import fill
+from tfsctl.serve.tensor_protos import predict_response
 from tfsctl.servingapi.limits import RequestLimits
 from tfsctl.servingapi.status import Code, ServingError, invalid
 
@@ -107,12 +107,11 @@ class PredictionServicer:
             (alias, [dim.size for dim in tensor.tensor_shape.dim], tensor_itemsize(tensor))
             for alias, tensor in request.inputs.items())
         inputs = {k: make_ndarray(k, v) for k, v in request.inputs.items()}
+        request.ClearField("inputs")  # the arrays hold the values now; the message need not
         result, outputs = self.core.predict(target, inputs, list(request.output_filter) or None)
-        response = prediction_service_pb2.PredictResponse(
-            model_spec=_model_spec(target.model, result.version, result.signature_name))
-        for key, value in outputs.items():
-            fill(response.outputs[key], value, self.tensor_content)
-        return response
+        del inputs
+        spec = _model_spec(target.model, result.version, result.signature_name)
+        return predict_response(outputs, spec.SerializeToString(), self.tensor_content)
 
     @_rpc("GetModelMetadata")
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
@@ -188,11 +187,12 @@ class ModelServicer:
 
 
 def _handler(service: str, servicer: Any, methods: dict[str, tuple[Any, Any]]) -> grpc.GenericRpcHandler:
-    """`servicer`'s unary methods under `service`, each with its (request, response) types."""
+    """`servicer`'s unary methods under `service`, each with its (request, response) types;
+    a response type of None means the method answers with bytes it serialised itself."""
     return grpc.method_handlers_generic_handler(service, {
-        name: grpc.unary_unary_rpc_method_handler(getattr(servicer, name),
-                                                  request_deserializer=request.FromString,
-                                                  response_serializer=response.SerializeToString)
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name), request_deserializer=request.FromString,
+            response_serializer=response.SerializeToString if response else None)
         for name, (request, response) in methods.items()})
 
 
@@ -202,7 +202,7 @@ def add_services(server: grpc.Server, prediction: PredictionServicer, model: Mod
     apis, status = prediction_service_pb2, model_service_pb2
     server.add_generic_rpc_handlers((
         _handler("tensorflow.serving.PredictionService", prediction, {
-            "Predict": (apis.PredictRequest, apis.PredictResponse),
+            "Predict": (apis.PredictRequest, None),  # tensor_protos.predict_response
             "GetModelMetadata": (apis.GetModelMetadataRequest, apis.GetModelMetadataResponse),
             "Classify": (apis.ClassificationRequest, apis.ClassificationResponse),
             "Regress": (apis.RegressionRequest, apis.RegressionResponse),
