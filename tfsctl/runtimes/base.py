@@ -175,6 +175,9 @@ class RuntimeProfile(ABC, Generic[Options]):
     #: the server is a `tfsctl serve` process started from tfsctl's own environment, so
     #: starting one needs TensorFlow installed beside tfsctl (the `tf` extra)
     serves_from_tfsctl: bool = False
+    #: the runtime can run a canary (`rollout: {strategy: canary}`): a second instance beside
+    #: the serving one, given a share of the requests by weight at its proxy
+    canary: bool = False
 
     @property
     def kind(self) -> str:

@@ -78,6 +78,7 @@ class DockerProfile(RuntimeProfile[DockerOptions]):
     mounts_root = True
     #: the proxy holds the ports, so a change to them, or to the proxy, replaces it stop-first
     stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest", PROXY_SETTING})
+    canary = True
 
     def seen_root(self, model_root: str) -> str:
         return CONTAINER.root
