@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "anchor": 0,
     "journal": 1, "jsondoc": 1, "tfenv": 1,
     "spec": 2,
-    "serverconfig": 3, "servingapi": 3, "traffic": 3,
+    "serverconfig": 3, "servingapi": 3, "traffic": 3, "rollout": 3,
     "runtimes": 4, "kubernetes": 4,
     "live": 5,
     "export": 6,
