@@ -26,7 +26,7 @@ class Thresholds:
 
     def intervals(self, pause: float) -> int:
         """How many intervals a step of `pause` seconds is judged in (at least one)."""
-        return max(1, int(pause // self.interval))
+        return max(1, int(pause / self.interval + 1e-9))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from tfsctl.endpoints import Endpoint
 from tfsctl.errors import TfsctlError
 from tfsctl.journal import RuntimeUndo
+from tfsctl.rollout.figures import Counters
 from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Server
@@ -322,6 +323,19 @@ class RuntimeDriver(ABC):
         send the traffic to it. Between verification and `commit`; `undo` still takes it
         back. A no-op for runtimes whose new server takes traffic as soon as it starts."""
         return None
+
+    def split(self, weight: int) -> None:
+        """A canary step: the server started by replace/restart, verified, gets `weight`% of
+        new requests and the serving one the rest. Only runtimes whose profile has `canary`
+        are planned canary steps."""
+        raise TfsctlError(f"the {self.target.runtime} runtime cannot run a canary",
+                          "use `rollout: {strategy: blue_green}`")
+
+    def canary_figures(self, metrics_path: str) -> tuple[Counters, Counters | None]:
+        """The cumulative request figures of the canary and of the serving instance (None when
+        it cannot be read apart), from their metrics at `metrics_path` and the proxy."""
+        raise TfsctlError(f"the {self.target.runtime} runtime cannot run a canary",
+                          "use `rollout: {strategy: blue_green}`")
 
     @abstractmethod
     def undo(self, undo: RuntimeUndo) -> None: ...
