@@ -3,13 +3,17 @@ errors are cases in bad_specs/ (rollout_*.yaml)."""
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tfsctl.cli.spec_commands import schema_text
 from tfsctl.serverconfig.launch import MONITORING_FILE, ServerView, server_args, side_files
-from tfsctl.spec.model import Server
+from tfsctl.spec.model import Server, Spec
 from tfsctl.spec.rollout import DEFAULT_STEPS, Rollout, format_duration, parse_duration
 
 
@@ -70,3 +74,22 @@ def test_a_canary_switches_prometheus_on_for_its_instances() -> None:
     assert [f.name for f in side_files(canary)] == [MONITORING_FILE]
     assert any(a.startswith("--monitoring_config_file=") for a in server_args(canary,
                                                                               ServerView("/m")))
+
+
+@pytest.mark.parametrize("rollout, valid", [
+    ("canary", True), ("blue_green", True), ("rolling", False),
+    ({"strategy": "canary", "steps": [{"weight": 20, "pause": "30s"}],
+      "analysis": {"interval": "10s", "max_p99_latency_ms": 500}}, True),
+    ({"strategy": "canary", "on_inconclusive": "promote"}, False),
+    ({"strategy": "canary", "steps": [{"weight": 20, "pause": "30s", "wait": 1}]}, False),
+])
+def test_the_schema_takes_what_validation_takes(rollout: object, valid: bool) -> None:
+    schema = jsonschema.Draft202012Validator(json.loads(schema_text()))
+    spec = {"apiVersion": "tfsctl/v1", "servers": [{"name": "tfs", "rollout": rollout}]}
+    assert schema.is_valid(spec) is valid
+    try:
+        Spec.model_validate(spec)
+    except ValueError:
+        assert not valid
+    else:
+        assert valid

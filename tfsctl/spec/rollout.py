@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue, WithJsonSchema
+from pydantic_core import CoreSchema
 
 from tfsctl.spec.base import Strict
 
@@ -48,7 +50,11 @@ def format_duration(seconds: float) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration),
-                     Field(gt=0, le=MAX_DURATION, description="e.g. 30s, 2m, 500ms")]
+                     Field(gt=0, le=MAX_DURATION, description="e.g. 30s, 2m, 500ms"),
+                     WithJsonSchema({"anyOf": [
+                         {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION},
+                         {"type": "string", "pattern": _DURATION.pattern}],
+                         "description": "Seconds, or e.g. 30s, 2m, 500ms"})]
 
 
 class CanaryStep(Strict):
@@ -95,6 +101,12 @@ class Rollout(Strict):
     def _word(cls, data: Any) -> Any:
         """`rollout: canary` is `rollout: {strategy: canary}`."""
         return {"strategy": data} if isinstance(data, str) else data
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """Editors take the word too, as validation does."""
+        return {"anyOf": [{"enum": ["blue_green", "canary"]}, handler(core_schema)]}
 
     @model_validator(mode="after")
     def _steps(self) -> Rollout:
