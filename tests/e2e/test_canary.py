@@ -8,7 +8,7 @@ CLI, under a mixed REST + gRPC load.
   pending;
 * with no traffic, a canary is inconclusive: it stops, never promotes silently;
 * apply killed (SIGKILL) mid-canary: its guardian sends every request back to the serving
-  container and removes the canary.
+  container and removes the canary; SIGTERM: apply does the same itself.
 """
 
 from __future__ import annotations
@@ -152,7 +152,10 @@ def test_a_quiet_canary_is_inconclusive_and_stops(canary_d: Deployment) -> None:
 
 
 @pytest.mark.parametrize("deployment", DOCKER, indirect=True)
-def test_apply_killed_mid_canary_puts_the_stable_server_back(canary_d: Deployment) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+def test_apply_killed_mid_canary_puts_the_stable_server_back(canary_d: Deployment,
+                                                             sig: signal.Signals) -> None:
+    """SIGKILL: the guardian undoes it from the journal; SIGTERM: apply rolls back itself."""
     d = canary_d
     before = d.server_identity()
     slow = {**ROLLOUT, "steps": [{"weight": 30, "pause": "60s"}]}
@@ -167,8 +170,8 @@ def test_apply_killed_mid_canary_puts_the_stable_server_back(canary_d: Deploymen
         while "canary step 1/1 at 30%" not in log.read_text():
             assert apply.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
-        apply.send_signal(signal.SIGKILL)
-        apply.wait(timeout=60)
+        apply.send_signal(sig)
+        assert apply.wait(timeout=300) != 0
         assert d.guardian_done(timeout=300), "the guardian did not undo the canary"
     assert d.server_identity() == before
     assert _containers(d) == {proxy_name(d.name), container_name(d.name)}
@@ -176,3 +179,5 @@ def test_apply_killed_mid_canary_puts_the_stable_server_back(canary_d: Deploymen
     report = stream.report()
     assert report["failed"] == 0, json.dumps(report, indent=1)
     assert d.plan_exit_code() == 2
+    if sig == signal.SIGTERM:
+        assert "interrupted" in _history(d)
