@@ -170,6 +170,8 @@ def test_apply_killed_mid_canary_puts_the_stable_server_back(canary_d: Deploymen
         while "canary step 1/1 at 30%" not in log.read_text():
             assert apply.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
+        shown = d.tfsctl("status", "-f", str(d.spec_file), check=True).stdout
+        assert "canary in progress: step 1/1 at 30%" in shown, shown
         apply.send_signal(sig)
         assert apply.wait(timeout=300) != 0
         assert d.guardian_done(timeout=300), "the guardian did not undo the canary"

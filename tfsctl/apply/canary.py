@@ -21,6 +21,7 @@ from tfsctl.errors import TfsctlError
 from tfsctl.plan.execution import CanaryWeight
 from tfsctl.rollout.analysis import Outcome, Verdict, judge
 from tfsctl.rollout.figures import Counters
+from tfsctl.rollout.progress import write_progress
 from tfsctl.runtimes.base import RuntimeDriver
 
 #: How often the canary is checked for being alive during an interval (not a sync point).
@@ -82,7 +83,12 @@ def run_canary_step(step: CanaryWeight, driver: RuntimeDriver, predict: Predict,
     count = limits.intervals(step.pause)
     for index in range(count):
         verdict = _interval(step, driver, step.pause / count, predict)
-        progress(_line(step, verdict, step.pause * (count - index - 1) / count))
+        left = step.pause * (count - index - 1) / count
+        progress(_line(step, verdict, left))
+        write_progress(driver.state_dir, {
+            "step": step.number, "of": step.of, "weight": step.weight,
+            "requests": verdict.requests, "error_rate": verdict.error_rate,
+            "p99_ms": verdict.p99_ms, "outcome": verdict.outcome.value, "left_s": left})
         where = f"at step {step.number} of {step.of} ({step.weight}%)"
         if verdict.outcome is Outcome.INCONCLUSIVE:
             raise CanaryAborted(

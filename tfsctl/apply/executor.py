@@ -29,6 +29,7 @@ from tfsctl.apply.wait import Expectation, wait_until_serving
 from tfsctl.errors import TfsctlError
 from tfsctl.live.state import LiveServer, VersionState
 from tfsctl.plan.execution import ExportVersion, ServerExecution
+from tfsctl.rollout.progress import clear_progress
 from tfsctl.runtimes.base import Launch
 
 
@@ -126,10 +127,12 @@ def apply_server(execution: ServerExecution, live: LiveServer, launch: Launch | 
         for step in execution.steps:
             current = step.kind
             execute(step, run)
+        clear_progress(ctx.driver.state_dir)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure rolls back
         failure = _describe(exc, current)
         ctx.progress(f"failed at step {failure.step}: {failure.message}; rolling back")
         with signals_deferred():  # a second Ctrl-C must not cut the rollback short
+            clear_progress(ctx.driver.state_dir)
             restored = _restore(tx, live, ctx)
         raise ApplyFailed(f"apply of server {execution.server!r} failed at step {failure.step}: "
                           f"{failure.message}", restored, failure.hint,
