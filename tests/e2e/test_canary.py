@@ -6,7 +6,8 @@ CLI, under a mixed REST + gRPC load.
   analysis: apply exits 1 naming the metric, its value, the threshold and the step, the
   serving container is untouched, the history says `canary-aborted`, the change stays
   pending;
-* with no traffic, a canary is inconclusive: it stops, never promotes silently;
+* with no traffic, a canary is inconclusive: it stops, never promotes silently, unless the
+  spec says to judge it on its smoke requests;
 * apply killed (SIGKILL) mid-canary: its guardian sends every request back to the serving
   container and removes the canary; SIGTERM: apply does the same itself.
 """
@@ -149,6 +150,20 @@ def test_a_quiet_canary_is_inconclusive_and_stops(canary_d: Deployment) -> None:
     assert d.server_identity() == before
     assert _containers(d) == {proxy_name(d.name), container_name(d.name)}
     assert d.plan_exit_code() == 2
+
+
+@pytest.mark.parametrize("deployment", DOCKER, indirect=True)
+def test_a_quiet_canary_may_be_judged_on_its_smoke_requests(canary_d: Deployment) -> None:
+    d = canary_d
+    before = d.server_identity()
+    d.write([_model({1: HALF_PLUS_TWO}, 1)], rollout={**ROLLOUT, "on_inconclusive": "smoke_traffic"},
+            env={"ROLLOUT": "b"})
+    plan = d.tfsctl("plan", "-f", str(d.spec_file), check=True).stdout
+    assert "send the smoke requests to the canary" in plan, plan
+    applied = d.apply()
+    assert "inconclusive" not in applied.stdout + applied.stderr
+    assert d.server_identity() != before
+    assert d.plan_exit_code() == 0
 
 
 @pytest.mark.parametrize("deployment", DOCKER, indirect=True)

@@ -47,6 +47,15 @@ def test_lines_that_are_not_request_figures_are_ignored() -> None:
     assert (parse_metrics(text).ok, parse_metrics(text).failed) == (4, 2)
 
 
+def test_tfsctls_own_health_checks_are_not_requests() -> None:
+    metrics = Metrics()
+    for model in ("tfsctl-proxy-check", "tfsctl-ready-probe"):
+        metrics.observe_request(model, "GetModelStatus", "REST", Code.NOT_FOUND, 0.001)
+    metrics.observe_request("m", "predict", "REST", Code.OK, 0.001)
+    found = parse_metrics(metrics.render(_NoModels()))
+    assert (found.ok, found.failed) == (1, 0)
+
+
 def test_an_interval_is_the_difference_of_two_readings() -> None:
     before, after = parse_metrics(_page(10, 1)), parse_metrics(_page(110, 3))
     interval = after.since(before)

@@ -15,6 +15,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from tfsctl.endpoints import PROBE_MODELS
+
 _SAMPLE = re.compile(r'^(?P<name>[^\s{]+)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 _COUNT = ":tensorflow:serving:request_count"
@@ -90,7 +92,8 @@ def _number(text: str) -> float | None:
 
 
 def parse_metrics(text: str) -> Counters:
-    """The request figures in a Prometheus text page, summed over models and APIs."""
+    """The request figures in a Prometheus text page, summed over models and APIs (but the
+    health checks of tfsctl's proxy and drivers, which ask a model no server has)."""
     ok = failed = 0
     buckets: dict[float, int] = {}
     for line in text.splitlines():
@@ -101,6 +104,8 @@ def parse_metrics(text: str) -> Counters:
         if value is None or value < 0:
             continue
         labels = _labels(found.group("labels"))
+        if labels.get("model_name") in PROBE_MODELS:
+            continue  # tfsctl's own health checks, not clients' requests
         if found.group("name") == _COUNT:
             if labels.get("status", "OK") == "OK":
                 ok += int(value)

@@ -35,7 +35,7 @@ from typing import Any, Generic, TypeVar, get_args
 
 from pydantic import BaseModel
 
-from tfsctl.endpoints import Endpoint
+from tfsctl.endpoints import READY_PROBE_MODEL, Endpoint
 from tfsctl.errors import TfsctlError
 from tfsctl.journal import RuntimeUndo
 from tfsctl.rollout.figures import Counters
@@ -285,7 +285,7 @@ class RuntimeDriver(ABC):
         with `check_started`; ServerExited if it does not within `timeout` seconds."""
         import requests
 
-        url = f"{self.verify_endpoint().rest}/v1/models/tfsctl-ready-probe"  # not a proxy's 503
+        url = f"{self.verify_endpoint().rest}/v1/models/{READY_PROBE_MODEL}"  # not a proxy's 503
         deadline = time.monotonic() + timeout
         while True:
             self.check_started()
