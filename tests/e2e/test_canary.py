@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 
 import docker
-from tests.support.deployment import HALF_PLUS_TWO, Deployment
+from tests.support.deployment import HALF_PLUS_TWO, Deployment, make_picky_model
 from tests.support.load import MixedLoad
 from tfsctl.runtimes.docker import container_name
 from tfsctl.runtimes.proxy import proxy_name
@@ -36,22 +35,6 @@ from tfsctl.runtimes.proxy import proxy_name
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 DOCKER = [pytest.param("docker", id="docker")]
-
-#: A SavedModel computing y = 0.5x + 2 like half_plus_two, that fails (INVALID_ARGUMENT)
-#: for any input of 3 or more: the smoke request (x = 1) passes, real inputs do not.
-_PICKY_SCRIPT = textwrap.dedent("""
-    import sys
-    import tensorflow as tf
-
-    class Picky(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
-        def serve(self, x):
-            tf.debugging.assert_less(x, 3.0, message="picky: x must be < 3")
-            return {"y": 0.5 * x + 2.0}
-
-    module = Picky()
-    tf.saved_model.save(module, sys.argv[1], signatures={"serving_default": module.serve})
-""")
 
 #: Short steps for tests (no timing is asserted: only outcomes).
 ROLLOUT = {"strategy": "canary",
@@ -76,10 +59,7 @@ def canary_d(deployment: Deployment) -> Iterator[Deployment]:
 
 @pytest.fixture
 def picky_model(tmp_path: Path) -> Path:
-    out = tmp_path / "picky"
-    subprocess.run([sys.executable, "-c", _PICKY_SCRIPT, str(out)], check=True,
-                   capture_output=True, timeout=300)
-    return out
+    return make_picky_model(tmp_path / "picky")
 
 
 def _load(d: Deployment) -> MixedLoad:
