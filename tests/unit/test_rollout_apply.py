@@ -80,6 +80,7 @@ def test_a_bad_canary_aborts_naming_metric_value_threshold_and_step(tmp_path: Pa
     with pytest.raises(CanaryAborted) as caught:
         _run(fake, _step(number=2, weight=50))
     message = caught.value.message
+    assert fake.weights == [50, 0], "weight 0 at once, before the rollback"
     assert "at step 2 of 2 (50%)" in message
     assert "error rate 25% > 1%" in message
 

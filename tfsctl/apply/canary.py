@@ -13,6 +13,7 @@ canary that dies fails the step at once.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -55,7 +56,8 @@ def _interval(step: CanaryWeight, driver: RuntimeDriver, seconds: float,
     def verdict() -> Verdict:
         canary, stable = _figures(driver, step.metrics_path)
         return judge(canary.since(canary_start),
-                     stable.since(stable_start) if stable and stable_start else None,
+                     stable.since(stable_start) if stable is not None
+                     and stable_start is not None else None,
                      step.thresholds)
 
     found = verdict()
@@ -63,6 +65,13 @@ def _interval(step: CanaryWeight, driver: RuntimeDriver, seconds: float,
         _make_up(step, found, predict)
         found = verdict()
     return found
+
+
+def _withdraw(driver: RuntimeDriver) -> None:
+    """Weight 0 for the canary at once, before the rollback that removes it; a proxy that
+    does not answer now is the rollback's to report (it routes every request back)."""
+    with contextlib.suppress(TfsctlError):
+        driver.split(0)
 
 
 def _line(step: CanaryWeight, verdict: Verdict, left: float) -> str:
@@ -90,17 +99,19 @@ def run_canary_step(step: CanaryWeight, driver: RuntimeDriver, predict: Predict,
             "requests": verdict.requests, "error_rate": verdict.error_rate,
             "p99_ms": verdict.p99_ms, "outcome": verdict.outcome.value, "left_s": left})
         where = f"at step {step.number} of {step.of} ({step.weight}%)"
+        if verdict.outcome is Outcome.FAIL:
+            failures += 1
         if verdict.outcome is Outcome.INCONCLUSIVE:
+            _withdraw(driver)
             raise CanaryAborted(
                 f"canary inconclusive {where}: {verdict.reason}; not promoted",
                 "send it traffic during the canary, lower `analysis.min_requests`, or set "
                 "`rollout.on_inconclusive: smoke_traffic`")
-        if verdict.outcome is Outcome.FAIL:
-            failures += 1
-            if failures > limits.failure_limit:
-                raise CanaryAborted(
-                    f"canary aborted {where}: {verdict.reason}"
-                    + (f" (interval {failures} failed, {limits.failure_limit} tolerated)"
-                       if limits.failure_limit else ""),
-                    "the change stays pending: fix the new version and apply again")
+        if verdict.outcome is Outcome.FAIL and failures > limits.failure_limit:
+            _withdraw(driver)
+            raise CanaryAborted(
+                f"canary aborted {where}: {verdict.reason}"
+                + (f" (interval {failures} failed, {limits.failure_limit} tolerated)"
+                   if limits.failure_limit else ""),
+                "the change stays pending: fix the new version and apply again")
     return failures
