@@ -21,7 +21,6 @@ from tfsctl.apply.smoke import Predict, run_smoke
 from tfsctl.errors import TfsctlError
 from tfsctl.plan.execution import CanaryWeight
 from tfsctl.rollout.analysis import Outcome, Verdict, judge
-from tfsctl.rollout.figures import Counters
 from tfsctl.rollout.progress import write_progress
 from tfsctl.runtimes.base import RuntimeDriver
 
@@ -33,28 +32,26 @@ class CanaryAborted(TfsctlError):
     """The canary's analysis failed it, or it had too little traffic to be judged."""
 
 
-def _figures(driver: RuntimeDriver, path: str) -> tuple[Counters, Counters | None]:
-    return driver.canary_figures(path)
-
-
 def _make_up(step: CanaryWeight, verdict: Verdict, predict: Predict) -> None:
     """Send the smoke requests to the canary until the interval has its minimum."""
     missing = step.thresholds.min_requests - verdict.requests
-    while missing > 0 and step.smoke:
+    per_round = sum(len(tests) for _, tests in step.smoke)
+    while missing > 0 and per_round:
         for model, tests in step.smoke:
-            missing -= len(run_smoke(model, tests, predict))
+            run_smoke(model, tests, predict)
+        missing -= per_round
 
 
 def _interval(step: CanaryWeight, driver: RuntimeDriver, seconds: float,
               predict: Predict) -> Verdict:
-    canary_start, stable_start = _figures(driver, step.metrics_path)
+    canary_start, stable_start = driver.canary_figures(step.metrics_path)
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         driver.check_started()
         time.sleep(min(_WATCH, left))
 
     def verdict() -> Verdict:
-        canary, stable = _figures(driver, step.metrics_path)
+        canary, stable = driver.canary_figures(step.metrics_path)
         return judge(canary.since(canary_start),
                      stable.since(stable_start) if stable is not None
                      and stable_start is not None else None,
