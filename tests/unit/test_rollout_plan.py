@@ -113,3 +113,19 @@ def test_no_canary_without_a_serving_instance_or_the_strategy(tmp_path: Path, ca
         assert plan.servers[0].action is ServerAction.RELOAD
     assert plan.servers[0].canary is None
     assert not plan.execution[0].of(CanaryWeight)
+
+
+def test_turning_a_canary_on_restarts_the_server_with_its_metrics(tmp_path: Path) -> None:
+    """A server made without monitoring gets it (both instances need their own figures):
+    the monitoring side file is written and the change itself runs as a canary."""
+    spec = tmp_path / "tfsctl.yaml"
+    spec.write_text(SPEC.replace("{quiet}", "stop"))
+    loaded = load_spec(spec, checks=runtime_checks)
+    live = live_state(loaded.spec, {"default": {
+        "runtime": {"status": "running", "config_hash": "<desired>"},
+        "model_config": SERVING_V1, "model_dirs": {"m": {"versions": [1]}},
+        "report": {"m": {1: "AVAILABLE"}}}}, {})
+    plan = build_plan(loaded, live, sources={}, secrets={})
+    server = plan.servers[0]
+    assert [f.name for f in server.files] == ["monitoring.config"]
+    assert server.action is ServerAction.RESTART and server.canary is not None
