@@ -186,6 +186,10 @@ class SpecServer:
     name: str
     exported: bool = True
     replicas: int = 1  # swarm only
+    #: the server's `rollout:` (None: the default, blue/green)
+    rollout: dict[str, Any] | None = None
+    #: versions exported from another SavedModel than half_plus_two's
+    sources: dict[int, Path] = field(default_factory=dict)
     grpc: int = field(default_factory=free_port)
     rest: int = field(default_factory=free_port)
 
@@ -202,8 +206,8 @@ class SpecServer:
         """The spec; `batching` is a server setting, so changing it makes apply replace."""
         model: dict[str, Any] = {
             "name": "half_plus_two", "policy": {"specific": list(versions)},
-            "versions": {v: {"source": {"saved_model": str(MODEL)}} if self.exported else {}
-                         for v in versions}}
+            "versions": {v: {"source": {"saved_model": str(self.sources.get(v, MODEL))}}
+                         if self.exported else {} for v in versions}}
         if stable is not None:
             model["labels"] = {"stable": stable}
         server: dict[str, Any] = {"name": self.name, "runtime": self.runtime, "model_root": "models",
@@ -212,6 +216,8 @@ class SpecServer:
             server["image"] = IMAGE
         if self.runtime == "swarm":
             server["replicas"] = self.replicas
+        if self.rollout is not None:
+            server["rollout"] = self.rollout
         if batching:
             server["batching"] = {"max_batch_size": 32, "batch_timeout_micros": 1000}
         self.spec.write_text(yaml.safe_dump({"apiVersion": "tfsctl/v1", "servers": [server]}))

@@ -11,6 +11,10 @@ and `stable` moved onto it, by
     needed: blue/green behind the proxy); on swarm (2 replicas behind HAProxy) a
     rolling replace; and the two replaces again with apply sent SIGTERM half-way
     (its rollback must lose nothing either);
+  * `tfsctl apply` as a canary (20% then 50%, 5 s each, judged every second): a good
+    version 2, promoted; and a version 2 that passes no smoke request of its own but
+    fails the load's inputs of 3 or more, which the analysis aborts in its first step
+    (its failed requests are at most that step's share of the requests, then none);
   * the manual way: copy the version in, rewrite model.config, `docker restart`;
   * docker-compose: the same, plus a changed service in docker-compose.yml (an
     environment variable, as a team bumps a version tag), then `docker-compose up -d`.
@@ -70,6 +74,7 @@ from bench._common import (  # noqa: E402
     wait_available,
     wait_for_version,
 )
+from tests.support.deployment import make_picky_model  # noqa: E402
 from tests.support.load import CLIENTS as CLIENT_KINDS  # noqa: E402
 from tests.support.load import MixedLoad  # noqa: E402
 
@@ -131,6 +136,35 @@ def by_apply(work: Path, load: Load, runtime: str, replace: bool = False,
                 server.apply()
 
         return under_load(server.rest, server.grpc, load, rollout, new_version=not interrupt)
+
+
+#: The canary rows' rollout: short steps, so that a round stays short.
+CANARY = {"strategy": "canary",
+          "steps": [{"weight": 20, "pause": "5s"}, {"weight": 50, "pause": "5s"}],
+          "analysis": {"interval": "1s", "max_error_rate": 0.01, "min_requests": 10}}
+
+
+def by_canary(work: Path, load: Load, bad: bool = False) -> dict[str, Any]:
+    """`tfsctl apply` of version 2 as a canary: half_plus_two again, or (`bad`) a version
+    that fails on the load's inputs of 3 or more, which the analysis must abort (apply
+    exits 1, version 1 keeps serving)."""
+    sources = {2: make_picky_model(work / "picky")} if bad else {}
+    server = SpecServer(work, "docker", f"bench-canary-{os.getpid()}", rollout=CANARY,
+                        sources=sources)
+    with server.deployed([1], stable=1):
+
+        def rollout() -> None:
+            server.write([1, 2], stable=2)
+            applied = subprocess.run(tfsctl_command("apply", "-f", str(server.spec),
+                                                    "--auto-approve"),
+                                     capture_output=True, text=True, check=False,
+                                     env={**os.environ, "NO_COLOR": "1"})
+            if applied.returncode != (1 if bad else 0) or \
+                    bad and "canary aborted at step 1" not in applied.stderr:
+                raise BenchError(f"the canary apply exited {applied.returncode}:\n"
+                                 f"{applied.stderr[-2000:]}")
+
+        return under_load(server.rest, server.grpc, load, rollout, new_version=not bad)
 
 
 def bare_run(work: Path) -> float:
@@ -208,6 +242,7 @@ def by_compose(work: Path, load: Load) -> dict[str, Any]:
 
 
 SWARM_REPLACE = "tfsctl apply, swarm x2 (rolling replace)"
+BAD_CANARY = "tfsctl apply, docker (canary, fails on real inputs: aborted)"
 WAYS: dict[str, Callable[[Path, Load], dict[str, Any]]] = {
     "tfsctl apply, docker (hot reload)": partial(by_apply, runtime="docker"),
     "tfsctl apply, docker (replace)": partial(by_apply, runtime="docker", replace=True),
@@ -216,6 +251,8 @@ WAYS: dict[str, Callable[[Path, Load], dict[str, Any]]] = {
     SWARM_REPLACE: partial(by_apply, runtime="swarm", replace=True, replicas=2),
     f"{SWARM_REPLACE[:-1]}, SIGTERM half-way)": partial(
         by_apply, runtime="swarm", replace=True, replicas=2, interrupt=True),
+    "tfsctl apply, docker (canary, good version)": by_canary,
+    BAD_CANARY: partial(by_canary, bad=True),
     MANUAL: by_hand,
     "docker-compose up -d (recreate)": by_compose,
 }
@@ -274,7 +311,8 @@ def main() -> int:
           f"rollout moves to version 2; floor: bare `docker run` to AVAILABLE, {floor:.2f} s)")
     print(f"wrote {save('rollout', {'args': vars(args), 'floor_s': floors, 'results': results})}")
     lost = {way: [r["failed"] for r in runs] for way, runs in results.items()
-            if way.startswith("tfsctl") and "replace" in way or "hot reload" in way}
+            if way.startswith("tfsctl") and "replace" in way or "hot reload" in way
+            or "good version" in way}
     if any(any(v) for v in lost.values()):
         print(f"rollout: a tfsctl rollout lost requests ({lost}): see the failures column",
               file=sys.stderr)

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import ip_address
 
+#: The models tfsctl asks a server for only to see that it answers (the proxy's health check,
+#: a driver's readiness probe): no server has them, and a canary's analysis ignores them.
+PROXY_CHECK_MODEL = "tfsctl-proxy-check"
+READY_PROBE_MODEL = "tfsctl-ready-probe"
+PROBE_MODELS = frozenset({PROXY_CHECK_MODEL, READY_PROBE_MODEL})
+
 #: A wildcard bind address listens everywhere; clients reach it on loopback.
 _WILDCARD_TO_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 

@@ -29,6 +29,7 @@ from tfsctl.plan.model import (
     SourceRef,
     VersionChange,
 )
+from tfsctl.rollout.plan import CanaryPlan, Thresholds
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
 from tfsctl.spec.model import PolicyKind
 
@@ -102,7 +103,20 @@ def replace_server() -> ServerPlan:
                   hazards=(hazard(HazardKind.DOWNTIME, DOWNTIME, Severity.WARNING),))
 
 
+def canary_server() -> ServerPlan:
+    """A new version reaching the traffic by a canary of two steps."""
+    return server(ServerAction.REPLACE, rolling=True,
+                  reasons=("canary: the new model config runs in a new container beside the "
+                           "serving one (a hot reload would change what every request gets at "
+                           "once)",),
+                  versions=(export("half_plus_two", 2),),
+                  canary=CanaryPlan(((20, 30.0), (50, 30.0)), Thresholds(
+                      interval=10.0, max_error_rate=0.01, min_requests=50, failure_limit=0,
+                      max_p99_latency_ms=500.0)))
+
+
 SCENARIOS: dict[str, Plan] = {
+    "canary": plan(canary_server()),
     "no_changes": plan(server()),
     "reload": plan(reload_server()),
     "replace": plan(replace_server()),

@@ -19,7 +19,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "plan-json.md"
 TOP_KEYS = ["format_version", "tfsctl_version", "spec", "live_fingerprint", "compared_against",
             "destroy", "has_changes", "summary", "errors", "notes", "policy", "servers",
             "execution"]
-SERVER_KEYS = ["name", "runtime", "action", "reasons", "downtime", "rolling", "has_changes",
+SERVER_KEYS = ["name", "runtime", "action", "reasons", "downtime", "rolling", "canary",
+               "has_changes",
                "runtime_config_hash", "versions", "models", "files", "label_steps", "hazards",
                "drift", "desired_model_config", "serve", "smoke"]
 

@@ -39,6 +39,23 @@ _CHECKPOINT_SCRIPT = textwrap.dedent("""
 """)
 
 
+#: A SavedModel computing y = 0.5x + 2 like half_plus_two, that fails (INVALID_ARGUMENT) for
+#: any input of 3 or more: a smoke request of x = 1 passes, real inputs do not.
+_PICKY_SCRIPT = textwrap.dedent("""
+    import sys
+    import tensorflow as tf
+
+    class Picky(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x):
+            tf.debugging.assert_less(x, 3.0, message="picky: x must be < 3")
+            return {"y": 0.5 * x + 2.0}
+
+    module = Picky()
+    tf.saved_model.save(module, sys.argv[1], signatures={"serving_default": module.serve})
+""")
+
+
 #: The repository's own half_plus_two SavedModel (y = 0.5x + 2).
 HALF_PLUS_TWO = REPO / "examples/models/half_plus_two/1"
 
@@ -58,6 +75,14 @@ def make_checkpoint(directory: Path, a: float, b: float) -> Path:
     subprocess.run([sys.executable, "-c", _CHECKPOINT_SCRIPT, str(directory), str(a), str(b)],
                    check=True, capture_output=True, timeout=300)
     return directory / "model.ckpt"
+
+
+def make_picky_model(directory: Path) -> Path:
+    """The SavedModel of `_PICKY_SCRIPT` at `directory`: a version that passes its smoke
+    request and fails on real inputs (what a canary's analysis is for)."""
+    subprocess.run([sys.executable, "-c", _PICKY_SCRIPT, str(directory)], check=True,
+                   capture_output=True, timeout=300)
+    return directory
 
 
 @dataclass

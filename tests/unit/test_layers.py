@@ -2,9 +2,10 @@
 circle (lazy imports inside functions count too: they are imports all the same).
 
 The layers, lowest first, are the README's "How it works" picture: shared helpers, the
-spec, the server's own config files, the runtimes (and the Kubernetes renderer beside
-them), live state, exports, the pure plan, planning (observe + diff), import and policies, apply
-and the compatible server, the CLI on top.
+spec, the server's own config files (and the traffic and rollout rooms beside them), the
+runtimes (and the Kubernetes renderer beside them), live state, exports, the pure plan,
+planning (observe + diff), import and policies, apply and the compatible server, the CLI
+on top.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ LAYERS: dict[str, int] = {
     "anchor": 0,
     "journal": 1, "jsondoc": 1, "tfenv": 1,
     "spec": 2,
-    "serverconfig": 3, "servingapi": 3, "traffic": 3,
+    "serverconfig": 3, "servingapi": 3, "traffic": 3, "rollout": 3,
     "runtimes": 4, "kubernetes": 4,
     "live": 5,
     "export": 6,

@@ -15,7 +15,7 @@ import pytest
 from tfsctl.runtimes.engine.errors import FirewallChainMissing, api_error
 from tfsctl.traffic.config import SOCKET_DIR, SOCKET_NAME, BlueGreen, render_blue_green
 from tfsctl.traffic.runtime_api import RuntimeApi, RuntimeApiError
-from tfsctl.traffic.switch import drain, hold, route
+from tfsctl.traffic.switch import drain, hold, route, split
 
 HEADER = "# pxname,svname,qcur,qmax,scur,addr,status"
 
@@ -27,13 +27,15 @@ class FakeHaproxy(socketserver.ThreadingUnixStreamServer):
     def __init__(self, path: Path):
         self.commands: list[str] = []
         self.sessions = {"a": 2, "b": 0}
+        self.extra = "", ""  # more columns of `show stat`: names, and each row's values
         super().__init__(str(path), _Handler)
 
     def answer(self, line: str) -> str:
         self.commands.append(line)
         if line == "show stat":
-            rows = [HEADER] + [f"{b},{s},0,0,{n},10.0.0.{i}:8501,UP" for b in ("rest", "grpc")
-                               for i, (s, n) in enumerate(self.sessions.items())]
+            rows = [HEADER + self.extra[0]] + [
+                f"{b},{s},0,0,{n},10.0.0.{i}:8501,UP{self.extra[1]}" for b in ("rest", "grpc")
+                for i, (s, n) in enumerate(self.sessions.items())]
             if any("a state drain" in c for c in self.commands):
                 self.sessions["a"] = max(0, self.sessions["a"] - 1)
             return "\n".join(rows) + "\n"
@@ -91,10 +93,10 @@ def test_hold_route_and_drain_send_the_runtime_api_commands(
     server.commands.clear()
     route(api, "b", "a", "10.0.0.9", ports)
     assert server.commands == [
-        "set server rest/b addr 10.0.0.9 port 8501", "set server rest/b state ready",
-        "set server rest/b health up",
-        "set server grpc/b addr 10.0.0.9 port 8500", "set server grpc/b state ready",
-        "set server grpc/b health up",
+        "set server rest/b addr 10.0.0.9 port 8501", "set server rest/b weight 100",
+        "set server rest/b state ready", "set server rest/b health up",
+        "set server grpc/b addr 10.0.0.9 port 8500", "set server grpc/b weight 100",
+        "set server grpc/b state ready", "set server grpc/b health up",
         "set server rest/a state drain", "set server grpc/a state drain"]
     server.commands.clear()
     assert drain(api, "a", timeout=60) is True  # waited for its 2 sessions to end
@@ -104,6 +106,25 @@ def test_hold_route_and_drain_send_the_runtime_api_commands(
     server.commands.clear()
     route(api, "a", "b", None, ports)  # the way back keeps the address the proxy has
     assert not any(" addr " in c for c in server.commands)
+
+
+def test_a_canary_split_sets_both_weights_before_the_canary_takes_requests(
+        haproxy: tuple[FakeHaproxy, RuntimeApi]) -> None:
+    server, api = haproxy
+    split(api, "b", "a", 20, "10.0.0.9", {"rest": 8501, "grpc": 8500})
+    for backend in ("rest", "grpc"):
+        mine = [c for c in server.commands if c.startswith(f"set server {backend}/")]
+        assert mine[:2] == [f"set server {backend}/a weight 80", f"set server {backend}/b weight 20"]
+        assert mine.index(f"set server {backend}/b state ready") > 1
+    assert not any("a state" in c for c in server.commands), "stable stays as it was"
+
+
+def test_show_stat_gives_each_servers_requests_and_proxy_errors(
+        haproxy: tuple[FakeHaproxy, RuntimeApi]) -> None:
+    server, api = haproxy
+    server.extra = ",stot,econ,eresp,hrsp_5xx", ",40,1,2,3"
+    found = api.stat("rest", "a")
+    assert (found.total, found.failed) == (40, 6)
 
 
 def test_a_refused_command_and_an_absent_proxy_are_errors(

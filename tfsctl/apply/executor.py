@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from tfsctl.apply.canary import CanaryAborted
 from tfsctl.apply.smoke import run_smoke
 from tfsctl.apply.steps import ApplyReport, StepRun, check_source, execute
 from tfsctl.apply.transaction import ApplyContext, Transaction
@@ -28,6 +29,7 @@ from tfsctl.apply.wait import Expectation, wait_until_serving
 from tfsctl.errors import TfsctlError
 from tfsctl.live.state import LiveServer, VersionState
 from tfsctl.plan.execution import ExportVersion, ServerExecution
+from tfsctl.rollout.progress import clear_progress
 from tfsctl.runtimes.base import Launch
 
 
@@ -36,7 +38,7 @@ class ApplyFailed(TfsctlError):
     (printed on its own `rollback:` line)."""
 
     def __init__(self, message: str, restored: list[str], hint: str = "",
-                 interrupted: bool = False):
+                 interrupted: bool = False, aborted: bool = False):
         note = ("rollback: restored " + "; ".join(restored)) if restored else \
             "rollback: nothing had been changed yet, the server was not touched"
         if any(item.startswith("NOT restored") for item in restored):
@@ -45,14 +47,16 @@ class ApplyFailed(TfsctlError):
         super().__init__(message, hint, (note,))
         self.restored = restored
         self.interrupted = interrupted
+        self.aborted = aborted  # a canary's analysis stopped it
 
     @property
     def outcome(self) -> str:
         """The word the history records for it."""
         if self.interrupted:
             return "interrupted"
-        return "failed" if any(i.startswith("NOT restored") for i in self.restored) \
-            else "rolled-back"
+        if any(i.startswith("NOT restored") for i in self.restored):
+            return "failed"
+        return "canary-aborted" if self.aborted else "rolled-back"
 
 
 @dataclass(frozen=True)
@@ -61,13 +65,14 @@ class _Failure:
     message: str
     hint: str
     interrupted: bool
+    aborted: bool = False
 
 
 def _describe(exc: BaseException, step: str) -> _Failure:
     if isinstance(exc, KeyboardInterrupt):
         return _Failure(step, "interrupted (Ctrl-C or SIGTERM)", "", True)
     message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-    return _Failure(step, message, getattr(exc, "hint", ""), False)
+    return _Failure(step, message, getattr(exc, "hint", ""), False, isinstance(exc, CanaryAborted))
 
 
 def _served_before(live: LiveServer) -> dict[str, frozenset[int]]:
@@ -126,14 +131,16 @@ def apply_server(execution: ServerExecution, live: LiveServer, launch: Launch | 
         for step in execution.steps:
             current = step.kind
             execute(step, run)
+        clear_progress(ctx.driver.state_dir)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - any failure rolls back
         failure = _describe(exc, current)
         ctx.progress(f"failed at step {failure.step}: {failure.message}; rolling back")
         with signals_deferred():  # a second Ctrl-C must not cut the rollback short
+            clear_progress(ctx.driver.state_dir)
             restored = _restore(tx, live, ctx)
         raise ApplyFailed(f"apply of server {execution.server!r} failed at step {failure.step}: "
                           f"{failure.message}", restored, failure.hint,
-                          failure.interrupted) from None
+                          failure.interrupted, failure.aborted) from None
     tx.done(lambda: verified(report))
     for step in execution.after_commit:
         execute(step, run)

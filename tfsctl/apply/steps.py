@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfsctl.apply.canary import run_canary_step
 from tfsctl.apply.smoke import run_smoke
 from tfsctl.apply.transaction import ApplyContext, Transaction
 from tfsctl.apply.wait import Expectation, ServingFailed, wait_until_serving
@@ -23,6 +24,7 @@ from tfsctl.errors import TfsctlError
 from tfsctl.failpoints import failpoint
 from tfsctl.live.sources import source_kind, source_path
 from tfsctl.plan.execution import (
+    CanaryWeight,
     DestroyServer,
     ExecStep,
     ExportVersion,
@@ -66,6 +68,7 @@ class StepRun:
     launch: Launch | None
     report: ApplyReport
     started: float | None = None  # when the runtime began (re)starting the server
+    canary_failures: int = 0  # failed intervals of this apply's canary so far
 
 
 def _remove_leftover(step: RemoveLeftover, run: StepRun) -> None:
@@ -160,6 +163,11 @@ def _smoke(step: SmokeTests, run: StepRun) -> None:
         raise ServingFailed("; ".join(failures))
 
 
+def _canary(step: CanaryWeight, run: StepRun) -> None:
+    run.canary_failures = run_canary_step(step, run.ctx.driver, run.ctx.predict,
+                                          run.ctx.progress, run.canary_failures)
+
+
 def _switch(step: SwitchTraffic, run: StepRun) -> None:
     assert run.launch is not None, "a switch follows the RunServer step that had a launch"
     run.ctx.driver.switch(run.launch)
@@ -186,7 +194,8 @@ EXECUTORS: dict[type, Callable[[Any, StepRun], None]] = {
     RemoveLeftover: _remove_leftover, ExportVersion: _export, WriteSideFile: _write_side_file,
     RemoveSideFile: _remove_side_file, WriteModelConfig: _write_model_config,
     ReloadConfig: _reload, RunServer: _run_server, WaitServing: _wait, SmokeTests: _smoke,
-    SwitchTraffic: _switch, PruneVersion: _prune, DestroyServer: _destroy, RemoveFile: _remove_file,
+    CanaryWeight: _canary, SwitchTraffic: _switch, PruneVersion: _prune,
+    DestroyServer: _destroy, RemoveFile: _remove_file,
 }
 
 

@@ -16,6 +16,12 @@ from tfsctl.cli.options import load_from_options, spec_options
 from tfsctl.live.gateways import observe_gateways
 from tfsctl.live.state import RuntimeStatus
 from tfsctl.planning import PlanResult, compute_plan, secret_values, select_servers
+from tfsctl.rollout.progress import read_progress
+
+
+def _canary(result: Any, name: str) -> dict[str, Any] | None:
+    server = result.loaded.spec.server(name)
+    return read_progress(server.resolved_state_dir) if server is not None else None
 
 
 def _status_dict(result: Any) -> dict[str, Any]:
@@ -33,6 +39,7 @@ def _status_dict(result: Any) -> dict[str, Any]:
             "on_disk": {name: [v.version for v in d.versions] for name, d in live.model_dirs},
             "drift": [d.message for d in plan.drift],
             "pending_changes": plan.has_changes,
+            "canary": _canary(result, live.name),
         })
     gateways = [{"name": g.name, "server": g.server, "status": g.state.status.value,
                  "identity": g.state.identity, "detail": g.state.detail,
@@ -101,6 +108,13 @@ def status(servers: tuple[str, ...], as_json: bool, snapshot: Path | None,
             table.add_row(model["name"], ", ".join(map(str, server["on_disk"].get(model["name"], []))),
                           served or (model["error"] or "-"))
         out.print(table)
+        canary = server["canary"]
+        if canary is not None:
+            p99 = "n/a" if canary["p99_ms"] is None else f"{canary['p99_ms']:g}ms"
+            out.print(f"  canary in progress: step {canary['step']}/{canary['of']} at "
+                      f"{canary['weight']}%, {canary['requests']} request(s) in the last interval, "
+                      f"error rate {canary['error_rate'] * 100:.3g}%, p99 {p99}, "
+                      f"{canary['left_s']:.3g}s left in the step", markup=False)
         for drift in server["drift"]:
             out.print(f"  drift: {drift}", style="yellow", markup=False)
         if server["pending_changes"]:

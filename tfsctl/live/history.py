@@ -30,6 +30,8 @@ class Outcome(StrEnum):
     ROLLED_BACK = "rolled-back"  # failed, and everything it changed was put back
     FAILED = "failed"  # failed, and part of the rollback failed too (the journal retries it)
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: rolled back
+    #: a canary's analysis (or too little traffic) stopped it: rolled back, the change pending
+    CANARY_ABORTED = "canary-aborted"
     UNDONE = "undone"  # killed (SIGKILL, OOM, a lost runner), undone from its journal later
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 
 from tfsctl.live.sources import SourceKey, SourceObservation
 from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, VersionState
+from tfsctl.plan.canary import canary_action, canary_pins
 from tfsctl.plan.drift import history_drift, member_drift, report_drift
 from tfsctl.plan.entries import diff_entries, reload_refusals
 from tfsctl.plan.execution import ServerExecution
@@ -239,7 +240,7 @@ def diff_server(server: Server, live: LiveServer, *,
     wanted_hash = desired.config_hash({k: v for k, v in secrets.items() if v is not None})
     serve, pins, pin_hazards = served_after(server, live, versions)
     hazards += pin_hazards
-    entries = pin_entries(desired_model_entries(server, runtime), pins)
+    entries = pin_entries(desired_model_entries(server, runtime), canary_pins(server, serve, pins))
     live_entries = live.model_config.entries
     if live.model_config.exists and live.model_config.error:
         hazards.append(Hazard(HazardKind.UNREADABLE_CONFIG, Severity.WARNING,
@@ -250,6 +251,8 @@ def diff_server(server: Server, live: LiveServer, *,
     files = _file_changes(server, live, False)
     action, reasons = _runtime_action(server, runtime, live, desired, wanted_hash, files, models,
                                       False)
+    rolling = _rollout(server, runtime, live, desired) is not None
+    action, reasons, canary = canary_action(server, runtime, live, action, reasons, rolling)
     if live.runtime.status is RuntimeStatus.UNREACHABLE:
         hazards.append(Hazard(HazardKind.ENGINE_UNREACHABLE, Severity.ERROR,
                               f"the runtime is unreachable: {live.runtime.detail}"))
@@ -261,7 +264,6 @@ def diff_server(server: Server, live: LiveServer, *,
     memory = memory_hazard(server, live, versions, sources, action)
     if memory is not None:
         hazards.append(memory)
-    rolling = _rollout(server, runtime, live, desired) is not None
     rolls = rolling and action in (ServerAction.REPLACE, ServerAction.RESTART)
     if action.downtime and not rolls:
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
@@ -276,7 +278,7 @@ def diff_server(server: Server, live: LiveServer, *,
         drift=tuple(history_drift(live) + member_drift(live)
                     + report_drift(server, live, frozenset(m.name for m in models))),
         desired_entries=entries, runtime_config_hash=wanted_hash, serve=tuple(serve.items()),
-        smoke=smoke, rolling=rolling)
+        smoke=smoke, rolling=rolling, canary=canary)
     model_dirs = (live.model_dir(m.name) for m in server.models)
     steps = server_steps(
         name=server.name, target=RuntimeTarget.of(server), action=action, reasons=tuple(reasons),
@@ -288,7 +290,9 @@ def diff_server(server: Server, live: LiveServer, *,
         label_steps=label_steps, serve=serve,
         model_config_path=str(host_model_config_path(server)),
         smoke=smoke, cleanup=tuple(str(d.base_path / name) for d in model_dirs if d is not None
-                      for name in d.temporary))
+                      for name in d.temporary),
+        canary=canary, metrics_path=server.served_monitoring.path if canary and
+        server.served_monitoring else "")
     return plan, steps
 
 

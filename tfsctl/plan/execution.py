@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from tfsctl.rollout.plan import Thresholds
 from tfsctl.runtimes.base import RuntimeTarget, Step
 from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.model_config import ModelEntry
@@ -106,6 +107,24 @@ class SwitchTraffic:
 
 
 @dataclass(frozen=True)
+class CanaryWeight:
+    """Step `number` of `of` of a canary: the verified new server gets `weight`% of the
+    requests for `pause` seconds, judged every interval on its own metrics (at
+    `metrics_path`) against `thresholds`; a failure beyond their limit aborts the apply,
+    which rolls back (all requests to the serving one, the canary removed). `smoke` is what
+    a quiet interval sends the canary when `thresholds.on_inconclusive` says so."""
+
+    kind: ClassVar[str] = "canary-weight"
+    number: int
+    of: int
+    weight: int
+    pause: float
+    thresholds: Thresholds
+    metrics_path: str
+    smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
 class WaitServing:
     """Wait until `serve` is AVAILABLE and every version not in it (but `leaving`) is gone."""
 
@@ -149,14 +168,14 @@ class RemoveFile:
 
 
 ExecStep = (RemoveLeftover | ExportVersion | WriteSideFile | RemoveSideFile | WriteModelConfig
-            | ReloadConfig | RunServer | WaitServing | SmokeTests | SwitchTraffic | PruneVersion
-            | DestroyServer | RemoveFile)
+            | ReloadConfig | RunServer | WaitServing | SmokeTests | CanaryWeight | SwitchTraffic
+            | PruneVersion | DestroyServer | RemoveFile)
 
 #: every step type by its `kind`, for the plan file's reader
 STEP_TYPES: dict[str, type[ExecStep]] = {
     t.kind: t for t in (RemoveLeftover, ExportVersion, WriteSideFile, RemoveSideFile,
                         WriteModelConfig, ReloadConfig, RunServer, WaitServing, SmokeTests,
-                        SwitchTraffic, PruneVersion, DestroyServer, RemoveFile)}
+                        CanaryWeight, SwitchTraffic, PruneVersion, DestroyServer, RemoveFile)}
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ from typing import Any
 
 from tfsctl.plan.execution import ServerExecution
 from tfsctl.plan.gateways import GatewayAction, GatewayPlan
+from tfsctl.rollout.plan import CanaryPlan
 from tfsctl.serverconfig.model_config import ModelEntry
 from tfsctl.spec.model import SmokeTest
 from tfsctl.spec.sources import Source
 
 #: Bumped when the JSON form of a plan changes incompatibly (see docs/plan-json.md).
-PLAN_FORMAT_VERSION = 3
+PLAN_FORMAT_VERSION = 4
 
 
 class Change(StrEnum):
@@ -180,6 +181,8 @@ class ServerPlan:
     smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...] = ()  # model -> its smoke requests
     #: the runtime replaces and restarts by a rolling update, without downtime
     rolling: bool = False
+    #: the change reaches the traffic by these canary steps (None: all at once)
+    canary: CanaryPlan | None = None
 
     @property
     def downtime(self) -> bool:

@@ -17,8 +17,9 @@ still serves, and a state the next plan converges from:
 5. model.config gets its final text, and the final state is checked once more (a
    server restarted underneath apply would be serving its old file);
 6. smoke requests (against a started server itself, where the runtime starts it beside
-   the serving one); then the traffic switches to it; after the commit, pruned version
-   dirs are deleted.
+   the serving one); then, for a canary, one step per weight (the new server gets that
+   share of the requests, judged each interval); then the traffic switches to it; after
+   the commit, pruned version dirs are deleted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tfsctl.plan.execution import (
+    CanaryWeight,
     DestroyServer,
     ExecStep,
     ExportVersion,
@@ -44,6 +46,7 @@ from tfsctl.plan.execution import (
     WriteSideFile,
 )
 from tfsctl.plan.model import Change, FileChange, LabelStep, ServerAction, VersionChange
+from tfsctl.rollout.plan import CanaryPlan
 from tfsctl.runtimes.base import RuntimeTarget, Step
 from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
@@ -112,8 +115,10 @@ def server_steps(*, name: str, target: RuntimeTarget, action: ServerAction, reas
                  first: tuple[ModelEntry, ...], label_steps: tuple[LabelStep, ...],
                  serve: Mapping[str, tuple[int, ...]], model_config_path: str,
                  smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...],
-                 cleanup: tuple[str, ...]) -> ServerExecution:
-    """The steps of a server that is created, changed or left as it is."""
+                 cleanup: tuple[str, ...], canary: CanaryPlan | None = None,
+                 metrics_path: str = "") -> ServerExecution:
+    """The steps of a server that is created, changed or left as it is (`canary`: the
+    change reaches the traffic by the canary's steps, judged on `metrics_path`)."""
     steps: list[ExecStep] = [RemoveLeftover(path) for path in cleanup]
     for change in versions:
         if change.change is Change.CREATE and change.source_spec is not None:
@@ -137,11 +142,24 @@ def server_steps(*, name: str, target: RuntimeTarget, action: ServerAction, reas
     steps += [WriteModelConfig(model_config_path, entries), final]
     steps += [SmokeTests(model, tests) for model, tests in smoke]
     if action in RUNTIME_STEPS:
+        steps += canary_steps(canary, metrics_path, smoke)
         steps.append(SwitchTraffic())
     return ServerExecution(
         server=name, target=target, desired_runtime=desired_runtime,
         secrets_digest=secrets_digest, steps=tuple(steps),
         after_commit=tuple(PruneVersion(v.model, v.version, v.target) for v in prunes))
+
+
+def canary_steps(canary: CanaryPlan | None, metrics_path: str,
+                 smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...]) -> list[ExecStep]:
+    """One step per weight of a canary (none without one); the smoke requests go along only
+    when a quiet interval is to be made up with them."""
+    if canary is None:
+        return []
+    extra = smoke if canary.thresholds.on_inconclusive == "smoke_traffic" else ()
+    return [CanaryWeight(number, len(canary.steps), weight, pause, canary.thresholds,
+                         metrics_path, extra)
+            for number, (weight, pause) in enumerate(canary.steps, start=1)]
 
 
 def destroy_steps(*, name: str, target: RuntimeTarget, action: ServerAction,

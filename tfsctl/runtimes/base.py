@@ -35,9 +35,10 @@ from typing import Any, Generic, TypeVar, get_args
 
 from pydantic import BaseModel
 
-from tfsctl.endpoints import Endpoint
+from tfsctl.endpoints import READY_PROBE_MODEL, Endpoint
 from tfsctl.errors import TfsctlError
 from tfsctl.journal import RuntimeUndo
+from tfsctl.rollout.figures import Counters
 from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Server
@@ -175,6 +176,9 @@ class RuntimeProfile(ABC, Generic[Options]):
     #: the server is a `tfsctl serve` process started from tfsctl's own environment, so
     #: starting one needs TensorFlow installed beside tfsctl (the `tf` extra)
     serves_from_tfsctl: bool = False
+    #: the runtime can run a canary (`rollout: {strategy: canary}`): a second instance beside
+    #: the serving one, given a share of the requests by weight at its proxy
+    canary: bool = False
 
     @property
     def kind(self) -> str:
@@ -281,7 +285,7 @@ class RuntimeDriver(ABC):
         with `check_started`; ServerExited if it does not within `timeout` seconds."""
         import requests
 
-        url = f"{self.verify_endpoint().rest}/v1/models/tfsctl-ready-probe"  # not a proxy's 503
+        url = f"{self.verify_endpoint().rest}/v1/models/{READY_PROBE_MODEL}"  # not a proxy's 503
         deadline = time.monotonic() + timeout
         while True:
             self.check_started()
@@ -319,6 +323,19 @@ class RuntimeDriver(ABC):
         send the traffic to it. Between verification and `commit`; `undo` still takes it
         back. A no-op for runtimes whose new server takes traffic as soon as it starts."""
         return None
+
+    def split(self, weight: int) -> None:
+        """A canary step: the server started by replace/restart, verified, gets `weight`% of
+        new requests and the serving one the rest. Only runtimes whose profile has `canary`
+        are planned canary steps."""
+        raise TfsctlError(f"the {self.target.runtime} runtime cannot run a canary",
+                          "use `rollout: {strategy: blue_green}`")
+
+    def canary_figures(self, metrics_path: str) -> tuple[Counters, Counters | None]:
+        """The cumulative request figures of the canary and of the serving instance (None when
+        it cannot be read apart), from their metrics at `metrics_path` and the proxy."""
+        raise TfsctlError(f"the {self.target.runtime} runtime cannot run a canary",
+                          "use `rollout: {strategy: blue_green}`")
 
     @abstractmethod
     def undo(self, undo: RuntimeUndo) -> None: ...

@@ -30,19 +30,21 @@ which the plan announces as downtime, and `back` restores both.
 from __future__ import annotations
 
 import os
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from tfsctl.endpoints import Endpoint
 from tfsctl.failpoints import failpoint
 from tfsctl.journal import RuntimeUndo
+from tfsctl.rollout.figures import UNANSWERED, Counters, parse_metrics, with_proxy
 from tfsctl.runtimes.base import Launch
 from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount
 from tfsctl.runtimes.proxy import proxy_label, proxy_spec, reconcile_proxy
 from tfsctl.traffic.config import SOCKET_DIR, SOCKET_NAME, render_blue_green
 from tfsctl.traffic.config import BlueGreen as Slots
 from tfsctl.traffic.runtime_api import RuntimeApi
-from tfsctl.traffic.switch import DRAIN_TIMEOUT, drain, hold, route
+from tfsctl.traffic.switch import DRAIN_TIMEOUT, drain, hold, route, split
 
 #: How long a proxy that just started may take to open its Runtime API socket.
 SOCKET_TIMEOUT = 30.0
@@ -140,6 +142,32 @@ class BlueGreen:
             self.ensure_proxy(launch)
         route(self.api, self.names.slot(green), self.names.slot(blue), self._address(green),
               self.ports)
+
+    def split(self, green: str, weight: int) -> None:
+        """A canary step: `weight`% of new requests to `green`, the rest to blue (the proxy
+        runs as the launch wants it: a plan never makes a canary of a stop-first change)."""
+        self.api.wait_answering(SOCKET_TIMEOUT)
+        split(self.api, self.names.slot(green), self.names.slot(self.names.other(green)),
+              weight, self._address(green), self.ports)
+
+    def figures(self, green: str, metrics_path: str) -> tuple[Counters, Counters]:
+        """The cumulative figures of `green` and of blue: each one's own metrics page (read
+        directly, not through the proxy) and the proxy's counts for its slot."""
+        stats = self.api.stats()
+
+        def of(name: str) -> Counters:
+            endpoint = self.direct_endpoint(name)
+            counters = UNANSWERED
+            if endpoint is not None:
+                try:
+                    with urllib.request.urlopen(endpoint.rest + metrics_path, timeout=5) as answer:
+                        counters = parse_metrics(answer.read().decode(errors="replace"))
+                except OSError:
+                    counters = UNANSWERED
+            slot = [s for s in stats if s.server == self.names.slot(name)]
+            return with_proxy(counters, sum(s.total for s in slot), sum(s.failed for s in slot))
+
+        return of(green), of(self.names.other(green))
 
     def reroute(self) -> None:
         """Route the proxy to the serving container at its address now (after it was started

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfsctl.endpoints import Endpoint
+from tfsctl.errors import TfsctlError
 from tfsctl.journal import RuntimeUndo, RuntimeUndoKind
+from tfsctl.rollout.figures import Counters
 from tfsctl.runtimes import ports
 from tfsctl.runtimes.base import (
     Launch,
@@ -78,6 +80,7 @@ class DockerProfile(RuntimeProfile[DockerOptions]):
     mounts_root = True
     #: the proxy holds the ports, so a change to them, or to the proxy, replaces it stop-first
     stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest", PROXY_SETTING})
+    canary = True
 
     def seen_root(self, model_root: str) -> str:
         return CONTAINER.root
@@ -235,6 +238,18 @@ class Driver(RuntimeDriver):
             self.traffic.switch(launch, self._started.name)
         except PortInUse as exc:
             raise self._port_taken(exc) from None
+
+    def _canary(self) -> str:
+        if self._started is None:
+            raise TfsctlError(f"no canary of {self.server!r} was started by this apply",
+                              "a canary step follows the replace that starts it: plan again")
+        return str(self._started.name)
+
+    def split(self, weight: int) -> None:
+        self.traffic.split(self._canary(), weight)
+
+    def canary_figures(self, metrics_path: str) -> tuple[Counters, Counters | None]:
+        return self.traffic.figures(self._canary(), metrics_path)
 
     def check_started(self) -> None:
         started = self._started

@@ -67,9 +67,16 @@ def gateway_driver(target: RuntimeTarget, name: str) -> GatewayDriver:
 
 def runtime_checks(spec: Spec) -> Iterator[Finding]:
     """Every server's runtime-specific spec rules (run by `validate` with the spec's own),
-    and a gateway's on a runtime that cannot run one."""
+    a canary on a runtime that cannot split traffic, and a gateway's on a runtime that
+    cannot run one."""
     for index, server in enumerate(spec.servers):
         yield from profile(server.runtime).check(server, ("servers", index))
+        if server.rollout.canary and not profile(server.runtime).canary:
+            able = [kind for kind in RUNTIMES if profile(kind).canary]
+            yield Finding(("servers", index, "rollout", "strategy"), "a canary needs a proxy "
+                          f"that splits traffic by weight, which the {server.runtime} runtime "
+                          f"has not; runtimes with canaries: {', '.join(able)}",
+                          f"use `runtime: {' or '.join(able)}`, or `strategy: blue_green`")
     for index, gateway in enumerate(spec.gateways):
         found = spec.server(gateway.server)
         if found is not None and _gateway_module(found.runtime) is None:

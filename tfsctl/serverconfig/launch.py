@@ -61,8 +61,8 @@ def side_files(server: Server) -> tuple[SideFile, ...]:
     files = []
     if server.batching is not None:
         files.append(SideFile(BATCHING_FILE, render_batching(server.batching)))
-    if server.monitoring is not None:
-        files.append(SideFile(MONITORING_FILE, render_monitoring(server.monitoring)))
+    if server.served_monitoring is not None:
+        files.append(SideFile(MONITORING_FILE, render_monitoring(server.served_monitoring)))
     return tuple(files)
 
 
@@ -87,7 +87,7 @@ def server_args(server: Server, view: ServerView) -> tuple[str, ...]:
     if server.batching is not None:
         args += ["--enable_batching=true",
                  _flag("batching_parameters_file", f"{view.root.rstrip('/')}/{BATCHING_FILE}")]
-    if server.monitoring is not None:
+    if server.served_monitoring is not None:
         args.append(_flag("monitoring_config_file", f"{view.root.rstrip('/')}/{MONITORING_FILE}"))
     # Always: without it TF Serving refuses to *start* from a model.config with labels
     # (tensorflow/serving#1230), so a reboot, a crash restart or a rollback to the previous

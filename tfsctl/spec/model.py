@@ -53,6 +53,7 @@ from tfsctl.spec.fields import (
 )
 from tfsctl.spec.gateways import Gateway
 from tfsctl.spec.kubernetes import Kubernetes
+from tfsctl.spec.rollout import Rollout
 from tfsctl.spec.runtimes import RuntimeOptions, flat_server_schema, with_runtime_options
 from tfsctl.spec.sources import VersionSpec
 
@@ -307,6 +308,9 @@ class Server(Strict):
     kubernetes: Kubernetes | None = Field(default=None, description="What `tfsctl render "
                                           "--what kubernetes` needs: namespace, service type, "
                                           "where pods find the model root.")
+    rollout: Rollout = Field(default_factory=Rollout, description="How a change that starts a "
+                             "new instance reaches the traffic: blue_green (default) or canary "
+                             "(runtimes whose proxy splits traffic by weight).")
     models: list[ModelSpec] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -346,6 +350,15 @@ class Server(Strict):
     def runtime(self) -> str:
         """The runtime's name (`docker`, `local`, ...): the key of its profile and driver."""
         return self.runtime_options.runtime
+
+    @property
+    def served_monitoring(self) -> Monitoring | None:
+        """The monitoring the server runs with: the spec's, or Prometheus on its default path
+        when a canary needs both instances' own figures."""
+        if self.rollout.canary and (self.monitoring is None or not self.monitoring.prometheus):
+            return Monitoring(path=self.monitoring.path if self.monitoring else
+                              DEFAULT_METRICS_PATH)
+        return self.monitoring
 
     @property
     def resolved_state_dir(self) -> Path:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tfsctl.endpoints import PROXY_CHECK_MODEL
+
 #: The ports the proxy listens on inside its container (published on the spec's ports).
 PROXY_GRPC_PORT, PROXY_REST_PORT = 8500, 8501
 #: HAProxy's statistics page, inside the proxy's container only (per-server state and counts).
@@ -82,7 +84,7 @@ frontend grpc
 
 backend rest
     balance roundrobin
-    option httpchk GET /v1/models/tfsctl-proxy-check
+    option httpchk GET /v1/models/{check_model}
     http-check expect rstatus ^[24]
 {rest_servers}
 
@@ -102,7 +104,7 @@ def server_slots(replicas: int) -> int:
 def _render(rest_servers: str, grpc_servers: str, *, socket: str = "", init: str) -> str:
     return _COMMON.format(socket=socket, init=init, stats=STATS_PORT, rest=PROXY_REST_PORT,
                           grpc=PROXY_GRPC_PORT, rest_servers=rest_servers,
-                          grpc_servers=grpc_servers)
+                          grpc_servers=grpc_servers, check_model=PROXY_CHECK_MODEL)
 
 
 def render_swarm(service: str, replicas: int, grpc_port: int, rest_port: int) -> str:

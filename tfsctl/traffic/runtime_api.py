@@ -38,6 +38,15 @@ class ServerStat:
     status: str  # UP, DOWN, MAINT, DRAIN, "no check"...
     sessions: int  # current sessions (requests in flight on it)
     address: str
+    #: cumulative: requests sent to it, and those failed at the proxy (connection errors,
+    #: broken answers, 5xx)
+    total: int = 0
+    failed: int = 0
+
+
+def _count(row: dict[str, str], key: str) -> int:
+    value = row.get(key) or "0"
+    return int(value) if value.isdigit() else 0
 
 
 class RuntimeApi:
@@ -103,6 +112,10 @@ class RuntimeApi:
     def set_addr(self, backend: str, server: str, address: str, port: int) -> None:
         self.command(f"set server {backend}/{server} addr {address} port {port}")
 
+    def set_weight(self, backend: str, server: str, weight: int) -> None:
+        """The server's share of new requests, relative to the others' weights (0-256)."""
+        self.command(f"set server {backend}/{server} weight {weight}")
+
     def health_up(self, backend: str, server: str) -> None:
         """Count the server as passing its checks now (apply has just verified it itself);
         the checks go on and take it out if it fails."""
@@ -112,7 +125,8 @@ class RuntimeApi:
         text = self.command("show stat")
         rows = csv.DictReader(text.lstrip("# ").splitlines())
         return [ServerStat(row["pxname"], row["svname"], row["status"], int(row["scur"] or 0),
-                           row.get("addr") or "")
+                           row.get("addr") or "", _count(row, "stot"),
+                           sum(_count(row, key) for key in ("econ", "eresp", "hrsp_5xx")))
                 for row in rows if row.get("svname") not in ("FRONTEND", "BACKEND", None)]
 
     def stat(self, backend: str, server: str) -> ServerStat:

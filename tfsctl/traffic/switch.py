@@ -27,16 +27,35 @@ def hold(api: RuntimeApi, slot: str) -> None:
         api.set_state(backend, slot, "maint")
 
 
+#: The weight a slot has when it takes all new requests (a canary's share is out of it).
+FULL_WEIGHT = 100
+
+
 def route(api: RuntimeApi, to: str, away: str, address: str | None, ports: dict[str, int]) -> None:
     """New requests to slot `to` (at `address`, when given: no wait for the proxy's next DNS
     look-up), none to `away`, which keeps serving what it has (see `drain`)."""
     for backend in BACKENDS:
         if address is not None:
             api.set_addr(backend, to, address, ports[backend])
+        api.set_weight(backend, to, FULL_WEIGHT)
         api.set_state(backend, to, "ready")
         api.health_up(backend, to)
     for backend in BACKENDS:
         api.set_state(backend, away, "drain")
+
+
+def split(api: RuntimeApi, canary: str, stable: str, weight: int, address: str | None,
+          ports: dict[str, int]) -> None:
+    """`weight`% of new requests to slot `canary` (at `address`), the rest to `stable`,
+    REST and gRPC alike; the weights are set before the canary's slot leaves `maint`, so it
+    never gets more than its share. Weight 0 takes it out of new requests at once."""
+    for backend in BACKENDS:
+        api.set_weight(backend, stable, FULL_WEIGHT - weight)
+        api.set_weight(backend, canary, weight)
+        if address is not None:
+            api.set_addr(backend, canary, address, ports[backend])
+        api.set_state(backend, canary, "ready")
+        api.health_up(backend, canary)
 
 
 def drain(api: RuntimeApi, slot: str, timeout: float = DRAIN_TIMEOUT,

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from tfsctl.plan.execution import STEP_TYPES, ExecStep, ServerExecution
+from tfsctl.rollout.plan import Thresholds
 from tfsctl.runtimes.base import RuntimeTarget, Step
 from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.model_config import ModelEntry
@@ -53,6 +54,8 @@ def _value_to_json(value: Any, entry: Callable[[ModelEntry], JsonDict]) -> Any:
         return value.value
     if isinstance(value, tuple):
         return [_value_to_json(v, entry) for v in value]
+    if isinstance(value, Thresholds):
+        return dataclasses.asdict(value)
     if hasattr(value, "model_dump"):  # a version's source
         return value.model_dump(mode="json", by_alias=True)
     return value
@@ -71,6 +74,11 @@ def _field_from(name: str, value: Any, entry_from: Callable[[Mapping[str, Any]],
         return _SOURCE.validate_python(dict(value))
     if name == "tests":
         return tuple(SmokeTest.model_validate(t) for t in value)
+    if name == "thresholds":
+        return Thresholds(**value)
+    if name == "smoke":
+        return tuple((model, tuple(SmokeTest.model_validate(t) for t in tests))
+                     for model, tests in value)
     if name == "step":
         return Step(value)
     if name in ("serve", "leaving"):

@@ -12,6 +12,7 @@ changing the meaning of one bumps `PLAN_FORMAT_VERSION`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -44,6 +45,7 @@ from tfsctl.plan.model import (
 )
 from tfsctl.plan.render.execution import execution_from_dict, execution_to_dict
 from tfsctl.plan.render.gateways import gateway_from_dict, gateway_to_dict
+from tfsctl.rollout.plan import CanaryPlan, Thresholds
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
 from tfsctl.spec.model import PolicyKind, SmokeTest
 from tfsctl.spec.sources import Source
@@ -80,6 +82,21 @@ def _entry(entry: ModelEntry) -> JsonDict:
             "labels": dict(entry.labels)}
 
 
+def _canary(canary: CanaryPlan | None) -> JsonDict | None:
+    if canary is None:
+        return None
+    return {"summary": canary.describe(),
+            "steps": [{"weight": weight, "pause": pause} for weight, pause in canary.steps],
+            "analysis": dataclasses.asdict(canary.thresholds)}
+
+
+def _canary_from(data: Mapping[str, Any] | None) -> CanaryPlan | None:
+    if data is None:
+        return None
+    return CanaryPlan(tuple((int(s["weight"]), float(s["pause"])) for s in data["steps"]),
+                      Thresholds(**data["analysis"]))
+
+
 def _server(server: ServerPlan) -> JsonDict:
     return {
         "name": server.name,
@@ -88,6 +105,7 @@ def _server(server: ServerPlan) -> JsonDict:
         "reasons": list(server.reasons),
         "downtime": server.downtime,
         "rolling": server.rolling,
+        "canary": _canary(server.canary),
         "has_changes": server.has_changes,
         "runtime_config_hash": server.runtime_config_hash,
         "versions": [_version(v) for v in server.versions],
@@ -184,6 +202,7 @@ def _server_from(data: Mapping[str, Any]) -> ServerPlan:
         smoke=tuple((model, tuple(SmokeTest.model_validate(t) for t in tests))
                     for model, tests in data["smoke"].items()),
         rolling=bool(data["rolling"]),
+        canary=_canary_from(data["canary"]),
     )
 
 

@@ -119,6 +119,8 @@ def action_phrase(server: ServerPlan) -> str:
         return "reload (no downtime)"
     if server.downtime:
         return f"{action.value} (downtime)"
+    if server.canary is not None:
+        return f"canary {action.value} (no downtime)"
     if server.rolling and action is not ServerAction.DESTROY:
         return f"rolling {action.value} (no downtime)"
     return action.value
@@ -211,6 +213,8 @@ def _model_lines(server: ServerPlan, model: ModelChange) -> Iterator[Line]:
 def server_lines(server: ServerPlan) -> list[Line]:
     """Everything about one server, in review order: header, changes, hazards, drift."""
     lines = [server_header(server)]
+    if server.canary is not None:
+        lines.append(Line(f"rollout: {server.canary.describe()}", Depth.SECTION, Tone.HEADING))
     if server.versions:
         lines.append(Line("versions:", Depth.SECTION, Tone.HEADING))
         lines += [change_line(v.change, version_text(v))

@@ -106,6 +106,8 @@ def _server_view(server: ServerPlan) -> ServerView:
         summary += f", {problems} error{'s' * (problems != 1)}"
     diff = _diff(server)
     notices = tuple(map(hazard_text, ordered_hazards(server))) + tuple(map(drift_text, server.drift))
+    if server.canary is not None:
+        notices = (f"Rollout: {server.canary.describe()}", *notices)
     return ServerView(summary=summary.strip(), diff=diff, fence=_fence(diff),
                       versions=_version_rows(server), models=_model_rows(server), notices=notices)
 
