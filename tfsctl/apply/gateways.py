@@ -97,10 +97,11 @@ def _replace(plan: GatewayPlan, driver: GatewayDriver, timeout: float,
 
 def apply_gateways(plans: Iterable[GatewayPlan], progress: Callable[[str], None],
                    timeout: float) -> list[str]:
-    """Apply each gateway's plan in order; a line for each done, ApplyFailed at the first
-    that fails (the ones before it stay applied)."""
+    """Apply each gateway's plan, removals first, then the others in order; a line for each
+    done, ApplyFailed at the first that fails (the ones before it stay applied)."""
     done = []
-    for plan in plans:
+    # removals first: a gateway created in the same plan may take a removed one's port
+    for plan in sorted(plans, key=lambda p: p.action is not GatewayAction.DESTROY):
         if not plan.has_changes:
             continue
         assert plan.target is not None

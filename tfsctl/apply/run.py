@@ -24,6 +24,7 @@ from tfsctl.apply.lock import ServerLock
 from tfsctl.apply.recovery import recover
 from tfsctl.apply.steps import ApplyReport
 from tfsctl.errors import TfsctlError
+from tfsctl.live.gateways import handler_digests
 from tfsctl.live.history import HistoryEntry, Outcome, append_history
 from tfsctl.live.observe import observe
 from tfsctl.plan.execution import ServerExecution
@@ -135,9 +136,11 @@ def saved_plan(loaded: LoadedSpec, servers: list[str], saved: Plan) -> Planner:
     `loaded` is the spec text saved with it, which says what to observe."""
     def check() -> PlanResult:
         live = observe(loaded, servers=servers, report=True)
-        if live.fingerprint(*loaded.fingerprint_roots()) != saved.live_fingerprint:
+        handlers = handler_digests(loaded.spec)
+        if live.fingerprint(*loaded.fingerprint_roots(), handlers) != saved.live_fingerprint:
             raise TfsctlError("the live state changed since this plan was made (a server, a "
-                              "model directory or a generated file is not what the plan saw)",
+                              "model directory, a generated file, a gateway or a gateway's "
+                              "handler file is not what the plan saw)",
                               "run `tfsctl plan --out PLANFILE` again and review the new plan")
         return PlanResult(loaded, live, saved)
 

@@ -34,6 +34,8 @@ from tfsctl.spec.gateways import Gateway
 
 HASH_LABEL, SETTINGS_LABEL, DIGEST_LABEL = ("tfsctl.gateway.config-hash", "tfsctl.gateway.settings",
                                             "tfsctl.gateway.handler-sha256")
+#: which server's gateway a container runs, and its name: how plan finds one the spec lost
+SERVER_LABEL, NAME_LABEL = "tfsctl.gateway.server", "tfsctl.gateway.name"
 DEPS = "/opt/gateway-deps"
 DERIVED = """FROM {base} AS deps
 USER root
@@ -73,6 +75,13 @@ def _pip_setting(variable: str, key: str) -> str:
     return found.stdout.strip() if found.returncode == 0 else ""
 
 
+def _connect() -> Any:
+    with engine_call("connect to the Docker engine"):
+        import docker
+
+        return docker.from_env(timeout=60)
+
+
 class Driver(GatewayDriver):
     def __init__(self, target: RuntimeTarget, name: str):
         super().__init__(target, name)
@@ -85,11 +94,18 @@ class Driver(GatewayDriver):
     @property
     def client(self) -> Any:
         if self._client is None:
-            with engine_call("connect to the Docker engine"):
-                import docker
-
-                self._client = docker.from_env(timeout=60)
+            self._client = _connect()
         return self._client
+
+    @staticmethod
+    def names(target: RuntimeTarget) -> tuple[str, ...]:
+        try:
+            with engine_call(f"list the gateway containers of {target.server}"):
+                found = _connect().containers.list(
+                    all=True, filters={"label": f"{SERVER_LABEL}={target.server}"})
+        except DockerRuntimeError:
+            return ()
+        return tuple(sorted({c.labels[NAME_LABEL] for c in found if NAME_LABEL in c.labels}))
 
     def _get(self, name: str) -> Any | None:
         import docker.errors
@@ -148,6 +164,7 @@ class Driver(GatewayDriver):
         import docker.types
 
         labels = {HASH_LABEL: launch.config_hash, DIGEST_LABEL: launch.handler_digest,
+                  SERVER_LABEL: self.target.server, NAME_LABEL: self.name,
                   SETTINGS_LABEL: json.dumps(launch.settings(), sort_keys=True)}
         with engine_call(f"start the gateway container {self._next}", launch.image):
             container = self.client.containers.create(
