@@ -1,11 +1,16 @@
 """The NER example end to end on the local runtime: a sentence in, entities out; every
-error class through the real gateway and server; a handler change; and a handler that
-fails to import while the previous gateway keeps serving."""
+error class through the real gateway and server; a handler change; a handler that
+fails to import while the previous gateway keeps serving; a saved plan refused once a
+handler changed; and a gateway removed from the spec, planned (live, --against, --live)
+and removed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+
+import json
+import shutil
 
 import pytest
 import requests
@@ -79,3 +84,34 @@ def test_ner_example_on_local(ner: NerDeployment) -> None:
     check_error_classes(ner)
     check_handler_change_and_broken_import(ner)
     check_status_and_destroy(ner)
+
+
+def test_a_saved_plan_goes_stale_with_its_handler_and_a_dropped_gateway_goes(
+        ner: NerDeployment) -> None:
+    assert ner.apply().returncode == 0
+    planfile = ner.root / "plan.json"
+    assert ner.tfsctl("plan", "--out", str(planfile)).returncode == 0
+    original = ner.handler.read_text(encoding="utf-8")
+    ner.handler.write_text(original + "\n# edited after the plan\n", encoding="utf-8")
+    stale = ner.tfsctl("apply", str(planfile), "--auto-approve")
+    assert stale.returncode == 1 and "handler file is not what the plan saw" in stale.stderr
+    ner.handler.write_text(original, encoding="utf-8")
+
+    shutil.copy(ner.spec_file, ner.root / "base.yaml")
+    assert ner.tfsctl("status", "--snapshot", str(ner.root / "live.json")).returncode == 0
+    ner.drop_gateway("probe")
+    removal = f'- gateway "probe" (process, server {ner.server}): destroyed'
+    for baseline in ((), ("--against", str(ner.root / "base.yaml")),
+                     ("--live", str(ner.root / "live.json"))):
+        shown = ner.tfsctl("plan", *baseline)
+        assert removal in shown.stdout and "no longer in the spec" in shown.stdout, shown.stdout
+    planned = json.loads(ner.tfsctl("plan", "--json").stdout)["gateways"]
+    assert [(g["name"], g["action"]) for g in planned] == [("ner-api", "none"),
+                                                           ("probe", "destroy")]
+    assert "no longer in the spec: apply removes it" in ner.tfsctl("status").stdout
+    assert ner.apply().returncode == 0
+    with pytest.raises(requests.ConnectionError):
+        ner.post("probe", {"fail": "no"})
+    assert ner.entities() == ENTITIES
+    assert "probe" not in ner.tfsctl("status").stdout
+    assert "No changes" in ner.tfsctl("plan").stdout

@@ -315,4 +315,5 @@ def build_plan(loaded: LoadedSpec, live: LiveState, *,
                 anchor=loaded.anchor, environment=loaded.environment,
                 live_fingerprint=live.fingerprint(*loaded.fingerprint_roots(), handlers),
                 destroy=destroy, execution=tuple(execution),
-                gateways=plan_gateways(loaded.spec, live.gateways, handlers, destroy=destroy))
+                gateways=plan_gateways(loaded.spec, live.gateways, handlers, selected,
+                                       destroy=destroy))

@@ -109,14 +109,19 @@ def plan_gateway(gateway: Gateway, spec: Spec, observed: LiveGateway, digest: st
                        launch, tuple(gateway.smoke))
 
 
-def plan_gateways(spec: Spec, observed: Iterable[LiveGateway], handlers: HandlerDigests, *,
-                  destroy: bool = False) -> tuple[GatewayPlan, ...]:
-    """A plan for each gateway observed (those of the servers being planned): the spec's,
-    in its order, then the removals of those it no longer names."""
+def plan_gateways(spec: Spec, observed: Iterable[LiveGateway], handlers: HandlerDigests,
+                  servers: Iterable[str] | None = None, *, destroy: bool = False
+                  ) -> tuple[GatewayPlan, ...]:
+    """A plan for each gateway of the `servers` planned (default: all): the spec's, in its
+    order (one not `observed` runs nowhere yet), then the removals of the gateways
+    observed that it no longer names."""
     found = {(live.server, live.name): live for live in observed}
+    selected = {s.name for s in spec.servers} if servers is None else set(servers)
     digests = dict(handlers)
-    plans = [plan_gateway(g, spec, found[g.server, g.name], digests.get(g.name), destroy=destroy)
-             for g in spec.gateways if (g.server, g.name) in found]
+    plans = [plan_gateway(g, spec, found.get((g.server, g.name)) or LiveGateway(
+                 g.name, g.server, GatewayState(RuntimeStatus.MISSING)), digests.get(g.name),
+                 destroy=destroy)
+             for g in spec.gateways if g.server in selected]
     named = {(g.server, g.name) for g in spec.gateways}
     plans += [_destroyed(live, spec, "no longer in the spec") for key, live in found.items()
               if key not in named and live.state.status is not RuntimeStatus.MISSING]
