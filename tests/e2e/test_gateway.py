@@ -6,11 +6,10 @@ and removed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import json
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
