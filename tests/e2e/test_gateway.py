@@ -52,6 +52,7 @@ def check_handler_change_and_broken_import(ner: NerDeployment) -> None:
     assert '~ gateway "ner-api"' in plan.stdout and "the handler file changed" in plan.stdout
     assert ner.apply().returncode == 0
     assert ner.entities()[0]["by"] == "v2"
+    assert ner.last_outcome() == "success +0 ~1 -0"  # the history has gateway-only applies
 
     lines = ner.handler.read_text(encoding="utf-8").splitlines()
     lines.insert(20, "import a_module_nobody_installed")
@@ -61,6 +62,7 @@ def check_handler_change_and_broken_import(ner: NerDeployment) -> None:
     assert f"{ner.handler}:21: importing module 'ner' failed: ModuleNotFoundError" in failed.stderr
     assert "the previous gateway" in failed.stderr
     assert ner.entities()[0]["by"] == "v2"  # the previous gateway served throughout
+    assert ner.last_outcome().startswith("rolled-back +0 ~1 -0")
 
 
 def check_status_and_destroy(ner: NerDeployment) -> None:
@@ -113,4 +115,5 @@ def test_a_saved_plan_goes_stale_with_its_handler_and_a_dropped_gateway_goes(
         ner.post("probe", {"fail": "no"})
     assert ner.entities() == ENTITIES
     assert "probe" not in ner.tfsctl("status").stdout
+    assert ner.last_outcome() == "success +0 ~0 -1"
     assert "No changes" in ner.tfsctl("plan").stdout

@@ -94,6 +94,13 @@ class NerDeployment:
         self.spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False),
                                   encoding="utf-8")
 
+    def last_outcome(self) -> str:
+        """The outcome and summary of the last apply `tfsctl history` lists."""
+        rows = [[cell.strip() for cell in line.split("│")[1:-1]]
+                for line in self.tfsctl("history").stdout.splitlines() if line.startswith("│")]
+        last = [row for row in rows if row[0].isdigit()][-1]
+        return f"{last[3]} {last[4]}"
+
     def apply(self) -> subprocess.CompletedProcess[str]:
         return self.tfsctl("apply", "--auto-approve")
 

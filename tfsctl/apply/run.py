@@ -19,7 +19,7 @@ from types import FrameType
 
 from tfsctl.apply.context import context_for
 from tfsctl.apply.executor import ApplyFailed, apply_server
-from tfsctl.apply.gateways import apply_gateways
+from tfsctl.apply.gateways import GatewayFailed, apply_gateways
 from tfsctl.apply.lock import ServerLock
 from tfsctl.apply.recovery import recover
 from tfsctl.apply.steps import ApplyReport
@@ -191,6 +191,26 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions, planner: Planner,
                     report.start_gap_seconds)
         try:
             outcome.gateways = apply_gateways(plan.gateways, progress, options.timeout)
-        except ApplyFailed as failure:
+        except GatewayFailed as failure:
             outcome.failure = failure
+        _record_gateways(loaded, result, outcome, options.message)
         return outcome
+
+
+def _record_gateways(loaded: LoadedSpec, result: PlanResult, outcome: ApplyOutcome,
+                     message: str) -> None:
+    """The history of the servers whose gateways changed: a success for each whose own plan
+    had no changes (it is recorded above otherwise) once every gateway applied; else the
+    failure, for the server of the gateway that failed."""
+    plan, failure = result.plan, outcome.failure
+    if isinstance(failure, GatewayFailed):
+        names = [failure.server]
+    else:
+        names = [n for n in dict.fromkeys(g.server for g in plan.gateways if g.has_changes)
+                 if not (review := plan.server(n)) or not review.has_changes]
+    for name in names:
+        live = result.live.server(name)
+        assert live is not None
+        _record(loaded, name, plan, Outcome(failure.outcome) if failure else Outcome.SUCCESS,
+                failure.message if failure else message, live.model_config.text or "",
+                live.runtime.config_hash)
