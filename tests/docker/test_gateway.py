@@ -6,7 +6,6 @@ keep-alive and new-connection load that loses no request."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,10 @@ import pytest
 from tests.e2e.test_gateway import (
     check_error_classes,
     check_handler_change_and_broken_import,
+    check_handler_change_under_load,
     check_status_and_destroy,
 )
-from tests.support.load import GatewayLoad
-from tests.support.ner import ENTITIES, SENTENCE, NerDeployment
+from tests.support.ner import ENTITIES, NerDeployment
 
 
 @pytest.fixture
@@ -47,30 +46,5 @@ def test_ner_example_on_docker(ner: NerDeployment, docker_client: Any) -> None:
     check_status_and_destroy(ner)
 
 
-def _more_answers(load: GatewayLoad, count: int) -> None:
-    """Until the load got `count` more correct answers (a generous deadline)."""
-    wanted, deadline = len(load.answered) + count, time.monotonic() + 120
-    while len(load.answered) < wanted and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(load.answered) >= wanted, load.report()
-
-
 def test_a_handler_change_under_load_loses_no_request(ner: NerDeployment) -> None:
-    assert ner.apply().returncode == 0
-    url = f"http://127.0.0.1:{ner.ports['ner']}/v1/gateways/ner-api:predict"
-
-    def correct(body: Any) -> bool:  # the old handler's answer or the new one's
-        return [{k: v for k, v in e.items() if k != "by"} for e in body["entities"]] == ENTITIES
-
-    original = ner.handler.read_text(encoding="utf-8")
-    with GatewayLoad(url, {"text": SENTENCE}, correct) as load:
-        _more_answers(load, 30)
-        ner.handler.write_text(original.replace('"type": kind}', '"type": kind, "by": "v2"}'),
-                               encoding="utf-8")
-        applied = ner.apply()
-        assert applied.returncode == 0, applied.stderr
-        _more_answers(load, 30)
-    report = load.report()
-    assert report["failed"] == 0, report  # failures by kind, with an example of each
-    assert report["sent"] > 60
-    assert ner.entities()[0]["by"] == "v2"
+    check_handler_change_under_load(ner)

@@ -1,20 +1,23 @@
 """The NER example end to end on the local runtime: a sentence in, entities out; every
 error class through the real gateway and server; a handler change; a handler that
 fails to import while the previous gateway keeps serving; a saved plan refused once a
-handler changed; and a gateway removed from the spec, planned (live, --against, --live)
-and removed."""
+handler changed; a gateway removed from the spec, planned (live, --against, --live)
+and removed; and a handler change under concurrent load that loses no request."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from tests.support.ner import ENTITIES, NerDeployment
+from tests.support.load import GatewayLoad
+from tests.support.ner import ENTITIES, SENTENCE, NerDeployment
 
 
 @pytest.fixture
@@ -63,6 +66,37 @@ def check_handler_change_and_broken_import(ner: NerDeployment) -> None:
     assert "the previous gateway" in failed.stderr
     assert ner.entities()[0]["by"] == "v2"  # the previous gateway served throughout
     assert ner.last_outcome().startswith("rolled-back +0 ~1 -0")
+
+
+def _more_answers(load: GatewayLoad, count: int) -> None:
+    """Until the load got `count` more correct answers (a generous deadline)."""
+    wanted, deadline = len(load.answered) + count, time.monotonic() + 120
+    while len(load.answered) < wanted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(load.answered) >= wanted, load.report()
+
+
+def check_handler_change_under_load(ner: NerDeployment) -> None:
+    """Keep-alive and new-connection clients at the gateway through a handler change (each
+    runtime's swap), every failure counted by kind: no request may fail."""
+    assert ner.apply().returncode == 0
+    url = f"http://127.0.0.1:{ner.ports['ner']}/v1/gateways/ner-api:predict"
+
+    def correct(body: Any) -> bool:  # the old handler's answer or the new one's
+        return [{k: v for k, v in e.items() if k != "by"} for e in body["entities"]] == ENTITIES
+
+    original = ner.handler.read_text(encoding="utf-8")
+    with GatewayLoad(url, {"text": SENTENCE}, correct) as load:
+        _more_answers(load, 30)
+        ner.handler.write_text(original.replace('"type": kind}', '"type": kind, "by": "v2"}'),
+                               encoding="utf-8")
+        applied = ner.apply()
+        assert applied.returncode == 0, applied.stderr
+        _more_answers(load, 30)
+    report = load.report()
+    assert report["failed"] == 0, report  # failures by kind, with an example of each
+    assert report["sent"] > 60
+    assert ner.entities()[0]["by"] == "v2"
 
 
 def check_status_and_destroy(ner: NerDeployment) -> None:
@@ -117,3 +151,7 @@ def test_a_saved_plan_goes_stale_with_its_handler_and_a_dropped_gateway_goes(
     assert "probe" not in ner.tfsctl("status").stdout
     assert ner.last_outcome() == "success +0 ~0 -1"
     assert "No changes" in ner.tfsctl("plan").stdout
+
+
+def test_a_handler_change_under_load_loses_no_request(ner: NerDeployment) -> None:
+    check_handler_change_under_load(ner)

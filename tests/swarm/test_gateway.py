@@ -1,7 +1,8 @@
 """The NER example on `runtime: swarm`: the server's service behind its proxy, and its
 gateway as a Swarm service on the manager's host network; a sentence in, entities out,
 every error class, a handler change, a handler that fails to import while the previous
-gateway service keeps serving, a gateway dropped from the spec, status and destroy."""
+gateway service keeps serving, a gateway dropped from the spec, status and destroy; and
+a handler change under keep-alive and new-connection load that loses no request."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from tests.e2e.test_gateway import (
     check_error_classes,
     check_handler_change_and_broken_import,
+    check_handler_change_under_load,
     check_status_and_destroy,
 )
 from tests.support.images import SERVE_IMAGE
@@ -68,3 +70,7 @@ def test_ner_example_on_swarm(ner: NerDeployment) -> None:
     assert _gateway_services(ner) == [f"{base}-ner-api-b"]
     check_status_and_destroy(ner)
     assert _gateway_services(ner) == []
+
+
+def test_a_handler_change_under_load_loses_no_request(ner: NerDeployment) -> None:
+    check_handler_change_under_load(ner)
