@@ -125,7 +125,10 @@ def test_a_gateway_removed_from_the_spec_is_destroyed(tmp_path: Path, destroy: b
     out = io.StringIO()
     render_text(plan, Console(file=out, width=200, no_color=True))
     assert '- gateway "old" (process, server ner): destroyed' in out.getvalue()
-    assert '- gateway "old"' in render_markdown(plan)
+    markdown = render_markdown(plan)
+    assert '- gateway "old"' in markdown
+    summary = markdown.splitlines()[0]  # names what changes
+    assert f"{1 + destroy} to destroy — " in summary and "gateway old: destroy" in summary
 
 
 def test_a_gateway_moved_to_another_server_is_removed_from_the_first(tmp_path: Path) -> None:
