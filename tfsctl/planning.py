@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from tfsctl.errors import TfsctlError
 from tfsctl.live.state import LiveState
@@ -45,15 +45,13 @@ def secret_values(loaded: LoadedSpec) -> dict[str, str | None]:
 
 def compute_plan(loaded: LoadedSpec, servers: list[str], *, destroy: bool = False,
                  purge: bool = False) -> PlanResult:
-    from tfsctl.live.gateways import observe_gateways
+    from tfsctl.live.gateways import handler_digests
     from tfsctl.live.observe import observe
     from tfsctl.live.sources import observe_sources
     from tfsctl.plan.diff import build_plan
-    from tfsctl.plan.gateways import plan_gateways
 
     live = observe(loaded, servers=servers, report=True)
     plan = build_plan(loaded, live, sources=observe_sources(loaded.spec, live),
-                      secrets=secret_values(loaded), servers=servers, destroy=destroy,
-                      purge=purge)
-    gateways = plan_gateways(loaded.spec, observe_gateways(loaded.spec, servers), destroy=destroy)
-    return PlanResult(loaded, live, replace(plan, gateways=gateways))
+                      secrets=secret_values(loaded), servers=servers,
+                      handlers=handler_digests(loaded.spec), destroy=destroy, purge=purge)
+    return PlanResult(loaded, live, plan)

@@ -1,7 +1,8 @@
 """The NER example end to end on the docker runtime: server and gateway containers, a
 sentence in, entities out, every error class, a handler change and a handler that fails
 to import while the previous gateway container keeps serving; the handler's
-`requirements` built into a derived image."""
+`requirements` built into a derived image; and a handler change under concurrent
+keep-alive and new-connection load that loses no request."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from tests.e2e.test_gateway import (
     check_error_classes,
     check_handler_change_and_broken_import,
+    check_handler_change_under_load,
     check_status_and_destroy,
 )
 from tests.support.ner import ENTITIES, NerDeployment
@@ -42,3 +44,7 @@ def test_ner_example_on_docker(ner: NerDeployment, docker_client: Any) -> None:
     check_error_classes(ner)
     check_handler_change_and_broken_import(ner)
     check_status_and_destroy(ner)
+
+
+def test_a_handler_change_under_load_loses_no_request(ner: NerDeployment) -> None:
+    check_handler_change_under_load(ner)

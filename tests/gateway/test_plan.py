@@ -1,5 +1,6 @@
-"""The gateways' plan (pure): create, update with its reasons, no change, destroy; and
-how the plan shows them in text, JSON (round trip) and Markdown."""
+"""The gateways' plan (pure): create, update with its reasons, no change, destroy, one
+removed from the spec; how the plan shows them in text, JSON (round trip) and Markdown;
+and the live fingerprint a saved plan is checked with."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tfsctl.live.gateways import LiveGateway
+from tfsctl.live.state import LiveGateway, LiveState
 from tfsctl.plan.gateways import GatewayAction, GatewayPlan, plan_gateways
 from tfsctl.plan.model import Plan
 from tfsctl.plan.render.json import plan_from_dict, plan_to_dict
@@ -37,7 +38,7 @@ def spec(tmp_path: Path, **gateway: object) -> Spec:
 def running(the_spec: Spec, digest: str = DIGEST) -> GatewayState:
     """What a gateway started from this spec's plan reports."""
     launch = plan_gateways(the_spec, [LiveGateway("api", "ner", GatewayState(
-        RuntimeStatus.MISSING), digest)])[0].launch
+        RuntimeStatus.MISSING))], (("api", digest),))[0].launch
     assert launch is not None
     return GatewayState(RuntimeStatus.RUNNING, launch.config_hash,
                         tuple(sorted(launch.settings().items())), digest, "123")
@@ -45,7 +46,7 @@ def running(the_spec: Spec, digest: str = DIGEST) -> GatewayState:
 
 def plan_one(the_spec: Spec, state: GatewayState, digest: str | None = DIGEST,
              destroy: bool = False) -> GatewayPlan:
-    return plan_gateways(the_spec, [LiveGateway("api", "ner", state, digest)],
+    return plan_gateways(the_spec, [LiveGateway("api", "ner", state)], (("api", digest),),
                          destroy=destroy)[0]
 
 
@@ -106,3 +107,48 @@ def test_the_plan_counts_shows_and_saves_gateways(tmp_path: Path) -> None:
     assert "~ gateway \"b\"" in out.getvalue()
     markdown = render_markdown(plan)
     assert "```diff\n+ gateway \"api\"" in markdown and "! gateway \"b\"" in markdown
+
+
+@pytest.mark.parametrize("destroy", [False, True])
+def test_a_gateway_removed_from_the_spec_is_destroyed(tmp_path: Path, destroy: bool) -> None:
+    the_spec = spec(tmp_path)
+    left = LiveGateway("old", "ner", dataclasses.replace(running(the_spec), identity="77"))
+    found = plan_gateways(the_spec, [LiveGateway("api", "ner", running(the_spec)), left],
+                          (("api", DIGEST),), destroy=destroy)
+    assert [(p.name, p.action) for p in found] == [
+        ("api", GatewayAction.DESTROY if destroy else GatewayAction.NONE),
+        ("old", GatewayAction.DESTROY)]
+    assert found[1].reasons == ("no longer in the spec: its process is removed",)
+    assert found[1].target is not None and found[1].target.server == "ner"
+    plan = Plan(servers=(), gateways=found)
+    assert plan.counts().destroy == 1 + destroy and plan_from_dict(plan_to_dict(plan)) == plan
+    out = io.StringIO()
+    render_text(plan, Console(file=out, width=200, no_color=True))
+    assert '- gateway "old" (process, server ner): destroyed' in out.getvalue()
+    markdown = render_markdown(plan)
+    assert '- gateway "old"' in markdown
+    summary = markdown.splitlines()[0]  # names what changes
+    assert f"{1 + destroy} to destroy — " in summary and "gateway old: destroy" in summary
+
+
+def test_a_gateway_moved_to_another_server_is_removed_from_the_first(tmp_path: Path) -> None:
+    before = spec(tmp_path)
+    moved = before.model_copy(update={
+        "servers": [*before.servers, before.servers[0].model_copy(update={"name": "ner2"})],
+        "gateways": [before.gateways[0].model_copy(update={"server": "ner2"})]})
+    found = plan_gateways(moved, [LiveGateway("api", "ner2", GatewayState(RuntimeStatus.MISSING)),
+                                  LiveGateway("api", "ner", running(before))],
+                          (("api", DIGEST),))
+    assert [(p.server, p.action) for p in found] == [("ner2", GatewayAction.CREATE),
+                                                     ("ner", GatewayAction.DESTROY)]
+
+
+def test_the_fingerprint_covers_gateways_and_handler_files(tmp_path: Path) -> None:
+    the_spec = spec(tmp_path)
+    state = LiveState((), (LiveGateway("api", "ner", running(the_spec)),))
+    base = state.fingerprint(str(tmp_path), None, (("api", DIGEST),))
+    assert base != state.fingerprint(str(tmp_path), None, (("api", OTHER),))  # handler edited
+    restarted = LiveState((), (LiveGateway("api", "ner", dataclasses.replace(
+        running(the_spec), identity="124")),))
+    assert base != restarted.fingerprint(str(tmp_path), None, (("api", DIGEST),))
+    assert LiveState().fingerprint() == LiveState().fingerprint(None, None, ())

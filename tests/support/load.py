@@ -12,6 +12,9 @@ together they send about `rate` predicts a second to one label:
 Every request is recorded: when it got a correct answer, or which kind of
 failure it was (by client), so a lost request is never silent. Used by the e2e
 tests (no request may fail) and by bench/rollout.py (which reports the figures).
+
+`Load` is that recording engine for any set of client kinds; `MixedLoad` drives a
+server with the three above, `GatewayLoad` a gateway with the two REST kinds.
 """
 
 from __future__ import annotations
@@ -56,16 +59,30 @@ def _grpc_client(host: str, port: int, model: str, label: str,
     return call, channel.close
 
 
-class MixedLoad:
-    """`threads` clients of each kind against `model` at `label`, about `rate` requests a
-    second in all, for at most `limit_s` seconds; a context manager."""
+def _rest_client(url: str, body: Any, kind: str, parse: Callable[[Any], Any]
+                 ) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """POST `body` as JSON to `url`: on one kept-alive connection, or on a new connection
+    each time for "rest-new-connection"; `parse` reads a 200's JSON."""
+    data = json.dumps(body)
+    session = requests.Session()
+    headers = {"Connection": "close"} if kind == "rest-new-connection" else {}
 
-    def __init__(self, host: str, rest: int, grpc: int, model: str, label: str,
-                 values: list[float], expect: list[float], *, rate: float = 120,
-                 threads: int = 2, limit_s: float = 300):
-        self.host, self.rest, self.grpc = host, rest, grpc
-        self.model, self.label, self.values, self.expect = model, label, values, expect
-        self.interval = len(CLIENTS) * threads / rate
+    def call() -> Any:
+        response = session.post(url, data=data, headers=headers, timeout=5)
+        if response.status_code != 200:
+            raise _Failed(f"http {response.status_code}", response.text[:200])
+        return parse(response.json())
+
+    return call, session.close
+
+
+class Load:
+    """`threads` clients of each of `clients`' kinds, about `rate` requests a second in all,
+    for at most `limit_s` seconds; a context manager. A subclass makes each kind's client
+    (`_client`) and says which answers are correct (`_correct`)."""
+
+    def __init__(self, clients: tuple[str, ...], *, rate: float, threads: int, limit_s: float):
+        self.interval = len(clients) * threads / rate
         self.limit = limit_s
         self.answered: list[float] = []
         self.failures: Counter[str] = Counter()
@@ -75,16 +92,17 @@ class MixedLoad:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(self._client(kind), kind),
                                           daemon=True)
-                         for kind in CLIENTS for _ in range(threads)]
+                         for kind in clients for _ in range(threads)]
         self._started = self._ended = 0.0
 
-    def _client(self, kind: str) -> tuple[Callable[[], list[float]], Callable[[], None]]:
-        """Made before the clock starts (the gRPC stubs import TensorFlow's protos)."""
-        if kind == "grpc":
-            return _grpc_client(self.host, self.grpc, self.model, self.label, self.values)
-        return self._rest(kind)
+    def _client(self, kind: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+        """(call, close) for one client of `kind`; made before the clock starts."""
+        raise NotImplementedError
 
-    def __enter__(self) -> MixedLoad:
+    def _correct(self, answer: Any) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self) -> Load:
         self._started = time.monotonic()
         for thread in self._threads:
             thread.start()
@@ -96,21 +114,7 @@ class MixedLoad:
             thread.join()
         self._ended = time.monotonic()
 
-    def _rest(self, kind: str) -> tuple[Callable[[], list[float]], Callable[[], None]]:
-        url = f"http://{self.host}:{self.rest}/v1/models/{self.model}/labels/{self.label}:predict"
-        body = json.dumps({"instances": self.values})
-        session = requests.Session()
-        headers = {"Connection": "close"} if kind == "rest-new-connection" else {}
-
-        def call() -> list[float]:
-            response = session.post(url, data=body, headers=headers, timeout=5)
-            if response.status_code != 200:
-                raise _Failed(f"http {response.status_code}", response.text[:200])
-            return [float(v) for v in response.json()["predictions"]]
-
-        return call, session.close
-
-    def _outcome(self, call: Callable[[], list[float]]) -> tuple[str, str] | None:
+    def _outcome(self, call: Callable[[], Any]) -> tuple[str, str] | None:
         """None for a correct answer, else (kind of failure, an example of it)."""
         import grpc
 
@@ -124,11 +128,11 @@ class MixedLoad:
             return "timeout", ""
         except requests.RequestException as exc:
             return "refused/reset", str(exc)[:200]
-        if [round(v, 4) for v in answer] != [round(v, 4) for v in self.expect]:
-            return "wrong answer", str(answer)
+        if not self._correct(answer):
+            return "wrong answer", str(answer)[:200]
         return None
 
-    def _run(self, client: tuple[Callable[[], list[float]], Callable[[], None]], kind: str) -> None:
+    def _run(self, client: tuple[Callable[[], Any], Callable[[], None]], kind: str) -> None:
         call, close = client
         end = self._started + self.limit
         try:
@@ -157,6 +161,43 @@ class MixedLoad:
                 "failed": sum(self.failures.values()), "failures": dict(self.failures),
                 "examples": self.examples, "longest_gap_s": round(gap, 3),
                 "rate": round(self.sent / seconds, 1)}
+
+
+class MixedLoad(Load):
+    """Each of CLIENTS against a server's `model` at `label`."""
+
+    def __init__(self, host: str, rest: int, grpc: int, model: str, label: str,
+                 values: list[float], expect: list[float], *, rate: float = 120,
+                 threads: int = 2, limit_s: float = 300):
+        self.host, self.rest, self.grpc = host, rest, grpc
+        self.model, self.label, self.values, self.expect = model, label, values, expect
+        super().__init__(CLIENTS, rate=rate, threads=threads, limit_s=limit_s)
+
+    def _client(self, kind: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+        if kind == "grpc":  # made before the clock starts: the stubs import TF's protos
+            return _grpc_client(self.host, self.grpc, self.model, self.label, self.values)
+        url = f"http://{self.host}:{self.rest}/v1/models/{self.model}/labels/{self.label}:predict"
+        return _rest_client(url, {"instances": self.values}, kind,
+                            lambda body: [float(v) for v in body["predictions"]])
+
+    def _correct(self, answer: Any) -> bool:
+        return [round(v, 4) for v in answer] == [round(v, 4) for v in self.expect]
+
+
+class GatewayLoad(Load):
+    """REST keep-alive and new-connection clients POSTing `payload` to a gateway's predict
+    URL; an answer is correct when `correct` says so."""
+
+    def __init__(self, url: str, payload: Any, correct: Callable[[Any], bool], *,
+                 rate: float = 100, threads: int = 3, limit_s: float = 300):
+        self.url, self.payload, self.check = url, payload, correct
+        super().__init__(CLIENTS[:2], rate=rate, threads=threads, limit_s=limit_s)
+
+    def _client(self, kind: str) -> tuple[Callable[[], Any], Callable[[], None]]:
+        return _rest_client(self.url, self.payload, kind, lambda body: body)
+
+    def _correct(self, answer: Any) -> bool:
+        return self.check(answer)
 
 
 class _Failed(Exception):

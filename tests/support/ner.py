@@ -87,6 +87,20 @@ class NerDeployment:
                                str(self.spec_file)], capture_output=True, text=True,
                               cwd=self.root, timeout=900, env={**os.environ, "NO_COLOR": "1"})
 
+    def drop_gateway(self, name: str) -> None:
+        """Remove gateway `name` from the spec."""
+        spec = yaml.safe_load(self.spec_file.read_text(encoding="utf-8"))
+        spec["gateways"] = [g for g in spec["gateways"] if g["name"] != name]
+        self.spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False),
+                                  encoding="utf-8")
+
+    def last_outcome(self) -> str:
+        """The outcome and summary of the last apply `tfsctl history` lists."""
+        rows = [[cell.strip() for cell in line.split("│")[1:-1]]
+                for line in self.tfsctl("history").stdout.splitlines() if line.startswith("│")]
+        last = [row for row in rows if row[0].isdigit()][-1]
+        return f"{last[3]} {last[4]}"
+
     def apply(self) -> subprocess.CompletedProcess[str]:
         return self.tfsctl("apply", "--auto-approve")
 

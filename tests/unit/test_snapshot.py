@@ -16,12 +16,14 @@ from tfsctl.live.snapshot import read_snapshot, snapshot_document, write_snapsho
 from tfsctl.live.state import (
     ExportRecord,
     LastApplied,
+    LiveGateway,
     LiveState,
     RuntimeStatus,
     ServedModel,
     ServerReport,
     VersionDir,
 )
+from tfsctl.runtimes.gateway import GatewayState
 from tfsctl.spec.load import LoadedSpec, load_spec
 
 TAKEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -33,7 +35,8 @@ def loaded() -> LoadedSpec:
 
 
 def rich_state(loaded: LoadedSpec) -> LiveState:
-    """A converged state with every optional part filled in: history, records, errors."""
+    """A converged state with every optional part filled in: history, records, errors, a
+    gateway."""
     server = converged_state(loaded, loaded, ["multi"]).servers[0]
     name, first = server.model_dirs[0]
     first = replace(first, versions=(*first.versions, VersionDir(9, "00000009", False,
@@ -46,7 +49,10 @@ def rich_state(loaded: LoadedSpec) -> LiveState:
                                               ServedModel("gone", error="NOT_FOUND"))),
         last_applied=LastApplied(4, "2026-11-30T10:00:00+00:00", "d" * 64, "text", "h" * 32,
                                  2.5, "2026-11-30T10:00:05+00:00"),
-        unmanaged_models=("old_model",), interrupted_apply="pid 12, started 2026-11-30"),))
+        unmanaged_models=("old_model",), interrupted_apply="pid 12, started 2026-11-30"),),
+        (LiveGateway("api", "multi", GatewayState(
+            RuntimeStatus.RUNNING, "c" * 32, (("models", ["a", "b"]), ("port", 8600)), "e" * 64,
+            "4242")),))
 
 
 def test_round_trip_is_exact_and_keeps_the_fingerprint(loaded: LoadedSpec, tmp_path: Path) -> None:

@@ -29,6 +29,14 @@ class GatewayCheckFailed(TfsctlError):
     pass
 
 
+class GatewayFailed(ApplyFailed):
+    """A gateway's new one failed and was removed; `server` is its server's name."""
+
+    def __init__(self, server: str, message: str, restored: list[str], hint: str = ""):
+        super().__init__(message, restored, hint)
+        self.server = server
+
+
 def _wait_ready(driver: GatewayDriver, launch: GatewayLaunch, timeout: float,
                 progress: Callable[[str], None]) -> None:
     """Until the new gateway says it is ready with the planned handler, watching that it
@@ -89,7 +97,8 @@ def _replace(plan: GatewayPlan, driver: GatewayDriver, timeout: float,
         driver.discard()
         kept = ("the previous gateway, which kept serving throughout"
                 if plan.action is GatewayAction.UPDATE else "nothing: no gateway was left running")
-        raise ApplyFailed(f"gateway {plan.name!r}: {exc.message}", [kept], exc.hint) from None
+        raise GatewayFailed(plan.server, f"gateway {plan.name!r}: {exc.message}", [kept],
+                            exc.hint) from None
     driver.promote()
     return f"gateway {plan.name!r}: {plan.action.value} done, serving on port {launch.port}" + (
         f" (smoke: {', '.join(passed)})" if passed else "")
@@ -97,10 +106,11 @@ def _replace(plan: GatewayPlan, driver: GatewayDriver, timeout: float,
 
 def apply_gateways(plans: Iterable[GatewayPlan], progress: Callable[[str], None],
                    timeout: float) -> list[str]:
-    """Apply each gateway's plan in order; a line for each done, ApplyFailed at the first
-    that fails (the ones before it stay applied)."""
+    """Apply each gateway's plan, removals first, then the others in order; a line for each
+    done, GatewayFailed at the first that fails (the ones before it stay applied)."""
     done = []
-    for plan in plans:
+    # removals first: a gateway created in the same plan may take a removed one's port
+    for plan in sorted(plans, key=lambda p: p.action is not GatewayAction.DESTROY):
         if not plan.has_changes:
             continue
         assert plan.target is not None

@@ -19,11 +19,12 @@ from types import FrameType
 
 from tfsctl.apply.context import context_for
 from tfsctl.apply.executor import ApplyFailed, apply_server
-from tfsctl.apply.gateways import apply_gateways
+from tfsctl.apply.gateways import GatewayFailed, apply_gateways
 from tfsctl.apply.lock import ServerLock
 from tfsctl.apply.recovery import recover
 from tfsctl.apply.steps import ApplyReport
 from tfsctl.errors import TfsctlError
+from tfsctl.live.gateways import handler_digests
 from tfsctl.live.history import HistoryEntry, Outcome, append_history
 from tfsctl.live.observe import observe
 from tfsctl.plan.execution import ServerExecution
@@ -135,9 +136,11 @@ def saved_plan(loaded: LoadedSpec, servers: list[str], saved: Plan) -> Planner:
     `loaded` is the spec text saved with it, which says what to observe."""
     def check() -> PlanResult:
         live = observe(loaded, servers=servers, report=True)
-        if live.fingerprint(*loaded.fingerprint_roots()) != saved.live_fingerprint:
+        handlers = handler_digests(loaded.spec)
+        if live.fingerprint(*loaded.fingerprint_roots(), handlers) != saved.live_fingerprint:
             raise TfsctlError("the live state changed since this plan was made (a server, a "
-                              "model directory or a generated file is not what the plan saw)",
+                              "model directory, a generated file, a gateway or a gateway's "
+                              "handler file is not what the plan saw)",
                               "run `tfsctl plan --out PLANFILE` again and review the new plan")
         return PlanResult(loaded, live, saved)
 
@@ -191,6 +194,26 @@ def run_apply(loaded: LoadedSpec, options: ApplyOptions, planner: Planner,
             outcome.reports.append(report)
         try:
             outcome.gateways = apply_gateways(plan.gateways, progress, options.timeout)
-        except ApplyFailed as failure:
+        except GatewayFailed as failure:
             outcome.failure = failure
+        _record_gateways(loaded, result, outcome, options.message)
         return outcome
+
+
+def _record_gateways(loaded: LoadedSpec, result: PlanResult, outcome: ApplyOutcome,
+                     message: str) -> None:
+    """The history of the servers whose gateways changed: a success for each whose own plan
+    had no changes (it is recorded above otherwise) once every gateway applied; else the
+    failure, for the server of the gateway that failed."""
+    plan, failure = result.plan, outcome.failure
+    if isinstance(failure, GatewayFailed):
+        names = [failure.server]
+    else:
+        names = [n for n in dict.fromkeys(g.server for g in plan.gateways if g.has_changes)
+                 if not (review := plan.server(n)) or not review.has_changes]
+    for name in names:
+        live = result.live.server(name)
+        assert live is not None
+        _record(loaded, name, plan, Outcome(failure.outcome) if failure else Outcome.SUCCESS,
+                failure.message if failure else message, live.model_config.text or "",
+                live.runtime.config_hash)

@@ -16,6 +16,7 @@ from pathlib import Path
 from tfsctl.cli.options import load_checked
 from tfsctl.errors import TfsctlError
 from tfsctl.live.baseline import converged_state, snapshot_states
+from tfsctl.live.gateways import handler_digests
 from tfsctl.live.snapshot import read_snapshot
 from tfsctl.live.sources import observe_sources
 from tfsctl.plan.diff import build_plan
@@ -25,6 +26,11 @@ from tfsctl.spec.load import LoadedSpec
 
 _NO_SECRETS = ("secret_env values were not compared (this plan was made without them); "
                "apply reads them from its environment")
+
+
+_OLD_HANDLERS = ("the old spec's gateways were compared with their handler files as they are in "
+                 "this checkout: a handler's content change shows against the live state (or "
+                 "a snapshot), its settings' changes show here")
 
 
 def _blank_secrets(loaded: LoadedSpec) -> dict[str, str | None]:
@@ -67,10 +73,12 @@ def plan_against_spec(loaded: LoadedSpec, old_file: Path, overrides: dict[str, s
     old = _load_as(old_file, raw, loaded.file, loaded, overrides) if raw.strip() else None
     live = converged_state(old, loaded, servers)
     plan = build_plan(loaded, live, sources=observe_sources(loaded.spec, live),
-                      secrets=_blank_secrets(loaded), servers=servers, destroy=destroy)
+                      secrets=_blank_secrets(loaded), servers=servers,
+                      handlers=handler_digests(loaded.spec), destroy=destroy)
+    handlers = (_OLD_HANDLERS,) if live.gateways else ()
     # no live state was involved: nothing for a saved plan to check against (apply refuses it)
     return replace(plan, baseline=Baseline(BaselineKind.SPEC, str(old_file)), live_fingerprint="",
-                   notes=plan.notes + _secret_notes(loaded))
+                   notes=plan.notes + _secret_notes(loaded) + handlers)
 
 
 def _roots_there(loaded: LoadedSpec, there: LoadedSpec) -> tuple[str | None, str | None]:
@@ -94,9 +102,11 @@ def plan_against_snapshot(loaded: LoadedSpec, snapshot_file: Path, overrides: di
     raw = _read(loaded.file, "the spec", "check the path")
     there = _load_as(loaded.file, raw, snapshot.spec_path, loaded, overrides)
     states = snapshot_states(snapshot, there, servers)
+    handlers = handler_digests(loaded.spec)  # this checkout's files: what apply will run
     plan = build_plan(there, states.for_planning,
                       sources=observe_sources(loaded.spec, states.for_planning),
-                      secrets=_blank_secrets(loaded), servers=servers, destroy=destroy)
+                      secrets=_blank_secrets(loaded), servers=servers, handlers=handlers,
+                      destroy=destroy)
     notes = [f"not in the snapshot: {item}" for item in states.unknown]
     if snapshot.environment != loaded.environment:
         notes.append(f"the snapshot was taken for environment {snapshot.environment or '(none)'}, "
@@ -107,6 +117,6 @@ def plan_against_snapshot(loaded: LoadedSpec, snapshot_file: Path, overrides: di
                         snapshot.age_seconds(now or datetime.now(UTC)))
     spec_dir, anchor = _roots_there(loaded, there)
     plan = replace(plan, spec_file=str(loaded.file), baseline=baseline, anchor=anchor or "",
-                   live_fingerprint=states.observed.fingerprint(spec_dir, anchor),
+                   live_fingerprint=states.observed.fingerprint(spec_dir, anchor, handlers),
                    notes=plan.notes + tuple(notes) + _secret_notes(loaded))
     return plan, snapshot.spec_path.parent

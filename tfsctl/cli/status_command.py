@@ -13,7 +13,6 @@ from rich.table import Table
 
 from tfsctl.cli import console
 from tfsctl.cli.options import load_from_options, spec_options
-from tfsctl.live.gateways import observe_gateways
 from tfsctl.live.state import RuntimeStatus
 from tfsctl.planning import PlanResult, compute_plan, secret_values, select_servers
 from tfsctl.rollout.progress import read_progress
@@ -41,11 +40,13 @@ def _status_dict(result: Any) -> dict[str, Any]:
             "pending_changes": plan.has_changes,
             "canary": _canary(result, live.name),
         })
+    named = {(g.server, g.name) for g in result.loaded.spec.gateways}
     gateways = [{"name": g.name, "server": g.server, "status": g.state.status.value,
                  "identity": g.state.identity, "detail": g.state.detail,
+                 "in_spec": (g.server, g.name) in named,
                  "pending_changes": any(p.has_changes for p in result.plan.gateways
-                                        if p.name == g.name)}
-                for g in observe_gateways(result.loaded.spec, [s["name"] for s in servers])]
+                                        if (p.server, p.name) == (g.server, g.name))}
+                for g in result.live.gateways]
     return {"servers": servers, "gateways": gateways}
 
 
@@ -123,5 +124,6 @@ def status(servers: tuple[str, ...], as_json: bool, snapshot: Path | None,
         out.print(f"gateway {gateway['name']!r} (server {gateway['server']!r}): "
                   f"{gateway['status']}" + (f" ({gateway['identity']})" if gateway["identity"]
                                             else "")
-                  + (", the spec has changes not applied yet" if gateway["pending_changes"]
+                  + (", no longer in the spec: apply removes it" if not gateway["in_spec"]
+                     else ", the spec has changes not applied yet" if gateway["pending_changes"]
                      else ""), markup=False)

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from tfsctl.live.gateways import file_digest
 from tfsctl.live.observe import observe_model_dirs
 from tfsctl.live.snapshot import Snapshot
 from tfsctl.live.state import (
     ConfigFile,
     ExportRecord,
+    LiveGateway,
     LiveServer,
     LiveState,
     ModelDir,
@@ -36,6 +38,8 @@ from tfsctl.live.state import (
     VersionState,
 )
 from tfsctl.runtimes.desired import desired_model_entries, desired_runtime
+from tfsctl.runtimes.gateway import GatewayState
+from tfsctl.runtimes.registry import gateway_profile
 from tfsctl.serverconfig.launch import BATCHING_FILE, MONITORING_FILE, side_files
 from tfsctl.serverconfig.model_config import host_model_config_path, render_text
 from tfsctl.spec.load import LoadedSpec
@@ -126,7 +130,26 @@ def converged_state(old: LoadedSpec | None, new: LoadedSpec, servers: list[str])
     nothing deployed). Secrets are left blank on both sides (`plan` compares them with the
     same blank values)."""
     return LiveState(tuple(converged_server(old.spec.server(server.name) if old else None, server)
-                           for server in new.spec.servers if server.name in servers))
+                           for server in new.spec.servers if server.name in servers),
+                     converged_gateways(old, new, servers) if old else ())
+
+
+def converged_gateways(old: LoadedSpec, new: LoadedSpec, servers: list[str]
+                       ) -> tuple[LiveGateway, ...]:
+    """What `old` runs for `new`'s selected servers once applied: each of its gateways
+    started from its settings, with its handler file as it is in this checkout (the old
+    spec's text is all there is of the base branch)."""
+    found = []
+    for gateway in old.spec.gateways:
+        server = old.spec.server(gateway.server)
+        if server is None or gateway.server not in servers or new.spec.server(server.name) is None:
+            continue
+        launch = gateway_profile(server.runtime).launch(
+            gateway, server, file_digest(str(gateway.handler)) or "")
+        found.append(LiveGateway(gateway.name, server.name, GatewayState(
+            RuntimeStatus.RUNNING, launch.config_hash, tuple(sorted(launch.settings().items())),
+            launch.handler_digest)))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -178,4 +201,7 @@ def snapshot_states(snapshot: Snapshot, new: LoadedSpec, servers: list[str]) -> 
         settings = snapshot.settings_hashes.get(server.name)
         planning.append(replace(state, runtime=replace(state.runtime, config_hash=settings))
                         if settings else state)
-    return SnapshotStates(LiveState(tuple(observed)), LiveState(tuple(planning)), tuple(unknown))
+    gateways = tuple(g for g in snapshot.state.gateways if g.server in servers
+                     and new.spec.server(g.server) is not None)
+    return SnapshotStates(LiveState(tuple(observed), gateways), LiveState(tuple(planning), gateways),
+                          tuple(unknown))

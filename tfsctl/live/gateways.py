@@ -1,25 +1,16 @@
-"""Observing gateways: what runs each (its runtime's report) and the handler file as it is
-on disk now (its digest), read once for the planner."""
+"""Observing gateways: what runs each (its runtime's report), for the gateways the spec
+names and for those still running that it no longer names; and, apart from the live
+state (it is the desired side, like a version's source), the handler files' digests."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from tfsctl.live.state import HandlerDigests, LiveGateway
 from tfsctl.runtimes.base import RuntimeTarget
-from tfsctl.runtimes.gateway import GatewayState
-from tfsctl.runtimes.registry import gateway_driver
+from tfsctl.runtimes.registry import gateway_driver, gateway_names
 from tfsctl.spec.model import Spec
-
-
-@dataclass(frozen=True)
-class LiveGateway:
-    name: str
-    server: str
-    state: GatewayState
-    #: sha256 of the spec's handler file now (None: it cannot be read)
-    handler_digest: str | None
 
 
 def file_digest(path: str) -> str | None:
@@ -30,15 +21,21 @@ def file_digest(path: str) -> str | None:
         return None
 
 
+def handler_digests(spec: Spec) -> HandlerDigests:
+    """The sha256 of each gateway's handler file now (None: it cannot be read)."""
+    return tuple((g.name, file_digest(str(g.handler))) for g in spec.gateways)
+
+
 def observe_gateways(spec: Spec, servers: Iterable[str]) -> tuple[LiveGateway, ...]:
-    """The gateways of the `servers` named (a gateway goes with its server)."""
+    """The gateways of the `servers` named (a gateway goes with its server): the spec's,
+    then, per server, those its runtime runs that the spec does not give it."""
     wanted = set(servers)
     found = []
-    for gateway in spec.gateways:
-        server = spec.server(gateway.server)
-        if server is None or server.name not in wanted:
+    for server in spec.servers:
+        if server.name not in wanted:
             continue
-        state = gateway_driver(RuntimeTarget.of(server), gateway.name).observe()
-        found.append(LiveGateway(gateway.name, server.name, state,
-                                 file_digest(str(gateway.handler))))
+        target = RuntimeTarget.of(server)
+        named = [g.name for g in spec.gateways if g.server == server.name]
+        for name in named + sorted(set(gateway_names(target)) - set(named)):
+            found.append(LiveGateway(name, server.name, gateway_driver(target, name).observe()))
     return tuple(found)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from tfsctl.journal import load_journal
 from tfsctl.live.configfiles import read_model_config, read_side_files
+from tfsctl.live.gateways import observe_gateways
 from tfsctl.live.history import last_applied
 from tfsctl.live.modeldir import Confinement, observe_model_dir
 from tfsctl.live.report import observe_report
@@ -85,5 +86,6 @@ def _interrupted_apply(server: Server) -> str | None:
 def observe(loaded: LoadedSpec, *, servers: Iterable[str] | None = None,
             report: bool = True) -> LiveState:
     selected = set(servers) if servers is not None else None
-    return LiveState(tuple(observe_server(s, report=report) for s in loaded.spec.servers
-                           if selected is None or s.name in selected))
+    observed = tuple(observe_server(s, report=report) for s in loaded.spec.servers
+                     if selected is None or s.name in selected)
+    return LiveState(observed, observe_gateways(loaded.spec, [s.name for s in observed]))

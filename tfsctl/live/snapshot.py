@@ -37,7 +37,7 @@ from pydantic import BaseModel
 from tfsctl import __version__
 from tfsctl.errors import TfsctlError
 from tfsctl.jsondoc import read_document
-from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus
+from tfsctl.live.state import LiveGateway, LiveServer, LiveState, RuntimeStatus
 from tfsctl.runtimes.desired import desired_runtime
 from tfsctl.spec.load import LoadedSpec
 
@@ -161,6 +161,7 @@ def snapshot_document(loaded: LoadedSpec, live: LiveState, secrets: Mapping[str,
         "spec": {"path": str(loaded.file.resolve()), "digest": loaded.digest,
                  "environment": loaded.environment},
         "servers": servers,
+        "gateways": [encode(g, LiveGateway) for g in live.gateways],
     }
 
 
@@ -197,7 +198,9 @@ def read_snapshot(path: Path) -> Snapshot:
     try:
         servers = data["servers"]
         state = LiveState(tuple(decode(s, LiveServer, f"servers[{i}]")
-                                for i, s in enumerate(servers)))
+                                for i, s in enumerate(servers)),
+                          tuple(decode(g, LiveGateway, f"gateways[{i}]")
+                                for i, g in enumerate(data.get("gateways", ()))))
         hashes = {s["name"]: s["runtime_settings_hash"] for s in servers
                   if s.get("runtime_settings_hash")}
         taken_at = datetime.fromisoformat(data["taken_at"])

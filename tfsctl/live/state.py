@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from tfsctl.runtimes.base import RuntimeState, RuntimeStatus
+from tfsctl.runtimes.gateway import GatewayState
 from tfsctl.serverconfig.model_config import ModelEntry
 from tfsctl.spec.model import SmokeTest
 
@@ -160,14 +161,32 @@ class LiveServer:
 
 
 @dataclass(frozen=True)
+class LiveGateway:
+    """What runs a gateway of a server, as its runtime reports it; the gateways of the
+    observed servers, those the spec names and those it no longer does."""
+
+    name: str
+    server: str
+    state: GatewayState
+
+
+#: (gateway name, sha256 of its handler file as it is now, None: unreadable), spec order
+HandlerDigests = tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True)
 class LiveState:
     servers: tuple[LiveServer, ...] = field(default_factory=tuple)
+    gateways: tuple[LiveGateway, ...] = field(default_factory=tuple)
 
     def server(self, name: str) -> LiveServer | None:
         return next((s for s in self.servers if s.name == name), None)
 
-    def fingerprint(self, spec_dir: str | None = None, anchor: str | None = None) -> str:
-        """A hash of everything plan depends on, so a saved plan can refuse stale state.
+    def fingerprint(self, spec_dir: str | None = None, anchor: str | None = None,
+                    handlers: HandlerDigests = ()) -> str:
+        """A hash of everything plan depends on, so a saved plan can refuse stale state:
+        the servers, what runs their gateways, and the content of the gateways' handler
+        files (`handlers`: a handler edited after the plan makes it stale).
 
         Server-reported load states are left out: they change as a server
         loads, without anything a plan decided being different. The spec's
@@ -179,6 +198,8 @@ class LiveState:
         """
         # repr of frozen dataclasses is deterministic and much cheaper than asdict + JSON
         payload = repr([replace(s, report=ServerReport(False)) for s in self.servers])
+        if self.gateways or handlers:  # the servers-only hash of a spec without gateways
+            payload += repr((self.gateways, handlers))
         for root, token in ((spec_dir, "$SPEC_DIR"), (anchor, "$ANCHOR")):
             if root:
                 payload = re.sub(re.escape(root.rstrip("/")) + r"(?=[/'\"\\]|$)", token, payload)

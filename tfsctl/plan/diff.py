@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from tfsctl.live.sources import SourceKey, SourceObservation
-from tfsctl.live.state import LiveServer, LiveState, RuntimeStatus, VersionState
+from tfsctl.live.state import HandlerDigests, LiveServer, LiveState, RuntimeStatus, VersionState
 from tfsctl.plan.canary import canary_action, canary_pins
 from tfsctl.plan.drift import history_drift, member_drift, report_drift
 from tfsctl.plan.entries import diff_entries, reload_refusals
 from tfsctl.plan.execution import ServerExecution
+from tfsctl.plan.gateways import plan_gateways
 from tfsctl.plan.memory import memory_hazard
 from tfsctl.plan.model import (
     Change,
@@ -299,8 +300,9 @@ def diff_server(server: Server, live: LiveServer, *,
 def build_plan(loaded: LoadedSpec, live: LiveState, *,
                sources: Mapping[SourceKey, SourceObservation],
                secrets: Mapping[str, str | None], servers: Iterable[str] | None = None,
-               destroy: bool = False, purge: bool = False) -> Plan:
-    """The plan for the selected servers (all by default), in spec order."""
+               handlers: HandlerDigests = (), destroy: bool = False, purge: bool = False) -> Plan:
+    """The plan for the selected servers (all by default), in spec order, and their
+    gateways' (`handlers`: the handler files' digests, observed like the sources)."""
     selected = set(servers) if servers is not None else None
     plans, execution = [], []
     for server in loaded.spec.servers:
@@ -315,5 +317,7 @@ def build_plan(loaded: LoadedSpec, live: LiveState, *,
         execution.append(steps)
     return Plan(servers=tuple(plans), spec_file=str(loaded.file), spec_digest=loaded.digest,
                 anchor=loaded.anchor, environment=loaded.environment,
-                live_fingerprint=live.fingerprint(*loaded.fingerprint_roots()),
-                destroy=destroy, execution=tuple(execution))
+                live_fingerprint=live.fingerprint(*loaded.fingerprint_roots(), handlers),
+                destroy=destroy, execution=tuple(execution),
+                gateways=plan_gateways(loaded.spec, live.gateways, handlers, selected,
+                                       destroy=destroy))

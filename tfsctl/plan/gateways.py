@@ -3,7 +3,8 @@
 Pure, as the rest of `plan/`: the handler file's digest and what runs each gateway were
 observed before (tfsctl/live/gateways.py). A gateway is created when nothing runs it,
 updated when its handler file's content or one of its settings changed (or it stopped),
-destroyed with its server; each change says why. A GatewayPlan holds everything apply
+destroyed with its server or once the spec no longer names it (for that server); each
+change says why. A GatewayPlan holds everything apply
 runs (the launch and the smoke requests), so a saved plan applies as it was reviewed.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from tfsctl.live.gateways import LiveGateway
+from tfsctl.live.state import HandlerDigests, LiveGateway
 from tfsctl.runtimes.base import RuntimeStatus, RuntimeTarget
 from tfsctl.runtimes.gateway import GatewayLaunch, GatewayState
 from tfsctl.runtimes.registry import gateway_profile
@@ -75,20 +76,30 @@ def _reasons(launch: GatewayLaunch, state: GatewayState, noun: str) -> list[str]
     return found or ["it was started from other settings"]
 
 
-def plan_gateway(gateway: Gateway, spec: Spec, observed: LiveGateway, *,
+def _destroyed(observed: LiveGateway, spec: Spec, why: str) -> GatewayPlan:
+    """The plan removing what runs `observed` (nothing to do if nothing does)."""
+    server = spec.server(observed.server)
+    assert server is not None  # gateways are observed for the spec's servers
+    noun = gateway_profile(server.runtime).noun
+    if observed.state.status is RuntimeStatus.MISSING:
+        return GatewayPlan(observed.name, server.name, GatewayAction.NONE, noun=noun,
+                           target=RuntimeTarget.of(server))
+    return GatewayPlan(observed.name, server.name, GatewayAction.DESTROY,
+                       (f"{why}: its {noun} is removed",), noun, RuntimeTarget.of(server))
+
+
+def plan_gateway(gateway: Gateway, spec: Spec, observed: LiveGateway, digest: str | None, *,
                  destroy: bool = False) -> GatewayPlan:
+    """`gateway`'s plan, its handler file's content now being `digest`."""
+    if destroy:
+        return _destroyed(observed, spec, "destroy")
     server = spec.server(gateway.server)
     assert server is not None  # validate checked it
     profile = gateway_profile(server.runtime)
     target = RuntimeTarget.of(server)
     base = GatewayPlan(gateway.name, server.name, GatewayAction.NONE, noun=profile.noun,
                        target=target)
-    if destroy:
-        if observed.state.status is RuntimeStatus.MISSING:
-            return base
-        return GatewayPlan(gateway.name, server.name, GatewayAction.DESTROY,
-                           (f"destroy: its {profile.noun} is removed",), profile.noun, target)
-    launch = profile.launch(gateway, server, observed.handler_digest or "")
+    launch = profile.launch(gateway, server, digest or "")
     reasons = _reasons(launch, observed.state, profile.noun)
     if not reasons:
         return base
@@ -98,9 +109,20 @@ def plan_gateway(gateway: Gateway, spec: Spec, observed: LiveGateway, *,
                        launch, tuple(gateway.smoke))
 
 
-def plan_gateways(spec: Spec, observed: Iterable[LiveGateway], *, destroy: bool = False
+def plan_gateways(spec: Spec, observed: Iterable[LiveGateway], handlers: HandlerDigests,
+                  servers: Iterable[str] | None = None, *, destroy: bool = False
                   ) -> tuple[GatewayPlan, ...]:
-    """A plan for each gateway observed (those of the servers being planned)."""
-    found = {live.name: live for live in observed}
-    return tuple(plan_gateway(g, spec, found[g.name], destroy=destroy)
-                 for g in spec.gateways if g.name in found)
+    """A plan for each gateway of the `servers` planned (default: all): the spec's, in its
+    order (one not `observed` runs nowhere yet), then the removals of the gateways
+    observed that it no longer names."""
+    found = {(live.server, live.name): live for live in observed}
+    selected = {s.name for s in spec.servers} if servers is None else set(servers)
+    digests = dict(handlers)
+    plans = [plan_gateway(g, spec, found.get((g.server, g.name)) or LiveGateway(
+                 g.name, g.server, GatewayState(RuntimeStatus.MISSING)), digests.get(g.name),
+                 destroy=destroy)
+             for g in spec.gateways if g.server in selected]
+    named = {(g.server, g.name) for g in spec.gateways}
+    plans += [_destroyed(live, spec, "no longer in the spec") for key, live in found.items()
+              if key not in named and live.state.status is not RuntimeStatus.MISSING]
+    return tuple(plans)

@@ -110,6 +110,12 @@ class GatewayDriver(ABC):
         self.target = target
         self.name = name
 
+    @staticmethod
+    @abstractmethod
+    def names(target: RuntimeTarget) -> tuple[str, ...]:
+        """The gateways something runs for `target`'s server, spec or not (so that plan
+        sees one removed from the spec); () for a runtime that is away. Never raises."""
+
     @abstractmethod
     def observe(self) -> GatewayState:
         """The current gateway, never raising for a runtime that is away."""

@@ -46,6 +46,14 @@ class Driver(GatewayDriver):
         self._started: process.LocalProcess | None = None
         self._verify_port = 0
 
+    @staticmethod
+    def names(target: RuntimeTarget) -> tuple[str, ...]:
+        try:
+            found = sorted(Path(target.state_dir, "gateways").iterdir())
+        except OSError:
+            return ()
+        return tuple(d.name for d in found if (d / "current").is_dir() or (d / "next").is_dir())
+
     @property
     def _current(self) -> Path:
         return self._home / "current"

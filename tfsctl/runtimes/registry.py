@@ -65,6 +65,14 @@ def gateway_driver(target: RuntimeTarget, name: str) -> GatewayDriver:
     return made
 
 
+def gateway_names(target: RuntimeTarget) -> tuple[str, ...]:
+    """The gateways running for `target`'s server; () on a runtime that runs none."""
+    if _gateway_module(target.runtime) is None:
+        return ()
+    found: tuple[str, ...] = _gateways_of(target.runtime).Driver.names(target)
+    return found
+
+
 def runtime_checks(spec: Spec) -> Iterator[Finding]:
     """Every server's runtime-specific spec rules (run by `validate` with the spec's own),
     a canary on a runtime that cannot split traffic, and a gateway's on a runtime that

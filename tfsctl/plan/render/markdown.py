@@ -113,12 +113,13 @@ def _server_view(server: ServerPlan) -> ServerView:
 
 
 def summary_line(plan: Plan) -> str:
-    """`2 to add, 1 to change, 0 to destroy — server default: reload (no downtime)`."""
+    """`2 to add, 1 to change, 0 to destroy — server default: reload (no downtime);
+    gateway api: update`."""
     if not plan.has_changes:
         return summary_sentence(plan)
-    servers = "; ".join(f"server {s.name}: {action_phrase(s)}"
-                        for s in plan.servers if s.has_changes)
-    return f"{counts_sentence(plan.counts())} — {servers}"
+    changed = [f"server {s.name}: {action_phrase(s)}" for s in plan.servers if s.has_changes]
+    changed += [f"gateway {g.name}: {g.action.value}" for g in plan.gateways if g.has_changes]
+    return f"{counts_sentence(plan.counts())} — {'; '.join(changed)}"
 
 
 @cache
