@@ -3,8 +3,13 @@
 `TFSCTL_FAILPOINT=<name>` makes the process SIGKILL itself when it reaches
 that point: no cleanup, no rollback, as if the machine died. The reliability
 tests walk through every point and check that the server still answers, that
-no partial version is visible, and that the next apply converges. Unset (the
-normal case), a failpoint costs one dictionary lookup.
+no partial version is visible, and that the next apply converges.
+`TFSCTL_FAILPOINT=<name>:interrupt` raises KeyboardInterrupt there instead, as
+Ctrl-C arriving at that instant does, so a test of apply's own rollback interrupts
+it at that exact point however loaded the machine (a signal sent on seeing a
+progress line may arrive after apply finished), and whatever SIGINT's inherited
+disposition (a background job's is "ignore"). Unset (the normal case), a failpoint
+costs one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -30,5 +35,9 @@ POINTS = (
 
 def failpoint(name: str) -> None:
     assert name in POINTS, name
-    if os.environ.get(ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    point, _, action = os.environ.get(ENV, "").partition(":")
+    if point != name:
+        return
+    if action == "interrupt":
+        raise KeyboardInterrupt
+    os.kill(os.getpid(), signal.SIGKILL)

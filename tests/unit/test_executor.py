@@ -310,9 +310,11 @@ def test_signals_during_a_rollback_wait_until_it_is_done() -> None:
     from tfsctl.apply.executor import signals_deferred
 
     finished = False
+    # the handlers this process started with (SIGINT's is "ignore" in a background job)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(KeyboardInterrupt), signals_deferred():
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGTERM)
         finished = True
     assert finished, "the block ran to its end; the interrupt came after"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert {sig: signal.getsignal(sig) for sig in before} == before, "the handlers are put back"
