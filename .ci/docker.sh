@@ -86,6 +86,19 @@ else
   say "Docker engine up ($(docker version -f '{{.Server.Version}}' 2>/dev/null || echo '?'))"
 fi
 
+# ---------------------------------------------------------------- kernel
+# A gateway's handler change hands its port from the old process to the new one through
+# SO_REUSEPORT; with tcp_migrate_req (Linux 5.14+) the kernel moves the connections still
+# queued on the old listener to the new one when it closes, instead of resetting them
+# (docs/gateway.md). Skipped where the kernel lacks it or the netns is read-only.
+if [ -e /proc/sys/net/ipv4/tcp_migrate_req ]; then
+  if (echo 1 > /proc/sys/net/ipv4/tcp_migrate_req) 2>/dev/null; then
+    say "net.ipv4.tcp_migrate_req=1"
+  else
+    say "net.ipv4.tcp_migrate_req not writable here: left as it is"
+  fi
+fi
+
 # ---------------------------------------------------------------- images
 scripts/build_image.sh "$@"
 scripts/build_proxy_image.sh  # the HAProxy of `runtime: swarm` servers (a cache hit when built)
