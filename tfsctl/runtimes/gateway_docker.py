@@ -16,12 +16,11 @@ from tfsctl.runtimes.engine.errors import DockerRuntimeError, engine_call
 from tfsctl.runtimes.gateway import GatewayDriver, GatewayLaunch, GatewayState
 from tfsctl.runtimes.gateway_image import (
     ENTRYPOINT,
-    NAME_LABEL,
-    SERVER_LABEL,
+    Engine,
     ImageGatewayProfile,
     command,
-    connect,
     ensure_image,
+    gateway_names,
     handler_mount,
     host_paths,
     labels,
@@ -43,30 +42,19 @@ class Driver(GatewayDriver):
         self._next = f"{self._current}-next"
         self._verify_port = 0
         self._launch: GatewayLaunch | None = None
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = connect()
-        return self._client
+        self.engine = Engine()
 
     @staticmethod
     def names(target: RuntimeTarget) -> tuple[str, ...]:
-        try:
-            with engine_call(f"list the gateway containers of {target.server}"):
-                found = connect().containers.list(
-                    all=True, filters={"label": f"{SERVER_LABEL}={target.server}"})
-        except DockerRuntimeError:
-            return ()
-        return tuple(sorted({c.labels[NAME_LABEL] for c in found if NAME_LABEL in c.labels}))
+        return gateway_names(target.server, "containers", lambda client, filters: (
+            c.labels for c in client.containers.list(all=True, filters=filters)))
 
     def _get(self, name: str) -> Any | None:
         import docker.errors
 
         try:
             with engine_call(f"inspect container {name}"):
-                return self.client.containers.get(name)
+                return self.engine.client.containers.get(name)
         except DockerRuntimeError as exc:
             if isinstance(exc.__cause__, docker.errors.NotFound) or "No such" in exc.message:
                 return None
@@ -84,11 +72,11 @@ class Driver(GatewayDriver):
 
     def start(self, launch: GatewayLaunch) -> None:
         self._remove(self._next)
-        ensure_image(self.client, launch)
+        ensure_image(self.engine.client, launch)
         self._verify_port = ports.free_loopback_port()
         self._launch = launch
         with engine_call(f"start the gateway container {self._next}", launch.image):
-            container = self.client.containers.create(
+            container = self.engine.client.containers.create(
                 launch.image, command(launch, self._verify_port), entrypoint=list(ENTRYPOINT),
                 name=self._next, detach=True, network_mode="host",
                 environment=[f"{k}={v}" for k, v in launch.env], mounts=[handler_mount(launch)],

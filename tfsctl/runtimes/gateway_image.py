@@ -23,11 +23,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tfsctl.runtimes.base import RuntimeStatus
-from tfsctl.runtimes.engine.errors import engine_call
+from tfsctl.runtimes.engine.errors import DockerRuntimeError, engine_call
 from tfsctl.runtimes.gateway import MODULE, GatewayLaunch, GatewayProfile, GatewayState
 from tfsctl.spec.gateways import Gateway
 
@@ -69,6 +70,34 @@ def connect() -> Any:
         import docker
 
         return docker.from_env(timeout=60)
+
+
+class Engine:
+    """A gateway driver's Docker client, connected on first use: constructing a driver
+    touches nothing (plan builds drivers for servers whose engine may be away)."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect()
+        return self._client
+
+
+def gateway_names(server: str, what: str,
+                  listing: Callable[[Any, dict[str, str]], Iterable[Mapping[str, str]]]
+                  ) -> tuple[str, ...]:
+    """The names of the gateways the engine runs for `server`, read from the labels of the
+    `what` (containers, services) that `listing(client, filters)` yields the labels of; ()
+    when the engine is away or cannot list them (not a swarm manager)."""
+    try:
+        with engine_call(f"list the gateway {what} of {server}"):
+            found = list(listing(connect(), {"label": f"{SERVER_LABEL}={server}"}))
+    except DockerRuntimeError:
+        return ()
+    return tuple(sorted({labels[NAME_LABEL] for labels in found if NAME_LABEL in labels}))
 
 
 def _pip_setting(variable: str, key: str) -> str:

@@ -27,10 +27,11 @@ from tfsctl.runtimes.gateway_image import (
     ENTRYPOINT,
     NAME_LABEL,
     SERVER_LABEL,
+    Engine,
     ImageGatewayProfile,
     command,
-    connect,
     ensure_image,
+    gateway_names,
     handler_mount,
     host_paths,
     labels,
@@ -56,29 +57,17 @@ class Driver(GatewayDriver):
         self._next = ""
         self._verify_port = 0
         self._launch: GatewayLaunch | None = None
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = connect()
-        return self._client
+        self.engine = Engine()
 
     @staticmethod
     def names(target: RuntimeTarget) -> tuple[str, ...]:
-        try:
-            with engine_call(f"list the gateway services of {target.server}"):
-                found = connect().services.list(
-                    filters={"label": f"{SERVER_LABEL}={target.server}"})
-        except DockerRuntimeError:  # no engine, or not a swarm manager
-            return ()
-        return tuple(sorted({s.attrs["Spec"]["Labels"][NAME_LABEL] for s in found
-                             if NAME_LABEL in (s.attrs["Spec"].get("Labels") or {})}))
+        return gateway_names(target.server, "services", lambda client, filters: (
+            s.attrs["Spec"].get("Labels") or {} for s in client.services.list(filters=filters)))
 
     def _services(self) -> list[Any]:
         """This gateway's services, oldest first."""
         with engine_call(f"list the services of gateway {self.name}"):
-            found = self.client.services.list(filters={"label": [
+            found = self.engine.client.services.list(filters={"label": [
                 f"{SERVER_LABEL}={self.target.server}", f"{NAME_LABEL}={self.name}"]})
         return sorted(found, key=lambda s: str(s.attrs.get("CreatedAt", "")))
 
@@ -104,16 +93,16 @@ class Driver(GatewayDriver):
             self._remove(leftover)
         slot = "b" if current is not None and current.name.endswith("-a") else "a"
         self._next = f"{self._base}-{slot}"
-        ensure_image(self.client, launch)
+        ensure_image(self.engine.client, launch)
         self._verify_port = ports.free_loopback_port()
         self._launch = launch
         import docker.types as t
 
         with engine_call("ask the engine for its swarm node"):
-            node = (self.client.info().get("Swarm") or {}).get("NodeID", "")
+            node = (self.engine.client.info().get("Swarm") or {}).get("NodeID", "")
         stamped = labels(launch, self.target.server, self.name)
         with engine_call(f"create the gateway service {self._next}", launch.image):
-            self.client.services.create(
+            self.engine.client.services.create(
                 launch.image, command=list(ENTRYPOINT), args=command(launch, self._verify_port),
                 name=self._next, labels=stamped, container_labels=stamped,
                 env=[f"{k}={v}" for k, v in launch.env], networks=["host"],
@@ -152,7 +141,7 @@ class Driver(GatewayDriver):
         label = f"com.docker.swarm.service.name={service.name}"
         while time.monotonic() < deadline:
             with engine_call(f"list the containers of {service.name}"):
-                if not self.client.containers.list(filters={"label": label}):
+                if not self.engine.client.containers.list(filters={"label": label}):
                     return
             time.sleep(0.2)
         raise DockerRuntimeError(f"the task of service {service.name} did not stop within "
