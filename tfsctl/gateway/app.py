@@ -86,6 +86,8 @@ class GatewayApp:
         self.max_body_bytes = max_body_bytes
         self.deadline = deadline
         self.digest = digest
+        #: set while the gateway stops: every answer then closes its connection
+        self.draining = False
         self._client: ModelClient | None = None
 
     @property
@@ -167,7 +169,9 @@ class GatewayApp:
             log.error("answering %s failed", scope.get("path"), exc_info=exc)
             status, document = error(500, "internal", f"{type(exc).__name__}: {exc}")
             body = json.dumps(document).encode("utf-8")
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+        if self.draining:  # the client's next request goes to the gateway that replaces this one
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

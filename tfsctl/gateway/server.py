@@ -5,11 +5,22 @@ on the same port: apply checks the new one on its private `--verify-port` (loopb
 other traffic) and only then stops the old one, so a handler that fails to import or to
 answer its smoke requests never replaces one that works. The handler is loaded before
 any port is bound: a broken one exits 2 with its file and line on stderr.
+
+Stopping (SIGTERM: docker stop, a swarm task's removal, the local runtime's swap) drains
+before it closes anything a client may be about to use. uvicorn's own shutdown closes
+every connection that has no request in progress at once, and among those are the ones
+just accepted whose first request is on its way and the keep-alive ones between two
+requests: their clients see a reset. So the listeners close first (the kernel moves the
+connections they queued to the other gateway's listener: net.ipv4.tcp_migrate_req, which
+.ci/docker.sh sets), then for at most `--drain-seconds` every answer says
+`Connection: close`, so each client's next request opens a connection to the gateway
+that replaces this one; only what is left after that is closed by uvicorn, as before.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import logging
 import socket
@@ -22,6 +33,32 @@ from tfsctl.gateway.app import GatewayApp
 from tfsctl.gateway.handler import HandlerLoadError, load_handler
 
 BACKLOG = 2048
+#: How long a stopping gateway answers with `Connection: close` before it closes what is
+#: idle (within the 10 s its runtimes give it before they kill it).
+DRAIN_SECONDS = 2.0
+#: How often a draining gateway looks whether its clients have all gone (not a sync point).
+_DRAIN_POLL = 0.05
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server whose shutdown drains first (the module's docstring says why)."""
+
+    def __init__(self, config: uvicorn.Config, app: GatewayApp, drain_seconds: float):
+        super().__init__(config)
+        self.app = app
+        self.drain_seconds = drain_seconds
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        self.app.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.drain_seconds
+        while self.server_state.connections and loop.time() < deadline and not self.force_exit:
+            await asyncio.sleep(_DRAIN_POLL)
+        await super().shutdown(sockets)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,6 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a model readiness waits for (repeatable)")
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
     parser.add_argument("--deadline-seconds", type=float, default=10.0)
+    parser.add_argument("--drain-seconds", type=float, default=DRAIN_SECONDS,
+                        help="on SIGTERM, how long answers close their connection before "
+                             "idle connections are closed")
     return parser.parse_args(argv)
 
 
@@ -81,5 +121,5 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tfsctl.gateway").info(
         "gateway %s: handler %s (sha256 %s), server %s, listening on %s:%d", args.name,
         handler_path, digest[:12], args.server, args.host, args.port)
-    uvicorn.Server(config).run(sockets=sockets)
+    DrainingServer(config, app, args.drain_seconds).run(sockets=sockets)
     return 0
