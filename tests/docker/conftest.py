@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.support.images import BASE_IMAGE, BUILD_HINT, SERVE_IMAGE
-from tfsctl.runtimes.engine.containers import SERVER_LABEL, Containers
+from tfsctl.runtimes.engine.container_spec import SERVER_LABEL
+from tfsctl.runtimes.engine.containers import Containers
 
 PREFIX = f"tfsctl-test-{os.getpid()}-{secrets.token_hex(3)}"
 

@@ -20,7 +20,8 @@ from tfsctl.journal import RuntimeUndoKind
 from tfsctl.runtimes.base import Launch, RuntimeStatus, RuntimeTarget, ServerExited, Step
 from tfsctl.runtimes.bluegreen import NETWORK
 from tfsctl.runtimes.docker import CONTAINER_MODEL_ROOT, CONTAINER_REST_PORT, Driver, container_name
-from tfsctl.runtimes.engine.containers import SERVER_LABEL, Containers
+from tfsctl.runtimes.engine.container_spec import SERVER_LABEL
+from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.engine.errors import PortInUse
 from tfsctl.runtimes.proxy import proxy_name
 

@@ -32,18 +32,16 @@ from tests.support.containers import (
 )
 from tests.support.net import free_port, held_port
 from tfsctl.failpoints import ENV as FAILPOINT_ENV
-from tfsctl.runtimes.engine.containers import (
+from tfsctl.runtimes.engine.container_spec import (
     CONFIG_HASH_LABEL,
     MANAGED_LABEL,
-    NEXT_INFIX,
-    PREVIOUS_INFIX,
     SERVER_LABEL,
     SETTINGS_LABEL,
-    Containers,
     ContainerSpec,
     ContainerStatus,
     ObservedContainer,
 )
+from tfsctl.runtimes.engine.containers import NEXT_INFIX, PREVIOUS_INFIX, Containers
 from tfsctl.runtimes.engine.errors import (
     ContainerNotFound,
     DockerRuntimeError,
@@ -345,7 +343,8 @@ def test_failed_replace_leaves_the_old_container_serving(containers: Containers,
 
 _REPLACE = """
 import json, sys
-from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount, PortBinding
+from tfsctl.runtimes.engine.containers import Containers
+from tfsctl.runtimes.engine.container_spec import ContainerSpec, Mount, PortBinding
 fields = json.loads(sys.argv[1])
 fields.update(args=tuple(fields["args"]), env=(),
               ports=tuple(PortBinding(**p) for p in fields["ports"]),

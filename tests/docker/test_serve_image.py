@@ -16,7 +16,8 @@ import requests
 
 from tests.support.containers import stamp
 from tests.support.net import free_port, wait_http
-from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount, PortBinding
+from tfsctl.runtimes.engine.container_spec import ContainerSpec, Mount, PortBinding
+from tfsctl.runtimes.engine.containers import Containers
 
 pytestmark = pytest.mark.docker
 

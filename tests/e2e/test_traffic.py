@@ -25,7 +25,7 @@ from tests.support.deployment import Deployment, hpt_model
 from tests.support.load import MixedLoad
 from tests.support.net import wait_http
 from tfsctl.runtimes.docker import PROXY_SETTING, container_name
-from tfsctl.runtimes.engine.containers import SETTINGS_LABEL
+from tfsctl.runtimes.engine.container_spec import SETTINGS_LABEL
 from tfsctl.runtimes.proxy import proxy_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -21,7 +21,7 @@ import yaml
 
 from tests.support.images import BASE_IMAGE
 from tfsctl.runtimes.desired import desired_model_entries, desired_runtime
-from tfsctl.runtimes.engine.containers import (
+from tfsctl.runtimes.engine.container_spec import (
     CONFIG_HASH_LABEL,
     MANAGED_LABEL,
     SERVER_LABEL,

@@ -13,14 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.net import wait_http
-from tfsctl.runtimes.engine.containers import (
-    NEXT_INFIX,
-    PREVIOUS_INFIX,
-    SERVER_LABEL,
-    ContainerSpec,
-    Mount,
-    PortBinding,
-)
+from tfsctl.runtimes.engine.container_spec import SERVER_LABEL, ContainerSpec, Mount, PortBinding
+from tfsctl.runtimes.engine.containers import NEXT_INFIX, PREVIOUS_INFIX
 
 #: An environment value that must reach the engine and nothing else (reprs, errors).
 SECRET = "s3cr3t-value-never-printed"

@@ -39,7 +39,8 @@ from tfsctl.failpoints import failpoint
 from tfsctl.journal import RuntimeUndo
 from tfsctl.rollout.figures import UNANSWERED, Counters, parse_metrics, with_proxy
 from tfsctl.runtimes.base import Launch
-from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount
+from tfsctl.runtimes.engine.container_spec import ContainerSpec, Mount
+from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.proxy import proxy_label, proxy_spec, reconcile_proxy
 from tfsctl.traffic.config import SOCKET_DIR, SOCKET_NAME, render_blue_green
 from tfsctl.traffic.config import BlueGreen as Slots

@@ -37,7 +37,8 @@ from tfsctl.runtimes.base import (
     Step,
 )
 from tfsctl.runtimes.bluegreen import BlueGreen, Names
-from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount
+from tfsctl.runtimes.engine.container_spec import ContainerSpec, Mount
+from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.engine.errors import EngineUnavailable, PortInUse
 from tfsctl.runtimes.proxy import PROXY_IMAGE, proxy_label
 from tfsctl.serverconfig.launch import ServerView

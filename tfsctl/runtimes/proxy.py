@@ -18,7 +18,8 @@ import json
 from typing import Any
 
 from tfsctl.runtimes.base import Launch
-from tfsctl.runtimes.engine.containers import Containers, ContainerSpec, Mount, PortBinding
+from tfsctl.runtimes.engine.container_spec import ContainerSpec, Mount, PortBinding
+from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.traffic.config import PROXY_GRPC_PORT, PROXY_REST_PORT
 
 #: The proxy image: HAProxy from Debian's packages (scripts/build_proxy_image.sh builds it).

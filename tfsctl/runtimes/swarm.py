@@ -44,14 +44,14 @@ from tfsctl.runtimes.docker import (
     CONTAINER_MODEL_ROOT,
     CONTAINER_REST_PORT,
 )
-from tfsctl.runtimes.engine.containers import (
+from tfsctl.runtimes.engine.container_spec import (
     CONFIG_HASH_LABEL,
     MANAGED_LABEL,
     SERVER_LABEL,
     SETTINGS_LABEL,
-    Containers,
     ContainerSpec,
 )
+from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.engine.errors import DockerRuntimeError, EngineUnavailable
 from tfsctl.runtimes.engine.services import ObservedService, Services, ServiceSpec
 from tfsctl.runtimes.healthcheck import health_command

@@ -1,15 +1,8 @@
 """tfsctl's containers on one Docker engine: found by label, stamped with their settings.
 
-docker-compose's approach, without a state file. Every container tfsctl creates
-carries these labels:
-
-* ``io.tfsctl.managed=true``: tfsctl may touch it (nothing else is ever changed);
-* ``io.tfsctl.server=<name>``: which server of the spec it runs, so observing a
-  server is a label query, whatever the container happens to be called;
-* ``io.tfsctl.config-hash=<hash>``: the hash of the settings it was created from,
-  so "does it still match the spec?" is a string comparison;
-* ``io.tfsctl.settings=<json>``: those settings themselves (secret values only as
-  digests), so a plan can name the setting that changed.
+Every container tfsctl creates is stamped with labels (container_spec.py): tfsctl
+touches only those marked managed, finds a server's by its label whatever they are
+called, and compares their config hash with the spec's.
 
 A replacement never leaves the team worse off than before it started: the new
 container is created before the old one is touched, the old one is only stopped
@@ -24,14 +17,18 @@ repr, a log line or an error message from this module.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from tfsctl.failpoints import failpoint
+from tfsctl.runtimes.engine.container_spec import (
+    MANAGED_LABEL,
+    SERVER_LABEL,
+    ContainerSpec,
+    ObservedContainer,
+    observed,
+)
 from tfsctl.runtimes.engine.errors import (
     ContainerNotFound,
     DockerRuntimeError,
@@ -42,11 +39,6 @@ from tfsctl.runtimes.engine.errors import (
 #: The SDK ships no type information, so its objects are typed as this alias.
 DockerClient = Any
 
-MANAGED_LABEL = "io.tfsctl.managed"
-SERVER_LABEL = "io.tfsctl.server"
-CONFIG_HASH_LABEL = "io.tfsctl.config-hash"
-SETTINGS_LABEL = "io.tfsctl.settings"
-
 #: Name infix of a container renamed aside by `replace`; never "the" server's container.
 PREVIOUS_INFIX = "-previous-"
 #: Name infix of a replacement container before it takes the server's name.
@@ -54,106 +46,6 @@ NEXT_INFIX = "-next-"
 
 #: How long one engine API call may take before the engine counts as unavailable.
 DEFAULT_API_TIMEOUT = 60
-
-
-@dataclass(frozen=True)
-class PortBinding:
-    """Publish ``container_port`` (TCP) on ``host_ip:host_port``; host_port 0 lets the engine pick."""
-
-    container_port: int
-    host_ip: str
-    host_port: int
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A bind mount of a host path; read-only by default, as model roots should be."""
-
-    source: str
-    target: str
-    read_only: bool = True
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """Everything a server's container is created from; pure data, no engine needed.
-
-    ``args`` follow the image's entrypoint (its CMD is replaced). ``config_hash`` and
-    ``settings`` are computed by the caller from the spec (see runtimes/desired.py) and
-    stamped as labels.
-    """
-
-    name: str
-    server: str
-    image: str
-    args: tuple[str, ...]
-    env: tuple[tuple[str, str], ...] = field(repr=False)
-    ports: tuple[PortBinding, ...]
-    mounts: tuple[Mount, ...]
-    config_hash: str
-    settings: str = "{}"  # JSON
-    cpus: float | None = None
-    memory_bytes: int | None = None
-    #: a network to attach to instead of the default bridge (e.g. a swarm's overlay)
-    network: str | None = None
-
-    def labels(self) -> dict[str, str]:
-        return {MANAGED_LABEL: "true", SERVER_LABEL: self.server, CONFIG_HASH_LABEL: self.config_hash,
-                SETTINGS_LABEL: self.settings}
-
-
-class ContainerStatus(StrEnum):
-    """The engine's State.Status, plus UNKNOWN for anything a newer engine may add."""
-
-    CREATED = "created"
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    PAUSED = "paused"
-    EXITED = "exited"
-    DEAD = "dead"
-    REMOVING = "removing"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class ObservedContainer:
-    """What the engine says about one tfsctl-managed container (read-only snapshot)."""
-
-    id: str
-    name: str
-    status: ContainerStatus
-    config_hash: str | None
-    settings: dict[str, Any] | None
-    image_id: str
-    exit_code: int | None = None
-    #: restarts under the restart policy: a count that grows means a crash loop
-    restart_count: int = 0
-
-    @property
-    def running(self) -> bool:
-        return self.status in (ContainerStatus.RUNNING, ContainerStatus.RESTARTING)
-
-
-def _observed(container: Any) -> ObservedContainer:
-    attrs = container.attrs
-    labels = (attrs.get("Config") or {}).get("Labels") or {}
-    state = attrs.get("State") or {}
-    try:
-        status = ContainerStatus(state.get("Status", "unknown"))
-    except ValueError:
-        status = ContainerStatus.UNKNOWN
-    try:
-        settings = json.loads(labels[SETTINGS_LABEL])
-    except (KeyError, ValueError):
-        settings = None  # made before settings were stamped
-    return ObservedContainer(
-        id=container.id, name=container.name, status=status,
-        config_hash=labels.get(CONFIG_HASH_LABEL),
-        settings=settings if isinstance(settings, dict) else None,
-        image_id=str(attrs.get("Image", "")),
-        exit_code=(state.get("ExitCode") if status in (ContainerStatus.EXITED, ContainerStatus.DEAD)
-                   else None),
-        restart_count=int(attrs.get("RestartCount") or 0))
 
 
 def _is_aside(name: str) -> bool:
@@ -211,7 +103,7 @@ class Containers:
     def observe(self, server: str) -> ObservedContainer | None:
         """The server's current container, or None; read-only (found by SERVER_LABEL)."""
         container = self._current(server)
-        return _observed(container) if container is not None else None
+        return observed(container) if container is not None else None
 
     def logs_tail(self, server: str, lines: int = 20) -> str:
         """The last lines the server's container printed (stdout and stderr), or ""."""
@@ -237,7 +129,7 @@ class Containers:
     def named(self, server: str, name: str) -> ObservedContainer | None:
         """The server's container called exactly `name`, or None."""
         found = [c for c in self._managed(server) if c.name == name]
-        return _observed(found[0]) if found else None
+        return observed(found[0]) if found else None
 
     def address(self, server: str, name: str, network: str) -> str | None:
         """The IP address the container `name` of `server` has on `network`, or None."""

@@ -21,12 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfsctl.runtimes.engine.containers import (
-    CONFIG_HASH_LABEL,
-    MANAGED_LABEL,
-    SERVER_LABEL,
-    Containers,
-)
+from tfsctl.runtimes.engine.container_spec import CONFIG_HASH_LABEL, MANAGED_LABEL, SERVER_LABEL
+from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.engine.errors import DockerRuntimeError, engine_call
 
 #: The image ID a service was created from (on the manager), so a rebuilt tag is seen.
