@@ -31,7 +31,7 @@ from tfsctl.plan.model import (
 )
 from tfsctl.rollout.plan import CanaryPlan, Thresholds
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
-from tfsctl.spec.model import PolicyKind
+from tfsctl.spec.model_spec import PolicyKind
 
 ROOT = "/srv/models"
 DOWNTIME = ("replace: the server stops answering until it has started and loaded its models "

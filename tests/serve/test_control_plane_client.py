@@ -12,7 +12,7 @@ from tfsctl.apply.server_client import ReloadRefused, model_status, reload_confi
 from tfsctl.endpoints import Endpoint
 from tfsctl.live.state import VersionState
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
-from tfsctl.spec.model import PolicyKind
+from tfsctl.spec.model_spec import PolicyKind
 
 pytestmark = pytest.mark.slow
 

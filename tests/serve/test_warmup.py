@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.serve import run_to_exit
-from tfsctl.spec.model import ModelSpec
+from tfsctl.spec.model_spec import ModelSpec
 
 HPT = "saved_model_half_plus_two_cpu"
 BODIES = [{"instances": [1.0, 2.0]},

@@ -171,7 +171,7 @@ def test_a_rollback_is_restored_once_the_last_applies_smoke_requests_pass(
     import dataclasses
 
     from tfsctl.live.state import LastApplied
-    from tfsctl.spec.model import SmokeTest
+    from tfsctl.spec.model_spec import SmokeTest
 
     server, plan, live, desired, root = _setup(tmp_path)
     smoke = SmokeTest(name="before", request={"instances": [1.0]}, expect={"predictions": [2.5]})

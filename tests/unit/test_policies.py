@@ -21,7 +21,7 @@ from tfsctl.errors import TfsctlError
 from tfsctl.plan.model import Baseline, BaselineKind, Plan, PolicyLevel, ServerAction
 from tfsctl.plan.render.json import plan_to_dict
 from tfsctl.rego import evaluate
-from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.model_spec import SmokeTest
 
 POLICIES = REPO / "examples" / "policies"
 

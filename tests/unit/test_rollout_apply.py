@@ -16,7 +16,7 @@ from tfsctl.rollout.figures import Counters
 from tfsctl.rollout.plan import Thresholds
 from tfsctl.rollout.progress import read_progress
 from tfsctl.runtimes.base import RuntimeDriver
-from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.model_spec import SmokeTest
 
 
 class FakeCanary:

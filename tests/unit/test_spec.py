@@ -12,7 +12,7 @@ import pytest
 from tfsctl.runtimes.registry import runtime_checks
 from tfsctl.spec.errors import SpecError
 from tfsctl.spec.load import load_spec
-from tfsctl.spec.model import AllPolicy, LatestPolicy, SpecificPolicy
+from tfsctl.spec.model_spec import AllPolicy, LatestPolicy, SpecificPolicy
 
 BAD = Path(__file__).parent / "bad_specs"
 EXPECT = re.compile(r"^# expect: (\d+):(\d+) (.+?) \| (.+)$")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.model_spec import SmokeTest
 
 
 def mismatch(expected: Any, actual: Any, tolerance: float, at: str = "") -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tfsctl.export.errors import ExportError
-from tfsctl.spec.model import MAX_WARMUP_RECORDS
+from tfsctl.spec.model_spec import MAX_WARMUP_RECORDS
 from tfsctl.tfenv import import_tensorflow
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"

@@ -40,7 +40,8 @@ from tfsctl.serverconfig.model_config import (
 )
 from tfsctl.spec.checks import served_versions
 from tfsctl.spec.kubernetes import Kubernetes
-from tfsctl.spec.model import AllPolicy, ModelSpec, Server, SpecificPolicy
+from tfsctl.spec.model import Server
+from tfsctl.spec.model_spec import AllPolicy, ModelSpec, SpecificPolicy
 
 #: Where the ConfigMap is mounted (a directory, so that updates reach the pod).
 CONFIG_DIR = "/etc/tfsctl"

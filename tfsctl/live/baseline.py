@@ -43,7 +43,8 @@ from tfsctl.runtimes.registry import gateway_profile
 from tfsctl.serverconfig.launch import BATCHING_FILE, MONITORING_FILE, side_files
 from tfsctl.serverconfig.model_config import host_model_config_path, render_text
 from tfsctl.spec.load import LoadedSpec
-from tfsctl.spec.model import ModelSpec, Server
+from tfsctl.spec.model import Server
+from tfsctl.spec.model_spec import ModelSpec
 
 _SIDE_FILES = (BATCHING_FILE, MONITORING_FILE)
 

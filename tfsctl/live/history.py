@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tfsctl.live.state import LastApplied
-from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.model_spec import SmokeTest
 
 HISTORY_DIR = "history"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from tfsctl.runtimes.base import RuntimeState, RuntimeStatus
 from tfsctl.runtimes.gateway import GatewayState
 from tfsctl.serverconfig.model_config import ModelEntry
-from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.model_spec import SmokeTest
 
 __all__ = ["RuntimeState", "RuntimeStatus"]  # part of the live state; defined by the runtimes
 

@@ -19,7 +19,7 @@ from tfsctl.plan.execution import ServerExecution
 from tfsctl.plan.gateways import GatewayAction, GatewayPlan
 from tfsctl.rollout.plan import CanaryPlan
 from tfsctl.serverconfig.model_config import ModelEntry
-from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.model_spec import SmokeTest
 from tfsctl.spec.sources import Source
 
 #: Bumped when the JSON form of a plan changes incompatibly (see docs/plan-json.md).

@@ -50,7 +50,7 @@ from tfsctl.rollout.plan import CanaryPlan
 from tfsctl.runtimes.base import RuntimeTarget, Step
 from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
-from tfsctl.spec.model import PolicyKind, SmokeTest
+from tfsctl.spec.model_spec import PolicyKind, SmokeTest
 
 #: The runtime step each disruptive action takes.
 RUNTIME_STEPS = {ServerAction.CREATE: Step.CREATE, ServerAction.REPLACE: Step.REPLACE,

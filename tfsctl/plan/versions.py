@@ -13,7 +13,8 @@ from tfsctl.live.sources import SourceKey, SourceObservation, source_kind, sourc
 from tfsctl.live.state import LiveServer, ModelDir
 from tfsctl.plan.model import Change, Hazard, HazardKind, Severity, SourceRef, VersionChange
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
-from tfsctl.spec.model import ModelSpec, PolicyKind, Server
+from tfsctl.spec.model import Server
+from tfsctl.spec.model_spec import ModelSpec, PolicyKind
 
 
 def served_versions(model: ModelSpec, on_disk: set[int]) -> tuple[set[int], bool]:

@@ -19,14 +19,8 @@ from pathlib import Path, PurePosixPath
 from google.protobuf import text_format
 
 from tfsctl.protos import model_server_config_pb2, tf_serving_names
-from tfsctl.spec.model import (
-    AllPolicy,
-    LatestPolicy,
-    ModelSpec,
-    PolicyKind,
-    Server,
-    SpecificPolicy,
-)
+from tfsctl.spec.model import Server
+from tfsctl.spec.model_spec import AllPolicy, LatestPolicy, ModelSpec, PolicyKind, SpecificPolicy
 
 MODEL_CONFIG_FILE = "model.config"
 

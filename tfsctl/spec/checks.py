@@ -14,11 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfsctl.spec.kubernetes import DNS_LABEL_PATTERN
-from tfsctl.spec.model import (
-    ModelSpec,
-    Spec,
-    SpecificPolicy,
-)
+from tfsctl.spec.model import Spec
+from tfsctl.spec.model_spec import ModelSpec, SpecificPolicy
 from tfsctl.spec.yamlsource import PathKey
 
 

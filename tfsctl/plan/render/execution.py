@@ -19,7 +19,7 @@ from tfsctl.rollout.plan import Thresholds
 from tfsctl.runtimes.base import RuntimeTarget, Step
 from tfsctl.runtimes.desired import DesiredRuntime
 from tfsctl.serverconfig.model_config import ModelEntry
-from tfsctl.spec.model import SmokeTest
+from tfsctl.spec.model_spec import SmokeTest
 from tfsctl.spec.sources import Source
 
 JsonDict = dict[str, Any]

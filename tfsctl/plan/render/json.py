@@ -47,7 +47,7 @@ from tfsctl.plan.render.execution import execution_from_dict, execution_to_dict
 from tfsctl.plan.render.gateways import gateway_from_dict, gateway_to_dict
 from tfsctl.rollout.plan import CanaryPlan, Thresholds
 from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy
-from tfsctl.spec.model import PolicyKind, SmokeTest
+from tfsctl.spec.model_spec import PolicyKind, SmokeTest
 from tfsctl.spec.sources import Source
 
 JsonDict = dict[str, Any]
