@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from tfsctl.errors import TfsctlError
-from tfsctl.runtimes.base import RuntimeProfile
+from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.runtimes.registry import profile, runtime_checks
 from tfsctl.serverconfig.model_config import ModelConfigError, ModelEntry, PolicyKind, parse_text
 from tfsctl.spec.errors import Location, SpecError, SpecIssue

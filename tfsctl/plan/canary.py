@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from tfsctl.live.state import LiveServer, RuntimeStatus
 from tfsctl.plan.model import ServerAction
 from tfsctl.rollout.plan import CanaryPlan
-from tfsctl.runtimes.base import RuntimeProfile
+from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.spec.model import Server
 
 #: What a canary runs for: the changes that start a new instance, and a reload (made one).

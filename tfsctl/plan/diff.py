@@ -43,8 +43,9 @@ from tfsctl.plan.model import (
 from tfsctl.plan.schedule import destroy_steps, first_entries, server_steps
 from tfsctl.plan.settings_diff import image_rebuilt, settings_changes
 from tfsctl.plan.versions import pin_entries, plan_versions, served_after
-from tfsctl.runtimes.base import RuntimeProfile, RuntimeTarget
+from tfsctl.runtimes.base import RuntimeTarget
 from tfsctl.runtimes.desired import DesiredRuntime, desired_model_entries, desired_runtime
+from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.runtimes.registry import profile
 from tfsctl.serverconfig.launch import host_side_file_path, side_files
 from tfsctl.serverconfig.model_config import ModelEntry, host_model_config_path

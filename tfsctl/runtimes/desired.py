@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tfsctl.runtimes.base import Launch, RuntimeProfile
+from tfsctl.runtimes.base import Launch
+from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.runtimes.registry import profile
 from tfsctl.serverconfig.launch import server_args
 from tfsctl.serverconfig.model_config import ModelEntry, desired_entries

@@ -28,18 +28,17 @@ from tfsctl.runtimes import ports
 from tfsctl.runtimes.base import (
     Launch,
     RuntimeDriver,
-    RuntimeProfile,
     RuntimeState,
     RuntimeStatus,
     RuntimeTarget,
     ServerExited,
-    Settings,
     Step,
 )
 from tfsctl.runtimes.bluegreen import BlueGreen, Names
 from tfsctl.runtimes.engine.container_spec import ContainerSpec, Mount
 from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.engine.errors import EngineUnavailable, PortInUse
+from tfsctl.runtimes.profile import RuntimeProfile, Settings
 from tfsctl.runtimes.proxy import PROXY_IMAGE, proxy_label
 from tfsctl.serverconfig.launch import ServerView
 from tfsctl.spec.checks import Finding

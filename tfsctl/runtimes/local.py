@@ -21,13 +21,13 @@ from tfsctl.runtimes import ports, process
 from tfsctl.runtimes.base import (
     Launch,
     RuntimeDriver,
-    RuntimeProfile,
     RuntimeState,
     RuntimeStatus,
     RuntimeTarget,
     ServerExited,
     Step,
 )
+from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.serverconfig.launch import ServerView, listen_flags
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Server

@@ -15,8 +15,9 @@ from importlib import import_module
 from importlib.util import find_spec
 from typing import Any
 
-from tfsctl.runtimes.base import RuntimeDriver, RuntimeProfile, RuntimeTarget
+from tfsctl.runtimes.base import RuntimeDriver, RuntimeTarget
 from tfsctl.runtimes.gateway import GatewayDriver, GatewayProfile
+from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.spec.checks import Finding
 from tfsctl.spec.model import Spec
 from tfsctl.spec.runtimes import RUNTIMES

@@ -32,7 +32,6 @@ from tfsctl.runtimes.base import (
     Launch,
     Member,
     RuntimeDriver,
-    RuntimeProfile,
     RuntimeState,
     RuntimeStatus,
     ServerExited,
@@ -55,6 +54,7 @@ from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.engine.errors import DockerRuntimeError, EngineUnavailable
 from tfsctl.runtimes.engine.services import ObservedService, Services, ServiceSpec
 from tfsctl.runtimes.healthcheck import health_command
+from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.runtimes.proxy import digest, proxy_label, proxy_name, reconcile_proxy
 from tfsctl.runtimes.proxy import proxy_spec as _proxy_container
 from tfsctl.serverconfig.launch import ServerView, side_files
