@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from tfsctl.serve.answers import format_predict
 from tfsctl.servingapi import bulk
+from tfsctl.servingapi.jsonvalues import parse_json
 from tfsctl.servingapi.limits import RequestLimits
-from tfsctl.servingapi.requests import parse_json, parse_predict
+from tfsctl.servingapi.requests import parse_predict
 from tfsctl.servingapi.status import ServingError
 
 FLOAT, DOUBLE = 1, 2

@@ -17,8 +17,9 @@ from tfsctl.serve.answers import decimal, format_predict
 from tfsctl.serve.configfiles import metrics_path, read_batching, read_model_server_config
 from tfsctl.serve.flags import FlagError, parse_flags
 from tfsctl.serve.metrics import Metrics
+from tfsctl.servingapi.jsonvalues import parse_json
 from tfsctl.servingapi.limits import RequestLimits
-from tfsctl.servingapi.requests import parse_json, parse_predict
+from tfsctl.servingapi.requests import parse_predict
 from tfsctl.servingapi.status import Code, ServingError
 
 FLOAT, INT32, STRING, BOOL = 1, 3, 7, 10

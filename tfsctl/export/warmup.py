@@ -26,7 +26,8 @@ WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 def warmup_records(bodies: Sequence[dict[str, Any]], signatures: Mapping[str, Any]) -> list[bytes]:
     """Serialized PredictionLog records, one per predict body."""
     from tfsctl.protos.prediction_service_pb2 import PredictionLog, PredictLog, PredictRequest
-    from tfsctl.servingapi.requests import parse_predict, signature_name
+    from tfsctl.servingapi.jsonvalues import signature_name
+    from tfsctl.servingapi.requests import parse_predict
     from tfsctl.servingapi.status import ServingError
 
     tf = import_tensorflow()

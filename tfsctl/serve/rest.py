@@ -33,8 +33,10 @@ from tfsctl.serve.answers import error_json, format_classify, format_predict, fo
 from tfsctl.serve.core import Core, Target, serialized_examples
 from tfsctl.serve.metrics import Metrics
 from tfsctl.servingapi import bulk
+from tfsctl.servingapi.examples import parse_examples
+from tfsctl.servingapi.jsonvalues import parse_json, signature_name
 from tfsctl.servingapi.limits import RequestLimits
-from tfsctl.servingapi.requests import parse_examples, parse_json, parse_predict, signature_name
+from tfsctl.servingapi.requests import parse_predict
 from tfsctl.servingapi.status import Code, ServingError, invalid
 
 log = logging.getLogger("tfsctl.serve")

@@ -6,23 +6,20 @@ format (`inputs`); answers mirror it (`predictions` / `outputs`). Values are
 checked against the signature's dtype the way TF Serving's json_tensor.cc
 checks them: no coercion (a string is not a float, a bool is not a number),
 dense lists only, every instance of the same shape. Binary strings travel as
-{"b64": "..."}. Classify and regress take `examples` (and an optional
-`context`), turned into tf.Example protos by JSON type. Answers are written
-by tfsctl/serve/answers.py. What a request may hold is bounded by limits.RequestLimits,
-checked on the JSON value's shape before a tensor is allocated.
+{"b64": "..."}. jsonvalues.py reads the JSON, examples.py has classify and
+regress, and tfsctl/serve/answers.py writes the answers. What a request may hold
+is bounded by limits.RequestLimits, checked on the JSON value's shape before a
+tensor is allocated.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from tfsctl.servingapi.jsonvalues import b64decode, debug, double, format_error, is_b64, type_name
 from tfsctl.servingapi.limits import DEFAULT_LIMITS, MAX_RANK, RequestLimits
 from tfsctl.servingapi.status import Code, ServingError, invalid
 
@@ -36,92 +33,8 @@ DTYPES: dict[int, tuple[str, Any]] = {
 _INT32 = (-(2 ** 31), 2 ** 31 - 1)
 _RANGES = {3: _INT32, 4: _INT32, 5: _INT32, 6: _INT32, 9: (-(2 ** 63), 2 ** 63 - 1),
            22: (0, 2 ** 32 - 1), 23: (0, 2 ** 64 - 1)}
-# A \uD800-\uDFFF escape: the only way a JSON text can carry a lone surrogate
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_TOO_BIG = "JSON Parse error: Number too big to be stored in double"
-
-
 def dtype_name(dtype: int) -> str:
     return DTYPES.get(dtype, (f"type {dtype}", None))[0]
-
-
-# ------------------------------------------------------------------ JSON values
-
-
-def _debug(value: Any) -> str:
-    """The JSON text of a value as TF Serving quotes it in errors (cut at 256 bytes)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)[:256]
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "Null"
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    names: dict[type, str] = {dict: "Object", list: "Array", str: "String"}
-    return names.get(type(value), "Number")
-
-
-def _format_error(doc: Any, message: str) -> ServingError:
-    return invalid(f"JSON Value: {_debug(doc)} {message}")
-
-
-def _is_b64(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
-
-
-def _b64decode(value: Any) -> bytes:
-    if not _is_b64(value):
-        raise invalid(f"JSON Value: {_debug(value)} not formatted correctly for base64 data")
-    try:
-        return base64.b64decode(value["b64"], validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid("Unable to base64 decode") from None
-
-
-def parse_json(body: bytes) -> dict[str, Any]:
-    """The request's JSON object. As rapidjson in TF Serving, invalid UTF-8 and lone
-    surrogates are parse errors (a str holding one could not be written back or put in a
-    proto); so is nesting deeper than Python's recursion allows."""
-    if not body:
-        raise invalid("JSON Parse error: The document is empty")
-    try:
-        doc = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise invalid(f"JSON Parse error: {exc}") from None
-    except RecursionError:
-        raise invalid("JSON Parse error: nested too deeply") from None
-    if _SURROGATE_ESCAPE.search(body) and not _encodable(doc):
-        raise invalid("JSON Parse error: The surrogate pair in string is invalid.")
-    if not isinstance(doc, dict):
-        raise _format_error(doc, "Is not object")
-    return doc
-
-
-def _encodable(doc: Any) -> bool:
-    """Whether every string (keys too) of a parsed document has a UTF-8 form."""
-    pending = [doc]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, dict):
-            pending.extend(value.keys())
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-        elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return False
-    return True
-
-
-def signature_name(doc: dict[str, Any]) -> str:
-    value = doc.get("signature_name", "")
-    if not isinstance(value, str):
-        raise invalid(f"JSON Value: {_debug(doc)} not formatted correctly. 'signature_name' key "
-                      "must be a string value.")
-    return value
 
 
 # ------------------------------------------------------------------ predict requests
@@ -130,15 +43,15 @@ def signature_name(doc: dict[str, Any]) -> str:
 def _leaf(value: Any, dtype: int) -> Any:
     if isinstance(value, dict):
         if dtype == 7:
-            return _b64decode(value)
+            return b64decode(value)
         raise _type_error(value, dtype)
     if dtype not in DTYPES:
-        raise ServingError(Code.UNIMPLEMENTED, f"Conversion of JSON Value: {_debug(value)} to "
+        raise ServingError(Code.UNIMPLEMENTED, f"Conversion of JSON Value: {debug(value)} to "
                                                f"type: {dtype_name(dtype)}")
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if dtype in (1, 2):
         ok = is_number
-        value = _double(value) if ok and isinstance(value, int) else value
+        value = double(value) if ok and isinstance(value, int) else value
     elif dtype == 7:
         ok = isinstance(value, str)
         value = value.encode() if ok else value
@@ -152,16 +65,8 @@ def _leaf(value: Any, dtype: int) -> Any:
     return value
 
 
-def _double(value: int) -> float:
-    """A JSON integer as the double rapidjson reads; beyond any double it refuses to parse."""
-    try:
-        return float(value)
-    except OverflowError:
-        raise invalid(_TOO_BIG) from None
-
-
 def _type_error(value: Any, dtype: int) -> ServingError:
-    return invalid(f"JSON Value: {_debug(value)} Type: {_type_name(value)} is not of expected "
+    return invalid(f"JSON Value: {debug(value)} Type: {type_name(value)} is not of expected "
                    f"type: {dtype_name(dtype)}")
 
 
@@ -176,7 +81,7 @@ def _dense_shape(value: Any) -> list[int]:
 def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list[Any]) -> None:
     if not isinstance(value, list):
         if level != len(shape):
-            raise invalid(f"JSON Value: {_debug(value)} found at incorrect level: {level + 1} in "
+            raise invalid(f"JSON Value: {debug(value)} found at incorrect level: {level + 1} in "
                           f"the JSON DOM. Expected at level: {len(shape)}")
         out.append(_leaf(value, dtype))
         return
@@ -198,7 +103,7 @@ def to_tensor(value: Any, dtype: int) -> np.ndarray:
     """One JSON value (scalar or nested dense list) as a tensor of `dtype`."""
     shape = _dense_shape(value)
     if len(shape) > MAX_RANK:
-        raise invalid(f"JSON Value: {_debug(value)} has {len(shape)} dimensions; at most "
+        raise invalid(f"JSON Value: {debug(value)} has {len(shape)} dimensions; at most "
                       f"{MAX_RANK} are supported")
     values: list[Any] = []
     _fill(value, 0, shape, dtype, values)
@@ -212,7 +117,7 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 
 def _is_object(value: Any) -> bool:
-    return isinstance(value, dict) and not _is_b64(value)
+    return isinstance(value, dict) and not is_b64(value)
 
 
 def _columns(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str, list[Any]] | None:
@@ -276,7 +181,7 @@ def _rows(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str, np.ndarr
                                   f"list. Error: {exc.with_code()}") from None
             if set(item) != set(dtypes):
                 raise invalid(f"Failed to process element: {index} of 'instances' list. JSON object: "
-                              f"{_debug(item)} keys must be equal to: {','.join(sorted(dtypes))}")
+                              f"{debug(item)} keys must be equal to: {','.join(sorted(dtypes))}")
         else:
             if is_object(item):
                 raise invalid(f"Expecting value/list but got object at item {index} of input list")
@@ -290,7 +195,7 @@ def _rows(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str, np.ndarr
 
 def _from_inputs(value: Any, dtypes: Mapping[str, int], limits: RequestLimits
                  ) -> dict[str, np.ndarray]:
-    if not isinstance(value, dict) or _is_b64(value):
+    if not isinstance(value, dict) or is_b64(value):
         if len(dtypes) > 1:
             raise invalid("inputs is a plain value/list, but expecting an object as multiple input "
                           "tensors required as per tensorinfo_map")
@@ -311,74 +216,17 @@ def parse_predict(doc: dict[str, Any], dtypes: Mapping[str, int], signature: str
     if not dtypes:
         raise invalid(f"Failed to get input map for signature: {signature or 'DEFAULT'}")
     if "instances" in doc and "inputs" in doc:
-        raise _format_error(doc, "Not formatted correctly expecting only one of 'inputs' or "
+        raise format_error(doc, "Not formatted correctly expecting only one of 'inputs' or "
                                  "'instances' keys to exist ")
     if "instances" in doc:
         instances = doc["instances"]
         if not isinstance(instances, list):
-            raise _format_error(doc, "Expecting 'instances' to be an list/array")
+            raise format_error(doc, "Expecting 'instances' to be an list/array")
         if not instances:
-            raise _format_error(doc, "No values in 'instances' array")
+            raise format_error(doc, "No values in 'instances' array")
         return _from_instances(instances, dtypes, limits), True
     if "inputs" in doc:
         return _from_inputs(doc["inputs"], dtypes, limits), False
     raise invalid("Missing 'inputs' or 'instances' key")
 
 
-# ------------------------------------------------------------------ classify / regress requests
-
-_KINDS = {"int64_list": "int64", "float_list": "float", "bytes_list": "bytes"}
-
-
-def _add_feature_value(value: Any, name: str, feature: Any) -> None:
-    if value is None or isinstance(value, list) or (isinstance(value, dict) and not _is_b64(value)):
-        raise invalid(f"Feature: {name} has element with unexpected JSON type: {_type_name(value)}")
-    item: int | float | bytes
-    if isinstance(value, bool):
-        kind, item = "int64_list", int(value)
-    elif isinstance(value, dict):
-        kind, item = "bytes_list", _b64decode(value)
-    elif isinstance(value, str):
-        kind, item = "bytes_list", value.encode()
-    elif isinstance(value, float):
-        kind, item = "float_list", value
-    elif -(2 ** 63) <= value < 2 ** 63:
-        kind, item = "int64_list", value
-    elif 0 < value < 2 ** 64:
-        raise invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
-    else:
-        kind, item = "float_list", _double(value)  # rapidjson reads it as a double
-    current = feature.WhichOneof("kind")
-    if current not in (None, kind):
-        raise invalid(f"Unexpected element type in feature: {name} expecting type: "
-                      f"{_KINDS[current]}")
-    getattr(feature, kind).value.append(item)
-
-
-def _example(value: Any, example: Any) -> None:
-    if not isinstance(value, dict):
-        raise invalid(f"Example must be JSON object but got JSON {_type_name(value)}")
-    for name, content in value.items():
-        feature = example.features.feature[name]
-        feature.Clear()
-        for item in content if isinstance(content, list) else [content]:
-            _add_feature_value(item, name, feature)
-
-
-def parse_examples(doc: dict[str, Any], request_input: Any) -> None:
-    """Fill a tensorflow.serving.Input from `examples` (and `context`), as TF Serving does."""
-    with_context = "context" in doc
-    if with_context:
-        _example(doc["context"], request_input.example_list_with_context.context)
-    examples = doc.get("examples")
-    if "examples" not in doc:
-        raise _format_error(doc, "When method is classify, key 'examples' is expected and was not "
-                                 "found")
-    if not isinstance(examples, list):
-        raise _format_error(doc, "Expecting 'examples' value to be an list/array")
-    if not examples:
-        raise _format_error(doc, "'examples' value is an empty array")
-    target = (request_input.example_list_with_context.examples if with_context
-              else request_input.example_list.examples)
-    for value in examples:
-        _example(value, target.add())
