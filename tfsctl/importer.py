@@ -35,7 +35,7 @@ from tfsctl.spec.fields import LABEL_PATTERN, NAME_PATTERN
 from tfsctl.spec.load import load_spec
 from tfsctl.spec.readfile import InputFileError, read_limited
 from tfsctl.spec.textproto import MAX_NESTING, Structure, brace_hint, scan
-from tfsctl.spec.yamlsource import MAX_BYTES, decode_utf8
+from tfsctl.spec.yamlparse import MAX_BYTES, decode_utf8
 
 _CONFIG_PATH = ("model_config_list", "config")
 

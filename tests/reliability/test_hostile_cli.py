@@ -18,7 +18,7 @@ import pytest
 from tests.support.cli import assert_clean_outcome, invoke
 from tests.support.paths import REPO
 from tests.support.sandbox import base_spec, dump, sandbox
-from tfsctl.spec import yamlsource
+from tfsctl.spec import yamlparse
 
 
 def _validate(spec: dict) -> str:
@@ -118,10 +118,10 @@ def test_the_size_limit_applies_while_reading(tmp_path: Path, monkeypatch: pytes
 
     monkeypatch.setattr(readfile.os, "fdopen", counting_fdopen)
     spec = tmp_path / "big.yaml"
-    spec.write_bytes(b"# " + b"x" * (yamlsource.MAX_BYTES + 10))
+    spec.write_bytes(b"# " + b"x" * (yamlparse.MAX_BYTES + 10))
     result = invoke("validate", str(spec))
     assert result.code == 1 and "larger than" in result.err, str(result)
-    assert reads == [yamlsource.MAX_BYTES + 1]
+    assert reads == [yamlparse.MAX_BYTES + 1]
 
 
 def test_an_8_mb_spec_is_refused_in_bounded_memory(tmp_path: Path) -> None:
@@ -129,9 +129,9 @@ def test_an_8_mb_spec_is_refused_in_bounded_memory(tmp_path: Path) -> None:
     nodes; counted from parse events it is refused before any node exists. The bound is
     generous (about a third of the old peak) and measured in a fresh process."""
     spec = tmp_path / "big.yaml"
-    count = (yamlsource.MAX_BYTES - 100) // 3
+    count = (yamlparse.MAX_BYTES - 100) // 3
     spec.write_text("apiVersion: tfsctl/v1\nx: [" + "1, " * count + "1]\nservers: []\n")
-    assert spec.stat().st_size <= yamlsource.MAX_BYTES
+    assert spec.stat().st_size <= yamlparse.MAX_BYTES
     # VmHWM, not ru_maxrss: getrusage's peak survives exec, so it would include the RSS
     # of the pytest process this one was forked from; VmHWM belongs to the new image.
     probe = ("import re, sys\n"

@@ -29,7 +29,7 @@ from tests.reliability.tally import Tally
 from tests.support.cli import assert_clean_outcome, invoke
 from tests.support.paths import REPO, SHARED_TESTDATA
 from tests.support.sandbox import base_spec, dump, sandbox
-from tfsctl.spec import yamlsource
+from tfsctl.spec import yamlparse
 
 #: Values of the wrong type or of absurd size, for any node of a spec.
 HOSTILE_SCALARS = st.one_of(
@@ -211,8 +211,8 @@ def test_bombs_and_broken_files(name: str, tally: Tally) -> None:
 
 def test_loader_limits_hold() -> None:
     """The limits the bombs rely on exist and are modest (memory and stack stay bounded)."""
-    assert yamlsource.MAX_NODES <= 1_000_000 and yamlsource.MAX_DEPTH <= 100
-    assert yamlsource.MAX_BYTES <= 16 * 1024 * 1024 and yamlsource.MAX_ISSUES <= 10_000
+    assert yamlparse.MAX_NODES <= 1_000_000 and yamlparse.MAX_DEPTH <= 100
+    assert yamlparse.MAX_BYTES <= 16 * 1024 * 1024 and yamlparse.MAX_ISSUES <= 10_000
 
 
 @pytest.mark.parametrize("name, expected", [

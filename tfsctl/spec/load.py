@@ -27,7 +27,8 @@ from tfsctl.spec.model import Spec
 from tfsctl.spec.runtimes import OPTIONS_MODELS, RUNTIMES, runtimes_with
 from tfsctl.spec.runtimes import parts as runtime_parts
 from tfsctl.spec.templating import render_templates
-from tfsctl.spec.yamlsource import YamlDocument, load_yaml, read_source
+from tfsctl.spec.yamlparse import read_source
+from tfsctl.spec.yamlsource import YamlDocument, load_yaml
 
 #: Sections that hold variables themselves, so are not templated.
 _UNTEMPLATED = ("variables", "environments")
