@@ -21,7 +21,7 @@ from tfsctl.apply.smoke import Predict, run_smoke
 from tfsctl.errors import TfsctlError
 from tfsctl.plan.execution import CanaryWeight
 from tfsctl.rollout.analysis import Outcome, Verdict, judge
-from tfsctl.rollout.progress import write_progress
+from tfsctl.rollout.progress import CanaryProgress, Figures, write_progress
 from tfsctl.runtimes.base import RuntimeDriver
 
 #: How often the canary is checked for being alive during an interval (not a sync point).
@@ -71,13 +71,6 @@ def _withdraw(driver: RuntimeDriver) -> None:
         driver.split(0)
 
 
-def _line(step: CanaryWeight, verdict: Verdict, left: float) -> str:
-    p99 = "n/a" if verdict.p99_ms is None else f"{verdict.p99_ms:g}ms"
-    return (f"canary step {step.number}/{step.of} at {step.weight}%: {verdict.requests} "
-            f"request(s), error rate {verdict.error_rate * 100:.3g}%, p99 {p99}: "
-            f"{verdict.outcome.value}; {left:.3g}s left in the step")
-
-
 def run_canary_step(step: CanaryWeight, driver: RuntimeDriver, predict: Predict,
                     progress: Callable[[str], None], failures: int) -> int:
     """Run one canary step; the failed intervals so far, `failures` included. Raises
@@ -90,11 +83,10 @@ def run_canary_step(step: CanaryWeight, driver: RuntimeDriver, predict: Predict,
     for index in range(count):
         verdict = _interval(step, driver, step.pause / count, predict)
         left = step.pause * (count - index - 1) / count
-        progress(_line(step, verdict, left))
-        write_progress(driver.state_dir, {
-            "step": step.number, "of": step.of, "weight": step.weight,
-            "requests": verdict.requests, "error_rate": verdict.error_rate,
-            "p99_ms": verdict.p99_ms, "outcome": verdict.outcome.value, "left_s": left})
+        figures = Figures(step.number, step.of, step.weight, verdict.requests,
+                          verdict.error_rate, verdict.p99_ms, verdict.outcome.value, left)
+        progress(CanaryProgress(figures))
+        write_progress(driver.state_dir, figures._asdict())
         where = f"at step {step.number} of {step.of} ({step.weight}%)"
         if verdict.outcome is Outcome.FAIL:
             failures += 1

@@ -8,7 +8,6 @@ results summary. `--dry-run` stops after showing the plan.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import click
 from tfsctl.cli import console
 from tfsctl.cli.options import load_checked, load_from_options, spec_options
 from tfsctl.cli.plan_command import show_plan
+from tfsctl.cli.progress import ProgressPrinter
 from tfsctl.errors import TfsctlError
 from tfsctl.plan.model import BaselineKind, Plan, ServerAction
 from tfsctl.planning import PlanResult, select_servers
@@ -26,17 +26,6 @@ from tfsctl.tfenv import require_tensorflow
 
 #: Actions that start a server process.
 STARTS_SERVER = (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART, ServerAction.START)
-
-
-def progress_printer() -> Callable[[str], None]:
-    """Progress lines on stderr, each with the seconds since apply started."""
-    start = time.monotonic()
-
-    def show(message: str) -> None:
-        console.err().print(f"[{time.monotonic() - start:6.1f}s] {message}", markup=False,
-                            style="dim" if message.startswith("waiting") else None)
-
-    return show
 
 
 def require_tensorflow_for(plan: Plan) -> None:
@@ -96,8 +85,12 @@ def _run(loaded: LoadedSpec, servers: tuple[str, ...], *, auto_approve: bool,
                            message=message)
     planner = fresh_plan(loaded, names, destroy=destroy, purge=purge) if saved is None \
         else saved_plan(loaded, names, saved)
-    outcome = run_apply(loaded, options, planner, confirmer(auto_approve, dry_run, output_format),
-                        progress_printer())
+    printer = ProgressPrinter()
+    try:
+        outcome = run_apply(loaded, options, planner,
+                            confirmer(auto_approve, dry_run, output_format), printer)
+    finally:
+        printer.close()
     for report in outcome.reports:
         done = [f"{len(report.exported)} exported"] if report.exported else []
         done += [f"{len(report.pruned)} pruned"] if report.pruned else []
