@@ -14,7 +14,7 @@ same tensor. Targets (issue 24): growth
 at most 8x the body for REST JSON and 3x for gRPC, the answer within 10x the floor.
 Medians of `--rounds` rounds. Writes bench/results/serve_memory.json.
 
-    python bench/serve_memory.py [--rounds 3] [--sizes 1000000,4000000,16000000]
+    python bench/serve_memory.py [--rounds 3] [--sizes 1000000,4000000,16000000] [--apis REST,gRPC]
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="1000000,4000000,16000000")
+    parser.add_argument("--apis", default="REST,gRPC", help="which of REST and gRPC to measure")
     args = parser.parse_args()
+    apis = set(args.apis.split(","))
     import grpc
     import numpy as np
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -126,6 +128,8 @@ def main() -> int:
         small.model_spec.name = "m"
         small.inputs["x"].CopyFrom(tf.make_tensor_proto(values[:4]))
         for api, sent in (("REST", len(body)), ("gRPC", request.ByteSize())):
+            if api not in apis:
+                continue
             runs = []
             for _ in range(args.rounds):
                 process, rest, grpc_port = start()

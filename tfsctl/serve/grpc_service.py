@@ -29,6 +29,7 @@ from tfsctl.serve.configfiles import entries_from_proto
 from tfsctl.serve.core import Core, Target, serialized_examples
 from tfsctl.serve.loader import make_ndarray, tensor_itemsize
 from tfsctl.serve.metrics import Metrics
+from tfsctl.serve.predict_wire import WirePredict, read_predict
 from tfsctl.serve.tensor_protos import predict_response
 from tfsctl.servingapi.limits import RequestLimits
 from tfsctl.servingapi.status import Code, ServingError, invalid
@@ -101,14 +102,16 @@ class PredictionServicer:
         self.tensor_content = tensor_content
 
     @_rpc("Predict")
-    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        target = _target(request)
+    def Predict(self, request: WirePredict, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        target = _target(request.message)
         self.limits.check_tensors(
             (alias, [dim.size for dim in tensor.tensor_shape.dim], tensor_itemsize(tensor))
             for alias, tensor in request.inputs.items())
         inputs = {k: make_ndarray(k, v) for k, v in request.inputs.items()}
-        request.ClearField("inputs")  # the arrays hold the values now; the message need not
-        result, outputs = self.core.predict(target, inputs, list(request.output_filter) or None)
+        request.inputs.clear()  # the arrays hold the values now (views of the request bytes)
+        request.message.ClearField("inputs")
+        result, outputs = self.core.predict(target, inputs,
+                                            list(request.message.output_filter) or None)
         del inputs
         spec = _model_spec(target.model, result.version, result.signature_name)
         return predict_response(outputs, spec.SerializeToString(), self.tensor_content)
@@ -187,13 +190,14 @@ class ModelServicer:
 
 
 def _handler(service: str, servicer: Any, methods: dict[str, tuple[Any, Any]]) -> grpc.GenericRpcHandler:
-    """`servicer`'s unary methods under `service`, each with its (request, response) types;
-    a response type of None means the method answers with bytes it serialised itself."""
+    """`servicer`'s unary methods under `service`, each with its request's reader (a type's
+    FromString) and its response type; a response type of None means the method answers
+    with bytes it serialised itself."""
     return grpc.method_handlers_generic_handler(service, {
         name: grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, name), request_deserializer=request.FromString,
+            getattr(servicer, name), request_deserializer=read,
             response_serializer=response.SerializeToString if response else None)
-        for name, (request, response) in methods.items()})
+        for name, (read, response) in methods.items()})
 
 
 def add_services(server: grpc.Server, prediction: PredictionServicer, model: ModelServicer) -> None:
@@ -202,13 +206,17 @@ def add_services(server: grpc.Server, prediction: PredictionServicer, model: Mod
     apis, status = prediction_service_pb2, model_service_pb2
     server.add_generic_rpc_handlers((
         _handler("tensorflow.serving.PredictionService", prediction, {
-            "Predict": (apis.PredictRequest, None),  # tensor_protos.predict_response
-            "GetModelMetadata": (apis.GetModelMetadataRequest, apis.GetModelMetadataResponse),
-            "Classify": (apis.ClassificationRequest, apis.ClassificationResponse),
-            "Regress": (apis.RegressionRequest, apis.RegressionResponse),
+            # read on the wire (predict_wire.py), answered by tensor_protos.predict_response
+            "Predict": (read_predict, None),
+            "GetModelMetadata": (apis.GetModelMetadataRequest.FromString,
+                                 apis.GetModelMetadataResponse),
+            "Classify": (apis.ClassificationRequest.FromString, apis.ClassificationResponse),
+            "Regress": (apis.RegressionRequest.FromString, apis.RegressionResponse),
         }),
         _handler("tensorflow.serving.ModelService", model, {
-            "GetModelStatus": (status.GetModelStatusRequest, status.GetModelStatusResponse),
-            "HandleReloadConfigRequest": (status.ReloadConfigRequest, status.ReloadConfigResponse),
+            "GetModelStatus": (status.GetModelStatusRequest.FromString,
+                               status.GetModelStatusResponse),
+            "HandleReloadConfigRequest": (status.ReloadConfigRequest.FromString,
+                                          status.ReloadConfigResponse),
         }),
     ))
