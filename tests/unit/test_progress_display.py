@@ -39,7 +39,7 @@ def test_a_terminal_gets_one_panel_updated_in_place() -> None:
     out = _printed(terminal=True)
     assert "request(s), error rate" not in out  # no interval printed as a line
     assert "canary step 1/2" in out and "20% of the requests to the new server" in out
-    assert "requests 90" in out and "p99 12.5 ms" in out and "0s left in the step" in out
+    assert "requests 90" in out and "p99 12.5ms" in out and "0s left in the step" in out
     # the last panel stays on screen, above the next line
     assert out.rindex("requests 90") < out.index("promoted")
     assert out.index("green started") < out.index("canary step 1/2")

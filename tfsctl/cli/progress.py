@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from tfsctl.cli import console
+from tfsctl.rollout.analysis import Outcome
 from tfsctl.rollout.progress import CanaryProgress, Figures
 
 if TYPE_CHECKING:
     from rich.live import Live
 
-_OUTCOME_STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
+_OUTCOME_STYLE: dict[str, str] = {Outcome.PASS: "green", Outcome.FAIL: "bold red",
+                                  Outcome.INCONCLUSIVE: "yellow"}
 
 
 def canary_panel(figures: Figures) -> Any:
@@ -39,9 +41,9 @@ def canary_panel(figures: Figures) -> Any:
     table = Table.grid(padding=(0, 3))
     for _ in range(5):
         table.add_column()
-    p99 = "n/a" if figures.p99_ms is None else f"{figures.p99_ms:g} ms"
+    verdict = Text(figures.outcome, style=_OUTCOME_STYLE.get(figures.outcome, ""))
     table.add_row(f"requests {figures.requests}", f"error rate {figures.error_rate * 100:.3g}%",
-                  f"p99 {p99}", Text(figures.outcome, style=_OUTCOME_STYLE.get(figures.outcome, "")),
+                  f"p99 {figures.p99_text()}", verdict,
                   f"{figures.left_s:.3g}s left in the step")
     top = Table.grid()
     top.add_row(head, bar)

@@ -33,10 +33,13 @@ class Figures(NamedTuple):
     outcome: str
     left_s: float
 
+    def p99_text(self) -> str:
+        """The p99 as both displays print it ("n/a" in an interval without latencies)."""
+        return "n/a" if self.p99_ms is None else f"{self.p99_ms:g}ms"
+
     def line(self) -> str:
-        p99 = "n/a" if self.p99_ms is None else f"{self.p99_ms:g}ms"
         return (f"canary step {self.step}/{self.of} at {self.weight}%: {self.requests} "
-                f"request(s), error rate {self.error_rate * 100:.3g}%, p99 {p99}: "
+                f"request(s), error rate {self.error_rate * 100:.3g}%, p99 {self.p99_text()}: "
                 f"{self.outcome}; {self.left_s:.3g}s left in the step")
 
 
