@@ -8,7 +8,7 @@ import yaml
 
 from tests.unit.plan_fixtures import live_state
 from tfsctl.plan.diff import build_plan
-from tfsctl.plan.execution import ReloadConfig, RemoveSideFile, WaitServing
+from tfsctl.plan.execution import ExportVersion, ReloadConfig, RemoveSideFile, RunServer, WaitServing
 from tfsctl.spec.load import load_spec
 
 CASES = Path(__file__).resolve().parent / "plan_cases"
@@ -52,3 +52,41 @@ def test_side_file_removal_is_a_step(tmp_path: Path) -> None:
     plan = build_plan(loaded, live, sources={}, secrets={})
     removals = [s for s in plan.execution[0].steps if isinstance(s, RemoveSideFile)]
     assert [r.name for r in removals] == ["batching.config"]
+
+
+def _replace_with_export(tmp_path: Path, runtime: str, image: str, port: int = 8501) -> list[str]:
+    """The step kinds of a replace (a new image) that also exports version 2."""
+    spec = tmp_path / "tfsctl.yaml"
+    where = "image: tensorflow/serving:2.19.1" if runtime == "docker" else \
+        "allow_external_base_paths: true"
+    spec.write_text(
+        f"apiVersion: tfsctl/v1\nservers:\n  - name: default\n    runtime: {runtime}\n"
+        f"    model_root: /srv/models\n    {where}\n    ports: {{rest: {port}}}\n"
+        "    models:\n      - name: m\n        policy: {specific: [1, 2]}\n"
+        "        versions: {1: {}, 2: {source: {saved_model: /src/m}}}\n")
+    loaded = load_spec(spec)
+    live = live_state(loaded.spec, {"default": {
+        "runtime": {"status": "running", "config_hash": "old",
+                    "settings": {"image": image, "ports.rest": 8501}},
+        "model_config": "<desired>", "model_dirs": {"m": {"versions": [1]}},
+        "report": {"m": {1: "AVAILABLE"}}}}, {})
+    steps = build_plan(loaded, live, sources={}, secrets={}).execution[0].steps
+    assert any(isinstance(s, RunServer) for s in steps), steps
+    return [type(s).__name__ for s in steps
+            if isinstance(s, (ExportVersion, RunServer, WaitServing))]
+
+
+def test_a_blue_green_replace_exports_while_the_new_container_starts(tmp_path: Path) -> None:
+    """The new container takes no request before apply switches to it, so its start-up
+    overlaps the export; it loads version 2 on its next look at the base path."""
+    kinds = _replace_with_export(tmp_path, "docker", "tensorflow/serving:2.18.0")
+    assert kinds[:3] == ["RunServer", "ExportVersion", "WaitServing"], kinds
+
+
+def test_a_replace_that_stops_the_server_exports_first(tmp_path: Path) -> None:
+    """Where the serving server stops for the change (a local process; a docker server whose
+    published port moves), a failed export must leave it untouched: exports come first."""
+    local = _replace_with_export(tmp_path, "local", "")
+    assert local[:2] == ["ExportVersion", "RunServer"], local
+    moved = _replace_with_export(tmp_path, "docker", "tensorflow/serving:2.19.1", port=9501)
+    assert moved[:2] == ["ExportVersion", "RunServer"], moved

@@ -294,7 +294,9 @@ def diff_server(server: Server, live: LiveServer, *,
         smoke=smoke, cleanup=tuple(str(d.base_path / name) for d in model_dirs if d is not None
                       for name in d.temporary),
         canary=canary, metrics_path=server.served_monitoring.path if canary and
-        server.served_monitoring else "")
+        server.served_monitoring else "",
+        exports_while_starting=runtime.exports_while_starting
+        and (rolls or action is ServerAction.CREATE))
     return plan, steps
 
 

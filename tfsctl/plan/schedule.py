@@ -4,7 +4,11 @@ The order is chosen so that a process killed at any point leaves a server that
 still serves, and a state the next plan converges from:
 
 1. leftovers of interrupted exports go, then missing versions are exported (each
-   built beside its target and renamed into place);
+   built beside its target and renamed into place). Where a new server starts beside
+   the serving one (or where nothing serves yet) and takes requests only once apply
+   switches them to it, the exports run right after it was started instead: its own
+   start-up (loading the versions already on disk) overlaps them, and it loads each
+   exported version on its next look at the base path, before step 4 is satisfied;
 2. side files (batching, monitoring: read only at start) are written or removed;
 3. the server is given the *first* model.config: the desired one, but with every
    label that must wait for its version left where it is now, and a model whose
@@ -116,15 +120,19 @@ def server_steps(*, name: str, target: RuntimeTarget, action: ServerAction, reas
                  serve: Mapping[str, tuple[int, ...]], model_config_path: str,
                  smoke: tuple[tuple[str, tuple[SmokeTest, ...]], ...],
                  cleanup: tuple[str, ...], canary: CanaryPlan | None = None,
-                 metrics_path: str = "") -> ServerExecution:
+                 metrics_path: str = "", exports_while_starting: bool = False) -> ServerExecution:
     """The steps of a server that is created, changed or left as it is (`canary`: the
-    change reaches the traffic by the canary's steps, judged on `metrics_path`)."""
+    change reaches the traffic by the canary's steps, judged on `metrics_path`;
+    `exports_while_starting`: the runtime step starts a server that takes no request
+    before apply switches to it, so the exports follow it, see step 1 above)."""
     steps: list[ExecStep] = [RemoveLeftover(path) for path in cleanup]
-    for change in versions:
-        if change.change is Change.CREATE and change.source_spec is not None:
-            steps.append(ExportVersion(change.model, change.version, change.target,
-                                       change.source_spec, digests.get((change.model, change.version), ""),
-                                       change.warmup))
+    exports: list[ExecStep] = [
+        ExportVersion(change.model, change.version, change.target, change.source_spec,
+                      digests.get((change.model, change.version), ""), change.warmup)
+        for change in versions if change.change is Change.CREATE and change.source_spec is not None]
+    overlap = exports_while_starting and action in RUNTIME_STEPS
+    if not overlap:
+        steps += exports
     steps += _files(files)
     prunes = [v for v in versions if v.change is Change.DELETE]
     leaving = tuple(sorted((m, tuple(sorted(v.version for v in prunes if v.model == m)))
@@ -135,7 +143,8 @@ def server_steps(*, name: str, target: RuntimeTarget, action: ServerAction, reas
         steps += [ReloadConfig(first, "load the new versions (hot, no downtime)"), first_wait]
     elif action in RUNTIME_STEPS:
         steps += [WriteModelConfig(model_config_path, first),
-                  RunServer(RUNTIME_STEPS[action], "; ".join(reasons)), first_wait]
+                  RunServer(RUNTIME_STEPS[action], "; ".join(reasons)),
+                  *(exports if overlap else ()), first_wait]
     if label_steps:
         steps += [ReloadConfig(entries, "move the labels: " + ", ".join(
             f"{s.model}.{s.label} -> {s.version}" for s in label_steps)), final]
