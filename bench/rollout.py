@@ -22,7 +22,9 @@ For each: failed requests (by client and kind), the longest gap without any
 answer, and the seconds until version 2 answers; medians over --rounds, the ways
 round-robin inside each round (same machine noise), and the time to version 2
 as a ratio to the floor measured in the same run: a bare `docker run` of the
-image until version 1 is AVAILABLE. Exits 1 if a tfsctl row lost a request.
+image until version 1 is AVAILABLE, alone and with the same load running on a
+server beside it (every rollout starts its container under that load). Exits 1
+if a tfsctl row lost a request.
 
 Needs the Docker engine, the tfsctl/serve:dev and tfsctl/haproxy:dev images and
 docker-compose (.ci/docker.sh, as root, once after ./scripts/setup.sh); the
@@ -180,6 +182,35 @@ def bare_run(work: Path) -> float:
         docker_rm(name)
 
 
+def bare_run_under_load(work: Path, load: Load) -> float:
+    """The floor again, with the same load on a server beside it: what starting any new
+    container costs on this machine while the load runs (a replace cannot start faster)."""
+    root, rest, grpc = work / "models", free_port(), free_port()
+    serving, started = f"bench-loaded-{os.getpid()}", f"bench-floor-loaded-{os.getpid()}"
+    _start_by_hand(root)
+    seconds: list[float] = []
+    try:
+        docker_run_serving(serving, root, rest, grpc)
+        wait_for_version(rest, 1, time.monotonic())
+
+        def start_another() -> None:
+            start = time.monotonic()
+            docker_run_serving(started, root, free_port())
+            wait_available(int(_published(started)), 1)
+            seconds.append(time.monotonic() - start)
+
+        under_load(rest, grpc, load, start_another, new_version=False)
+        return seconds[0]
+    finally:
+        docker_rm(started)
+        docker_rm(serving)
+
+
+def _published(container: str) -> str:
+    """The host port a container's REST port is published on."""
+    return run(["docker", "port", container, "8501/tcp"]).stdout.split(":")[-1].strip()
+
+
 def _start_by_hand(root: Path) -> None:
     """Version 1 on disk and the model.config a team writes for it."""
     add_version(root, 1)
@@ -273,7 +304,8 @@ def _ways_available() -> list[str]:
     return list(WAYS)
 
 
-def _rows(results: dict[str, list[dict[str, Any]]], floor: float) -> list[list[object]]:
+def _rows(results: dict[str, list[dict[str, Any]]], floor: float,
+          loaded: float) -> list[list[object]]:
     rows: list[list[object]] = []
     for way, runs in results.items():
         gap = median([r["longest_gap_s"] for r in runs])
@@ -282,6 +314,7 @@ def _rows(results: dict[str, list[dict[str, Any]]], floor: float) -> list[list[o
         rows.append([way, int(median([r["failed"] for r in runs])),
                      int(median([r["sent"] for r in runs])), median([r["rate"] for r in runs]),
                      gap, median(new) if new else "-", ratio(median(new), floor) if new else "-",
+                     ratio(median(new), loaded) if new else "-",
                      ", ".join(f"{k} {n}" for k, n in kinds.most_common()) or "-"])
     return rows
 
@@ -297,19 +330,25 @@ def main() -> int:
     load = Load(args.rate, args.seconds)
     results: dict[str, list[dict[str, Any]]] = {way: [] for way in ways}
     floors: list[float] = []
+    loaded: list[float] = []
     for index in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
             floors.append(bare_run(Path(tmp)))
+        with tempfile.TemporaryDirectory() as tmp:
+            loaded.append(bare_run_under_load(Path(tmp), load))
         for way in rotated(ways, index):
             with tempfile.TemporaryDirectory() as tmp:
                 results[way].append(WAYS[way](Path(tmp), load))
-    floor = median(floors)
+    floor, floor_loaded = median(floors), median(loaded)
     print(table(["rollout", "failed", "sent", "req/s", "longest gap s", "v2 answers after s",
-                 "vs docker run", "failures by client, all rounds"], _rows(results, floor)))
+                 "vs docker run", "vs docker run under load", "failures by client, all rounds"],
+                _rows(results, floor, floor_loaded)))
     print(f"(medians of {args.rounds} rounds, ways round-robin; {len(CLIENT_KINDS)} client kinds "
           f"at ~{args.rate:.0f} predicts/s in all on loopback to the `stable` label, which each "
-          f"rollout moves to version 2; floor: bare `docker run` to AVAILABLE, {floor:.2f} s)")
-    print(f"wrote {save('rollout', {'args': vars(args), 'floor_s': floors, 'results': results})}")
+          f"rollout moves to version 2; floor: bare `docker run` to AVAILABLE, {floor:.2f} s "
+          f"alone, {floor_loaded:.2f} s with the load on a server beside it)")
+    saved = {"args": vars(args), "floor_s": floors, "floor_loaded_s": loaded, "results": results}
+    print(f"wrote {save('rollout', saved)}")
     lost = {way: [r["failed"] for r in runs] for way, runs in results.items()
             if way.startswith("tfsctl") and "replace" in way or "hot reload" in way
             or "good version" in way}
