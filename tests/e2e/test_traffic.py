@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import docker
-from tests.support.deployment import Deployment, hpt_model
+from tests.support.deployment import HALF_PLUS_TWO, Deployment, hpt_model
 from tests.support.load import MixedLoad
 from tests.support.net import wait_http
 from tfsctl.runtimes.docker import PROXY_SETTING, container_name
@@ -96,6 +98,33 @@ def test_sigterm_mid_replace_loses_no_request(docker_d: Deployment) -> None:
     assert not _lost(stream), _lost(stream)
     assert d.server_identity() == before  # blue never stopped serving
     assert _containers(d) == [container_name(d.name), proxy_name(d.name)]
+
+
+@pytest.mark.parametrize("deployment", DOCKER, indirect=True)
+def test_an_export_failing_while_green_starts_leaves_blue_serving(
+        docker_d: Deployment, tmp_path: Path) -> None:
+    """A replace exports while green starts (green takes no request before the switch):
+    a source that does not load fails the export after green was started, and the rollback
+    removes green and the half-built version; blue served all along."""
+    d = docker_d
+    before = d.server_identity()
+    broken = tmp_path / "broken"
+    shutil.copytree(HALF_PLUS_TWO, broken)
+    (broken / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+    model = hpt_model([1, 2], 1)
+    model["versions"][2] = {"source": {"saved_model": str(broken)}}
+    d.write([model], env={"ROLLOUT": "b"})
+    with load(d) as stream:
+        failed = d.apply(check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    out = failed.stderr
+    assert out.index("replace:") < out.index("exporting hpt/2"), out  # green started first
+    assert "does not load as a SavedModel" in out and "NOT restored" not in out, out
+    assert not _lost(stream), _lost(stream)
+    assert d.server_identity() == before
+    assert _containers(d) == [container_name(d.name), proxy_name(d.name)]
+    assert not (d.root / "models/hpt/2").exists()
+    assert not list((d.root / "models/hpt").glob(".tfsctl-tmp-*"))
 
 
 @pytest.mark.parametrize("deployment", DOCKER, indirect=True)
