@@ -199,6 +199,33 @@ def test_healthcheck_needs_every_version_of_every_model_available(
     assert "a: no version" in _health(port, config).stdout
 
 
+def test_healthcheck_needs_every_version_the_config_names(
+        rest: tuple[int, dict[str, Any]], tmp_path: Path) -> None:
+    """A version still being exported is not in the status at all: a task that serves only
+    version 1 of a config naming 1 and 2 (and labelling 3) must not take traffic yet."""
+    from tfsctl.serverconfig.model_config import ModelEntry, VersionPolicy, render_text
+    from tfsctl.spec.model_spec import PolicyKind
+
+    port, models = rest
+    config = tmp_path / "model.config"
+    config.write_text(render_text([
+        ModelEntry("a", "/models/a", "tensorflow", VersionPolicy(PolicyKind.SPECIFIC, 0, (1, 2)),
+                   (("stable", 2),)),
+        ModelEntry("b", "/models/b", "tensorflow", VersionPolicy(PolicyKind.LATEST, 1, ()),
+                   (("canary", 3),))]))
+    models.update(a=_status("AVAILABLE"), b=_status("AVAILABLE", "AVAILABLE", "AVAILABLE"))
+    result = _health(port, config)
+    assert result.returncode == 1 and "a: version 2 is not loaded yet" in result.stdout, result
+    models["a"] = _status("AVAILABLE", "AVAILABLE")
+    assert _health(port, config).returncode == 0
+    models["b"] = _status("AVAILABLE", "AVAILABLE")  # version 3, labelled, is gone
+    assert "b: version 3 is not loaded yet" in _health(port, config).stdout
+    models["b"] = {"model_version_status": [
+        {"version": "3", "state": "AVAILABLE", "status": {"error_code": "OK"}},
+        {"version": "12", "state": "LOADING", "status": {"error_code": "OK"}}]}
+    assert "b: a version is LOADING" in _health(port, config).stdout
+
+
 def test_healthcheck_fails_without_a_server_or_a_config(tmp_path: Path) -> None:
     import socket
 
