@@ -8,7 +8,14 @@ import yaml
 
 from tests.unit.plan_fixtures import live_state
 from tfsctl.plan.diff import build_plan
-from tfsctl.plan.execution import ExportVersion, ReloadConfig, RemoveSideFile, RunServer, WaitServing
+from tfsctl.plan.execution import (
+    ExportVersion,
+    ReloadConfig,
+    RemoveSideFile,
+    RunServer,
+    SettleServer,
+    WaitServing,
+)
 from tfsctl.spec.load import load_spec
 
 CASES = Path(__file__).resolve().parent / "plan_cases"
@@ -57,8 +64,8 @@ def test_side_file_removal_is_a_step(tmp_path: Path) -> None:
 def _replace_with_export(tmp_path: Path, runtime: str, image: str, port: int = 8501) -> list[str]:
     """The step kinds of a replace (a new image) that also exports version 2."""
     spec = tmp_path / "tfsctl.yaml"
-    where = "image: tensorflow/serving:2.19.1" if runtime == "docker" else \
-        "allow_external_base_paths: true"
+    where = "allow_external_base_paths: true" if runtime == "local" else \
+        "image: tensorflow/serving:2.19.1"
     spec.write_text(
         f"apiVersion: tfsctl/v1\nservers:\n  - name: default\n    runtime: {runtime}\n"
         f"    model_root: /srv/models\n    {where}\n    ports: {{rest: {port}}}\n"
@@ -73,20 +80,27 @@ def _replace_with_export(tmp_path: Path, runtime: str, image: str, port: int = 8
     steps = build_plan(loaded, live, sources={}, secrets={}).execution[0].steps
     assert any(isinstance(s, RunServer) for s in steps), steps
     return [type(s).__name__ for s in steps
-            if isinstance(s, (ExportVersion, RunServer, WaitServing))]
+            if isinstance(s, (ExportVersion, RunServer, SettleServer, WaitServing))]
 
 
 def test_a_blue_green_replace_exports_while_the_new_container_starts(tmp_path: Path) -> None:
     """The new container takes no request before apply switches to it, so its start-up
     overlaps the export; it loads version 2 on its next look at the base path."""
     kinds = _replace_with_export(tmp_path, "docker", "tensorflow/serving:2.18.0")
-    assert kinds[:3] == ["RunServer", "ExportVersion", "WaitServing"], kinds
+    assert kinds[:4] == ["RunServer", "ExportVersion", "SettleServer", "WaitServing"], kinds
+
+
+def test_a_swarm_update_exports_before_it_settles(tmp_path: Path) -> None:
+    """The new tasks start with the update and pass their health gate only once they serve
+    version 2, so the export runs between the update and the wait for it to converge."""
+    kinds = _replace_with_export(tmp_path, "swarm", "tensorflow/serving:2.18.0")
+    assert kinds[:4] == ["RunServer", "ExportVersion", "SettleServer", "WaitServing"], kinds
 
 
 def test_a_replace_that_stops_the_server_exports_first(tmp_path: Path) -> None:
     """Where the serving server stops for the change (a local process; a docker server whose
     published port moves), a failed export must leave it untouched: exports come first."""
     local = _replace_with_export(tmp_path, "local", "")
-    assert local[:2] == ["ExportVersion", "RunServer"], local
+    assert local[:3] == ["ExportVersion", "RunServer", "SettleServer"], local
     moved = _replace_with_export(tmp_path, "docker", "tensorflow/serving:2.19.1", port=9501)
-    assert moved[:2] == ["ExportVersion", "RunServer"], moved
+    assert moved[:3] == ["ExportVersion", "RunServer", "SettleServer"], moved

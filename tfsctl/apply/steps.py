@@ -34,6 +34,7 @@ from tfsctl.plan.execution import (
     RemoveLeftover,
     RemoveSideFile,
     RunServer,
+    SettleServer,
     SmokeTests,
     SwitchTraffic,
     WaitServing,
@@ -143,6 +144,11 @@ def _run_server(step: RunServer, run: StepRun) -> None:
     failpoint("after-runtime")
 
 
+def _settle(step: SettleServer, run: StepRun) -> None:
+    assert run.launch is not None, "a settle follows the RunServer step that had a launch"
+    run.ctx.driver.settle(run.launch)
+
+
 def _wait(step: WaitServing, run: StepRun) -> None:
     expect = Expectation({m: frozenset(v) for m, v in step.serve},
                          {m: frozenset(v) for m, v in step.leaving})
@@ -193,7 +199,8 @@ def _remove_file(step: RemoveFile, run: StepRun) -> None:
 EXECUTORS: dict[type, Callable[[Any, StepRun], None]] = {
     RemoveLeftover: _remove_leftover, ExportVersion: _export, WriteSideFile: _write_side_file,
     RemoveSideFile: _remove_side_file, WriteModelConfig: _write_model_config,
-    ReloadConfig: _reload, RunServer: _run_server, WaitServing: _wait, SmokeTests: _smoke,
+    ReloadConfig: _reload, RunServer: _run_server, SettleServer: _settle, WaitServing: _wait,
+    SmokeTests: _smoke,
     CanaryWeight: _canary, SwitchTraffic: _switch, PruneVersion: _prune,
     DestroyServer: _destroy, RemoveFile: _remove_file,
 }

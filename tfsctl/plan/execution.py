@@ -99,6 +99,16 @@ class RunServer:
 
 
 @dataclass(frozen=True)
+class SettleServer:
+    """Wait until the runtime has finished starting what `RunServer` began (a swarm rolling
+    update converged; nothing to wait for where the runtime step returns once the server
+    is started). It follows the exports that overlap the start, since a new swarm task
+    passes its health check only once it serves every version its config names."""
+
+    kind: ClassVar[str] = "settle-server"
+
+
+@dataclass(frozen=True)
 class SwitchTraffic:
     """Send the traffic to the server `RunServer` started and apply verified (blue/green:
     a no-op where the runtime's new server takes traffic as soon as it starts)."""
@@ -168,13 +178,13 @@ class RemoveFile:
 
 
 ExecStep = (RemoveLeftover | ExportVersion | WriteSideFile | RemoveSideFile | WriteModelConfig
-            | ReloadConfig | RunServer | WaitServing | SmokeTests | CanaryWeight | SwitchTraffic
-            | PruneVersion | DestroyServer | RemoveFile)
+            | ReloadConfig | RunServer | SettleServer | WaitServing | SmokeTests | CanaryWeight
+            | SwitchTraffic | PruneVersion | DestroyServer | RemoveFile)
 
 #: every step type by its `kind`, for the plan file's reader
 STEP_TYPES: dict[str, type[ExecStep]] = {
     t.kind: t for t in (RemoveLeftover, ExportVersion, WriteSideFile, RemoveSideFile,
-                        WriteModelConfig, ReloadConfig, RunServer, WaitServing, SmokeTests,
+                        WriteModelConfig, ReloadConfig, RunServer, SettleServer, WaitServing, SmokeTests,
                         CanaryWeight, SwitchTraffic, PruneVersion, DestroyServer, RemoveFile)}
 
 

@@ -23,7 +23,7 @@ from tfsctl.spec.model_spec import SmokeTest
 from tfsctl.spec.sources import Source
 
 #: Bumped when the JSON form of a plan changes incompatibly (see docs/plan-json.md).
-PLAN_FORMAT_VERSION = 4
+PLAN_FORMAT_VERSION = 5
 
 
 class Change(StrEnum):

@@ -5,10 +5,11 @@ still serves, and a state the next plan converges from:
 
 1. leftovers of interrupted exports go, then missing versions are exported (each
    built beside its target and renamed into place). Where a new server starts beside
-   the serving one (or where nothing serves yet) and takes requests only once apply
-   switches them to it, the exports run right after it was started instead: its own
-   start-up (loading the versions already on disk) overlaps them, and it loads each
-   exported version on its next look at the base path, before step 4 is satisfied;
+   the serving one (or where nothing serves yet) and takes requests only once it serves
+   every version its config names (apply's switch, or a swarm task's health gate), the
+   exports run right after the runtime step began instead: the new server's start-up
+   overlaps them, it loads each exported version on its next look at the base path,
+   and the runtime then settles (a swarm rolling update converges) before step 4;
 2. side files (batching, monitoring: read only at start) are written or removed;
 3. the server is given the *first* model.config: the desired one, but with every
    label that must wait for its version left where it is now, and a model whose
@@ -42,6 +43,7 @@ from tfsctl.plan.execution import (
     RemoveSideFile,
     RunServer,
     ServerExecution,
+    SettleServer,
     SmokeTests,
     SwitchTraffic,
     Versions,
@@ -144,7 +146,7 @@ def server_steps(*, name: str, target: RuntimeTarget, action: ServerAction, reas
     elif action in RUNTIME_STEPS:
         steps += [WriteModelConfig(model_config_path, first),
                   RunServer(RUNTIME_STEPS[action], "; ".join(reasons)),
-                  *(exports if overlap else ()), first_wait]
+                  *(exports if overlap else ()), SettleServer(), first_wait]
     if label_steps:
         steps += [ReloadConfig(entries, "move the labels: " + ", ".join(
             f"{s.model}.{s.label} -> {s.version}" for s in label_steps)), final]

@@ -214,6 +214,12 @@ class RuntimeDriver(ABC):
     def restart(self, launch: Launch) -> None:
         """Start the server again so that it re-reads its side files (batching, monitoring)."""
 
+    def settle(self, launch: Launch) -> None:
+        """Wait until the server create/replace/restart began is started as far as the runtime
+        takes it (apply runs the exports that overlap its start in between). Nothing to do
+        where those return once the server is started; apply then waits for its models."""
+        return None
+
     def switch(self, launch: Launch) -> None:
         """The server started by create/replace/restart is verified (at `verify_endpoint`):
         send the traffic to it. Between verification and `commit`; `undo` still takes it

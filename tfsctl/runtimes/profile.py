@@ -83,10 +83,11 @@ class RuntimeProfile(ABC, Generic[Options]):
         found.update({f"env.{name}": value for name, value in server.env.items()})
         return found
 
-    #: a create or replace returns once the new server is started, not once it serves, and
-    #: that server takes requests only when apply switches them to it (or when nothing served
-    #: before): the versions it still lacks can be exported while it starts, and it loads
-    #: each of them on its next look at the model's base path
+    #: a create or replace returns once the new server is started, not once it serves (the
+    #: driver's `settle` waits for the rest), and that server takes requests only once it
+    #: serves every version its model.config names, by apply's switch or by its own health
+    #: gate (or nothing served before): the versions it still lacks can be exported while it
+    #: starts, and it loads each of them on its next look at the model's base path
     exports_while_starting: bool = False
 
     #: the server starts with every label already set and takes traffic only once its models

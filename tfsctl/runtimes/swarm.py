@@ -10,15 +10,19 @@ For teams that outgrow one host. The server is:
   task, so each task keeps the config it started with and a new config is a new
   service spec;
 * a healthcheck in each task that passes only once every model of its config
-  is AVAILABLE (healthcheck.py); the engine lists a task in DNS only then;
+  is AVAILABLE, with every version the config names (healthcheck.py); the engine
+  lists a task in DNS only then;
 * a proxy container `tfsctl-<server>-proxy` on this engine (the manager), on the
   same network and publishing the spec's ports on its bind address (proxy.py).
 
-Every change is a rolling update: start-first, one task at a time, each new
-task gated on its healthcheck, rolled back by Swarm if one fails, and waited
-for here until every task runs the new spec (apply's verification of each
-task, before its own checks through the proxy). So model.config is one of this
-runtime's settings: there is no hot reload, and no downtime either.
+Every change is a rolling update: start-first, every task at once (so capacity
+never drops below `replicas`), each new task gated on its healthcheck, rolled
+back by Swarm if one fails, and waited for in `settle` until every task runs the
+new spec (apply's verification of each task, before its own checks through the
+proxy). Versions apply exports are exported while the new tasks start, between
+the update and `settle`: the health gate keeps a task out of the traffic until it
+serves them. So model.config is one of this runtime's settings: there is no hot
+reload, and no downtime either.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class SwarmProfile(RuntimeProfile[SwarmOptions]):
     noun = "service"
     mounts_root = True
     labels_at_start = True
+    exports_while_starting = True
     #: published by the proxy container, which holds the ports: it is replaced stop-first
     stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest"})
 
@@ -206,7 +211,7 @@ class Driver(RuntimeDriver):
 
     def check_started(self) -> None:
         """The proxy must run and the service exist; the tasks are Swarm's to restart, and
-        the rollout was already waited for, task by task, inside create/replace."""
+        the rollout was already waited for, task by task, in `settle`."""
         proxy = self.containers.observe(proxy_label(self.server))
         if proxy is None or not proxy.running:
             raise ServerExited(f"the proxy container of {self.server!r} is not running",
@@ -221,23 +226,25 @@ class Driver(RuntimeDriver):
         reconcile_proxy(self.containers, proxy_spec(self.server, launch))
 
     def create(self, launch: Launch) -> None:
+        """The service and its proxy; `settle` waits for the tasks."""
         self._require_manager()
         self.destroy()  # leftovers of ours, if any
         self.services.create(self._service_spec(launch))
         self._proxy(launch)
-        self.services.converge(self.service, launch.config_hash, self.timeout)
 
     def replace(self, launch: Launch) -> None:
-        """A rolling update to the new spec, waited for until every task runs it."""
+        """A rolling update to the new spec, begun; `settle` waits until every task runs it."""
         self._require_manager()
         self.services.update(self._service_spec(launch))
-        self.services.converge(self.service, launch.config_hash, self.timeout)
-        self._proxy(launch)
 
     def restart(self, launch: Launch) -> None:
         """Roll every task (start-first), so each re-reads what it reads at start."""
         self._require_manager()
         self.services.update(self._service_spec(launch), force=True)
+
+    def settle(self, launch: Launch) -> None:
+        """Until every task runs the new spec (each took traffic once its healthcheck passed),
+        then the proxy as that spec wants it (its slots follow the replicas)."""
         self.services.converge(self.service, launch.config_hash, self.timeout)
         self._proxy(launch)
 

@@ -254,7 +254,7 @@ class Services:
         return (previous.get("Labels") or {}).get(CONFIG_HASH_LABEL) if previous else None
 
     def converge(self, name: str, config_hash: str, timeout: float,
-                 poll: float = 1.0) -> ObservedService:
+                 poll: float = 0.25) -> ObservedService:
         """Wait until the service's spec is the one stamped `config_hash`, its rollout is over,
         and every task it wants runs that spec (a running task passed its healthcheck);
         raises at once if Swarm rolled the update back, or at the deadline."""
