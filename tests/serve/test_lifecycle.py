@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import signal
 import subprocess
@@ -254,6 +255,28 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(serve, models: Path) ->
     assert "Server stopped" in server.log.read_text()
     with pytest.raises(requests.ConnectionError):
         requests.get(server.url + "/v1/models/hpt", timeout=5)
+
+
+def _thread_ids(pid: int) -> list[int]:
+    return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+
+
+def test_sigterm_handled_by_another_thread_still_stops_the_server(serve, models: Path) -> None:  # noqa: ANN001
+    """The kernel may hand a process's SIGTERM to any of its threads (gRPC's, TensorFlow's,
+    uvicorn's); the main thread, waiting for the signal, must wake up all the same. Each of
+    the server's other threads in turn gets one, as `kill` could have delivered it."""
+    server = serve("--model_name=hpt", f"--model_base_path={models / 'saved_model_half_plus_two_cpu'}")
+    pid = server.process.pid
+    others = [tid for tid in _thread_ids(pid) if tid != pid]
+    assert others, "a serving server runs more than its main thread"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.tgkill(pid, others[-1], signal.SIGTERM) == 0, ctypes.get_errno()
+    try:
+        assert server.process.wait(timeout=60) == 0
+    except subprocess.TimeoutExpired:
+        raise AssertionError("a SIGTERM delivered to a worker thread did not stop the server; "
+                             "log:\n" + server.log.read_text()[-3000:]) from None
+    assert "Server stopped" in server.log.read_text()
 
 
 def _started(tmp_path: Path, *args: str) -> Server:

@@ -27,6 +27,7 @@ from tfsctl.serve.configfiles import (
     read_model_server_config,
 )
 from tfsctl.serve.flags import ACCEPTED_NO_EFFECT, USAGE, FlagError, ServerFlags, parse_flags
+from tfsctl.serve.signals import Interrupted, StopSignals
 from tfsctl.serverconfig.model_config import ModelEntry
 from tfsctl.servingapi.status import ServingError, invalid
 from tfsctl.tfenv import import_tensorflow
@@ -36,11 +37,6 @@ log = logging.getLogger("tfsctl.serve")
 EXIT_FAILURE = 255
 DRAIN_SECONDS = 30.0
 VERSION = "tfsctl-serve (TensorFlow Serving-compatible)"
-
-
-class _Interrupted(Exception):
-    """SIGTERM/SIGINT while TensorFlow and the server's modules are imported: nothing has
-    started yet, so the signal handler may abort start-up at once (exit 0)."""
 
 
 def model_entries(flags: ServerFlags) -> tuple[ModelEntry, ...]:
@@ -114,35 +110,20 @@ def run(argv: list[str] | None = None) -> int:
     if flags.version:
         print(f"TensorFlow ModelServer: {VERSION}")
         return 0
-    stop = threading.Event()
-    importing = threading.Event()
-    importing.set()
-
-    def on_signal(signum: int, frame: object) -> None:
-        """Only while importing does the handler raise: once threads and servers start, an
-        exception thrown into whatever the main thread runs (a lock, a log line, gRPC's
-        start) would leave them half set up, so a signal then only sets `stop`, which the
-        manager's waits and the start-up sequence check."""
-        log.info("Received signal %d, shutting down", signum)
-        stop.set()
-        if importing.is_set():
-            raise _Interrupted
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signals = StopSignals()
     # `kill -USR1` prints every thread's stack to the log: how to see where a server that
     # does not stop (or answer) is stuck, without a debugger in the container.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
-        return _serve(flags, stop, importing)
-    except _Interrupted:
+        return _serve(flags, signals)
+    except Interrupted:
         return 0
     except ServingError as exc:
         print(f"Failed to start server. Error: {exc.with_code()}", file=sys.stderr)
         return EXIT_FAILURE
 
 
-def _serve(flags: ServerFlags, stop: threading.Event, importing: threading.Event) -> int:
+def _serve(flags: ServerFlags, signals: StopSignals) -> int:
     check_options(flags)
     entries = model_entries(flags)
     batching = read_batching(flags.batching_parameters_file) if flags.enable_batching else None
@@ -160,7 +141,8 @@ def _serve(flags: ServerFlags, stop: threading.Event, importing: threading.Event
     from tfsctl.serve.warmup import warm_up
     from tfsctl.servingapi.limits import RequestLimits
 
-    importing.clear()
+    signals.started()
+    stop = signals.stop
     batcher = None
     if batching is not None:
         log.info("Batching requests: %s", batching)
@@ -233,7 +215,7 @@ def _serve(flags: ServerFlags, stop: threading.Event, importing: threading.Event
         rest.start()
         log.info("Exporting HTTP/REST API at:%s:%d ...", flags.host, flags.rest_api_port)
 
-    stop.wait()  # returns at once if a signal came while gRPC or REST started
+    signals.wait()  # returns at once if a signal came while gRPC or REST started
     if rest is not None:
         rest.drain(DRAIN_SECONDS)
     grpc_server.stop(grace=DRAIN_SECONDS).wait()
