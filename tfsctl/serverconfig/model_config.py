@@ -68,6 +68,8 @@ class ModelEntry:
 
 def server_base_path(server: Server, model: ModelSpec, root: str) -> str:
     """Where the server finds the model, given where it sees the model root (`root`)."""
+    if model.base_path is None:  # the default, <model_root>/<name>: a name is one component
+        return str(PurePosixPath(root, model.name))
     host = server.base_path(model)
     try:  # lexical, like the check for a path inside the root it replaces (`parents` was slow)
         relative = host.relative_to(server.model_root)
