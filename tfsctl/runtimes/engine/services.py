@@ -31,6 +31,8 @@ IMAGE_ID_LABEL = "io.tfsctl.image-id"
 #: Swarm's update states that end a rollout, and those that say it failed.
 _DONE, _FAILED = {"completed", "rollback_completed"}, {"rollback_completed", "rollback_paused",
                                                        "paused"}
+#: A task's states while its container runs.
+_LIVE = {"starting", "running"}
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,18 @@ class ObservedService:
     tasks: tuple[Task, ...]  # desired to run
     #: slot -> (failed tasks of the current spec in Swarm's task history, the last error)
     restarts: dict[int, tuple[int, str]]
+    #: tasks told to shut down whose container still runs (and may still answer)
+    stopping: int = 0
 
 
 _NS = 1_000_000_000
-#: How long `converge` waits for Swarm to stop a task beyond the replicas once the update is done.
+#: How long `converge` waits, once the update is done, for the tasks beyond the replicas to
+#: stop: the old ones (Swarm stops them after the new ones run; they get the stop grace
+#: period, 10 s) and any Swarm left over.
 SURPLUS_GRACE = 15.0
+#: How long Swarm watches the new tasks of an update for failure before it completes it
+#: (its default is 5 s).
+MONITOR_S = 1
 
 
 class Services:
@@ -132,7 +141,7 @@ class Services:
         nodes = self.nodes()
         with engine_call(f"list the tasks of {name}"):
             raw = service.tasks()
-        running, failures = [], Counter[int]()
+        running, failures, stopping = [], Counter[int](), 0
         last_error: dict[int, str] = {}
         current = (spec.get("Labels") or {}).get(CONFIG_HASH_LABEL)
         for task in sorted(raw, key=lambda t: str(t.get("CreatedAt", ""))):
@@ -143,6 +152,8 @@ class Services:
                 running.append(Task(task["ID"], slot, nodes.get(task.get("NodeID", ""), "?"),
                                     str(status.get("State", "?")), "running",
                                     config_hash, str(status.get("Err", ""))))
+            elif status.get("State") in _LIVE:
+                stopping += 1
             elif status.get("State") in ("failed", "rejected") and config_hash == current:
                 # failures of the current spec only: a rolled-back update's are history
                 failures[slot] += 1
@@ -154,7 +165,8 @@ class Services:
             image_id=(spec.get("Labels") or {}).get(IMAGE_ID_LABEL),
             update_state=update.get("State"), update_message=str(update.get("Message", "")),
             tasks=tuple(sorted(running, key=lambda t: t.slot)),
-            restarts={slot: (count, last_error[slot]) for slot, count in failures.items()})
+            restarts={slot: (count, last_error[slot]) for slot, count in failures.items()},
+            stopping=stopping)
 
     # -- changing -----------------------------------------------------------
 
@@ -201,12 +213,15 @@ class Services:
                                       start_period=spec.start_period_s * _NS),
             # start-first on every replica at once: a new copy of each starts beside the old
             # one, so capacity never drops below `replicas` and the new version answers after
-            # one start instead of one per replica; a rollback is a rollout in reverse
+            # one start instead of one per replica; a rollback is a rollout in reverse.
+            # Swarm calls an update complete `monitor` after its last task runs, and apply
+            # waits for that: a task runs only once its healthcheck found every version
+            # served, and apply's smoke requests follow, so Swarm's own watch is short.
             update_config=t.UpdateConfig(parallelism=spec.replicas, delay=0,
-                                         failure_action="rollback", monitor=5 * _NS,
+                                         failure_action="rollback", monitor=MONITOR_S * _NS,
                                          max_failure_ratio=0, order="start-first"),
             rollback_config=t.RollbackConfig(parallelism=spec.replicas, delay=0,
-                                             failure_action="pause", monitor=5 * _NS,
+                                             failure_action="pause", monitor=MONITOR_S * _NS,
                                              order="start-first"),
             restart_policy=t.RestartPolicy(condition="any", delay=2 * _NS),
             stop_grace_period=10 * _NS, resources=resources)
@@ -256,8 +271,10 @@ class Services:
     def converge(self, name: str, config_hash: str, timeout: float,
                  poll: float = 0.25) -> ObservedService:
         """Wait until the service's spec is the one stamped `config_hash`, its rollout is over,
-        and every task it wants runs that spec (a running task passed its healthcheck);
-        raises at once if Swarm rolled the update back, or at the deadline."""
+        every task it wants runs that spec (a running task passed its healthcheck) and the
+        old tasks have stopped (until then the proxy may still send them requests, which
+        the old spec answers); raises at once if Swarm rolled the update back, or at the
+        deadline."""
         deadline = time.monotonic() + timeout
         surplus_since: float | None = None
         while True:
@@ -273,11 +290,12 @@ class Services:
                     f"see `docker service ps --no-trunc {name}`")
             ready = [t for t in found.tasks if t.state == "running" and t.config_hash == config_hash]
             done = current and (found.update_state in _DONE or found.update_state is None)
-            if done and len(ready) == len(found.tasks) == found.replicas:
+            if done and len(ready) == len(found.tasks) == found.replicas and not found.stopping:
                 return found
             if done and len(ready) >= found.replicas:
-                # every replica runs the new spec, but Swarm left a task more (seen after a
-                # task was killed mid-update): not waited on, observe() reports it
+                # every replica runs the new spec, and old tasks are still stopping, or Swarm
+                # left a task more (seen after a task was killed mid-update): waited on for a
+                # grace, then not any more (observe() reports a surplus)
                 surplus_since = surplus_since or time.monotonic()
                 if time.monotonic() - surplus_since > SURPLUS_GRACE:
                     return found
