@@ -263,8 +263,9 @@ def _thread_ids(pid: int) -> list[int]:
 
 def test_sigterm_handled_by_another_thread_still_stops_the_server(serve, models: Path) -> None:  # noqa: ANN001
     """The kernel may hand a process's SIGTERM to any of its threads (gRPC's, TensorFlow's,
-    uvicorn's); the main thread, waiting for the signal, must wake up all the same. Each of
-    the server's other threads in turn gets one, as `kill` could have delivered it."""
+    uvicorn's); the main thread, waiting for the signal, must wake up all the same. One of
+    the server's other threads gets it directly (`tgkill`), as `kill` could have delivered
+    it; a main thread that waits only for a signal landing on itself never stops."""
     server = serve("--model_name=hpt", f"--model_base_path={models / 'saved_model_half_plus_two_cpu'}")
     pid = server.process.pid
     others = [tid for tid in _thread_ids(pid) if tid != pid]

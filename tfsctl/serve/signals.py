@@ -4,10 +4,10 @@ kernel hands it to.
 A signal sent to a process goes to any of its threads that does not block it, and gRPC's,
 TensorFlow's and uvicorn's threads do not. Python runs its handler on the main thread, but
 only once that thread runs again: a main thread blocked on a lock (`Event.wait()`) is
-interrupted only when the signal lands on it, so a SIGTERM taken by a worker thread left the
-server running until it was killed. Here the interpreter also writes a byte to a socket for
-every signal (`signal.set_wakeup_fd`, from whichever thread took it), and the main thread
-waits in `select` on that socket: it wakes, runs the handler and stops.
+interrupted only when the signal lands on it, so a SIGTERM taken by a worker thread would
+leave the server running until it is killed. Here the interpreter also writes a byte to a
+socket for every signal (`signal.set_wakeup_fd`, from whichever thread took it), and the
+main thread waits in `select` on that socket: it wakes, runs the handler and stops.
 """
 
 from __future__ import annotations
