@@ -15,6 +15,7 @@ from tfsctl.plan.execution import (
     RunServer,
     SettleServer,
     WaitServing,
+    WriteModelConfig,
 )
 from tfsctl.spec.load import load_spec
 
@@ -61,8 +62,10 @@ def test_side_file_removal_is_a_step(tmp_path: Path) -> None:
     assert [r.name for r in removals] == ["batching.config"]
 
 
-def _replace_with_export(tmp_path: Path, runtime: str, image: str, port: int = 8501) -> list[str]:
-    """The step kinds of a replace (a new image) that also exports version 2."""
+def _replace_steps(tmp_path: Path, runtime: str, image: str, port: int = 8501
+                   ) -> tuple[object, ...]:
+    """The steps of a replace (a new image) that also exports version 2 and moves `stable`
+    onto it."""
     spec = tmp_path / "tfsctl.yaml"
     where = "allow_external_base_paths: true" if runtime == "local" else \
         "image: tensorflow/serving:2.19.1"
@@ -70,17 +73,41 @@ def _replace_with_export(tmp_path: Path, runtime: str, image: str, port: int = 8
         f"apiVersion: tfsctl/v1\nservers:\n  - name: default\n    runtime: {runtime}\n"
         f"    model_root: /srv/models\n    {where}\n    ports: {{rest: {port}}}\n"
         "    models:\n      - name: m\n        policy: {specific: [1, 2]}\n"
-        "        versions: {1: {}, 2: {source: {saved_model: /src/m}}}\n")
+        "        versions: {1: {}, 2: {source: {saved_model: /src/m}}}\n"
+        "        labels: {stable: 2}\n")
     loaded = load_spec(spec)
     live = live_state(loaded.spec, {"default": {
         "runtime": {"status": "running", "config_hash": "old",
                     "settings": {"image": image, "ports.rest": 8501}},
-        "model_config": "<desired>", "model_dirs": {"m": {"versions": [1]}},
-        "report": {"m": {1: "AVAILABLE"}}}}, {})
+        "model_config": 'model_config_list { config { name: "m" base_path: "/models/m" '
+                        'model_platform: "tensorflow" model_version_policy { specific { '
+                        'versions: 1 } } version_labels { key: "stable" value: 1 } } }',
+        "model_dirs": {"m": {"versions": [1]}}, "report": {"m": {1: "AVAILABLE"}}}}, {})
     steps = build_plan(loaded, live, sources={}, secrets={}).execution[0].steps
     assert any(isinstance(s, RunServer) for s in steps), steps
-    return [type(s).__name__ for s in steps
+    return steps
+
+
+def _replace_with_export(tmp_path: Path, runtime: str, image: str, port: int = 8501) -> list[str]:
+    """The step kinds of that replace that order the export."""
+    return [type(s).__name__ for s in _replace_steps(tmp_path, runtime, image, port)
             if isinstance(s, (ExportVersion, RunServer, SettleServer, WaitServing))]
+
+
+def test_a_gated_start_sets_the_labels_at_once(tmp_path: Path) -> None:
+    """A new container (or swarm task) takes no request before it serves every version, so
+    it starts with `stable` on version 2; a local process restarted in place answers as soon
+    as it listens, so there the label moves only once version 2 is AVAILABLE."""
+    for runtime in ("docker", "swarm"):
+        steps = _replace_steps(tmp_path, runtime, "tensorflow/serving:2.18.0")
+        assert not any(isinstance(s, ReloadConfig) for s in steps), (runtime, steps)
+        first = next(s for s in steps if isinstance(s, WriteModelConfig))
+        assert first.entries[0].label_map == {"stable": 2}, runtime
+    local = _replace_steps(tmp_path, "local", "")
+    first = next(s for s in local if isinstance(s, WriteModelConfig))
+    assert first.entries[0].label_map == {"stable": 1}
+    reload = next(s for s in local if isinstance(s, ReloadConfig))
+    assert reload.entries[0].label_map == {"stable": 2}
 
 
 def test_a_blue_green_replace_exports_while_the_new_container_starts(tmp_path: Path) -> None:

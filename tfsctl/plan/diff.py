@@ -160,7 +160,7 @@ def _expected_gap(live: LiveServer) -> str:
             "longer if the new versions are larger")
 
 
-def _label_steps(server: Server, rolls: bool, live: LiveServer, action: ServerAction,
+def _label_steps(server: Server, starts_gated: bool, live: LiveServer, action: ServerAction,
                  versions: Iterable[VersionChange], live_entries: tuple[ModelEntry, ...] | None
                  ) -> tuple[LabelStep, ...]:
     """Labels that a running TF Serving would refuse now: their version is not AVAILABLE yet.
@@ -169,14 +169,16 @@ def _label_steps(server: Server, rolls: bool, live: LiveServer, action: ServerAc
     is AVAILABLE, then sets the label. Servers run with
     --allow_version_labels_for_unavailable_models (so that they can restart from
     their model.config), which still refuses label *moves* and would let a new
-    label answer errors until its version loads: the two steps stay.
+    label answer errors until its version loads: the two steps stay, except in a
+    server that starts gated (`starts_gated`: it takes no request before it serves
+    every version), which starts with every label set.
     """
-    if rolls:
-        return ()  # each new copy starts with every label and serves once all are AVAILABLE
-    # A starting server checks labels once it has loaded only each model's newest version
-    # (TF Serving's start-up), so labels on other versions need the second step too.
     fresh_server = action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
                               ServerAction.START)
+    if fresh_server and starts_gated:
+        return ()
+    # A starting server checks labels once it has loaded only each model's newest version
+    # (TF Serving's start-up), so labels on other versions need the second step too.
     exporting = {(v.model, v.version) for v in versions if v.change is Change.CREATE}
     live_labels = {e.name: e.label_map for e in live_entries or ()}
     steps = []
@@ -271,7 +273,7 @@ def diff_server(server: Server, live: LiveServer, *,
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
                               f"{action.value}: {_expected_gap(live)}; a reload would not"))
     smoke = tuple((m.name, tuple(m.smoke)) for m in server.models if m.smoke)
-    label_steps = _label_steps(server, runtime.labels_at_start, live, action,
+    label_steps = _label_steps(server, runtime.starts_gated, live, action,
                                versions, live_entries)
     plan = ServerPlan(
         name=server.name, runtime=server.runtime, action=action, reasons=tuple(reasons),
@@ -295,7 +297,7 @@ def diff_server(server: Server, live: LiveServer, *,
                       for name in d.temporary),
         canary=canary, metrics_path=server.served_monitoring.path if canary and
         server.served_monitoring else "",
-        exports_while_starting=runtime.exports_while_starting
+        exports_while_starting=runtime.starts_gated
         and (rolls or action is ServerAction.CREATE))
     return plan, steps
 

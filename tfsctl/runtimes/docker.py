@@ -81,7 +81,7 @@ class DockerProfile(RuntimeProfile[DockerOptions]):
     #: the proxy holds the ports, so a change to them, or to the proxy, replaces it stop-first
     stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest", PROXY_SETTING})
     canary = True
-    exports_while_starting = True
+    starts_gated = True
 
     def seen_root(self, model_root: str) -> str:
         return CONTAINER.root

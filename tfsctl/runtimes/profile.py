@@ -86,14 +86,11 @@ class RuntimeProfile(ABC, Generic[Options]):
     #: a create or replace returns once the new server is started, not once it serves (the
     #: driver's `settle` waits for the rest), and that server takes requests only once it
     #: serves every version its model.config names, by apply's switch or by its own health
-    #: gate (or nothing served before): the versions it still lacks can be exported while it
-    #: starts, and it loads each of them on its next look at the model's base path
-    exports_while_starting: bool = False
-
-    #: the server starts with every label already set and takes traffic only once its models
-    #: are AVAILABLE (a rolling runtime whose settings include the config), so labels never
-    #: need a second step
-    labels_at_start: bool = False
+    #: gate (or nothing served before). So the versions it still lacks can be exported while
+    #: it starts (it loads each of them on its next look at the model's base path), and it
+    #: can start with every label already where the spec wants it: no request meets a label
+    #: whose version is still loading, so labels need no second step
+    starts_gated: bool = False
 
     def rollout(self, server: Server) -> str | None:
         """How this runtime swaps a server for a new one without downtime, in a reviewer's

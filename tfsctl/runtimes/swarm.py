@@ -78,8 +78,7 @@ class SwarmProfile(RuntimeProfile[SwarmOptions]):
     options_type = SwarmOptions
     noun = "service"
     mounts_root = True
-    labels_at_start = True
-    exports_while_starting = True
+    starts_gated = True
     #: published by the proxy container, which holds the ports: it is replaced stop-first
     stops_for = frozenset({"bind_address", "ports.grpc", "ports.rest"})
 
