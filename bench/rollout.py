@@ -19,7 +19,8 @@ and `stable` moved onto it, by
   * docker-compose: the same, plus a changed service in docker-compose.yml (an
     environment variable, as a team bumps a version tag), then `docker-compose up -d`.
 For each: failed requests (by client and kind), the longest gap without any
-answer, and the seconds until version 2 answers; medians over --rounds, the ways
+answer, the seconds until version 2 answers (watched while the rollout runs) and
+until the rollout's command returned; medians over --rounds, the ways
 round-robin inside each round (same machine noise), and the time to version 2
 as a ratio to the floor measured in the same run: a bare `docker run` of the
 image until version 1 is AVAILABLE, alone and with the same load running on a
@@ -46,6 +47,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -94,17 +96,23 @@ def under_load(rest: int, grpc: int, load: Load, rollout: Callable[[], None],
     """Run `rollout` inside the mixed load on `stable`; the figures of that one rollout.
 
     The load runs a second before (a baseline of answers) and a second after version 2
-    answers (so a late failure is still counted); `new_version` False: the rollout is
-    taken back (interrupted), so there is no version 2 to wait for.
+    answers (so a late failure is still counted). Version 2 is watched for while the
+    rollout runs, so its time is when clients can first reach it (a swarm's new task
+    answers before apply has seen the old ones stop), and `rollout_s` is when the
+    rollout's own command returned; `new_version` False: the rollout is taken back
+    (interrupted), so there is no version 2 to wait for.
     """
     with MixedLoad("127.0.0.1", rest, grpc, "half_plus_two", "stable", [1.0, 2.0, 5.0],
                    [2.5, 3.0, 4.5], rate=load.rate, limit_s=load.seconds) as stream:
         time.sleep(1)
         start = time.monotonic()
-        rollout()
-        new_version_s = wait_for_version(rest, 2, start) if new_version else None
+        with ThreadPoolExecutor(1) as watcher:
+            answered = watcher.submit(wait_for_version, rest, 2, start) if new_version else None
+            rollout()
+            rollout_s = time.monotonic() - start
+            new_version_s = answered.result() if answered is not None else None
         time.sleep(1)
-    return {**stream.report(), "new_version_s": new_version_s}
+    return {**stream.report(), "new_version_s": new_version_s, "rollout_s": rollout_s}
 
 
 def _interrupted_apply(spec: Path) -> None:
@@ -310,11 +318,12 @@ def _rows(results: dict[str, list[dict[str, Any]]], floor: float,
     for way, runs in results.items():
         gap = median([r["longest_gap_s"] for r in runs])
         new = [r["new_version_s"] for r in runs if r["new_version_s"] is not None]
+        returned = median([r["rollout_s"] for r in runs])
         kinds = sum((Counter(r["failures"]) for r in runs), Counter())
         rows.append([way, int(median([r["failed"] for r in runs])),
                      int(median([r["sent"] for r in runs])), median([r["rate"] for r in runs]),
                      gap, median(new) if new else "-", ratio(median(new), floor) if new else "-",
-                     ratio(median(new), loaded) if new else "-",
+                     ratio(median(new), loaded) if new else "-", returned,
                      ", ".join(f"{k} {n}" for k, n in kinds.most_common()) or "-"])
     return rows
 
@@ -341,7 +350,8 @@ def main() -> int:
                 results[way].append(WAYS[way](Path(tmp), load))
     floor, floor_loaded = median(floors), median(loaded)
     print(table(["rollout", "failed", "sent", "req/s", "longest gap s", "v2 answers after s",
-                 "vs docker run", "vs docker run under load", "failures by client, all rounds"],
+                 "vs docker run", "vs docker run under load", "command returned after s",
+                 "failures by client, all rounds"],
                 _rows(results, floor, floor_loaded)))
     print(f"(medians of {args.rounds} rounds, ways round-robin; {len(CLIENT_KINDS)} client kinds "
           f"at ~{args.rate:.0f} predicts/s in all on loopback to the `stable` label, which each "
