@@ -88,7 +88,7 @@ class Load:
         self.failures: Counter[str] = Counter()
         self.examples: dict[str, str] = {}
         self.sent = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(self._client(kind), kind),
                                           daemon=True)
@@ -113,6 +113,14 @@ class Load:
         for thread in self._threads:
             thread.join()
         self._ended = time.monotonic()
+
+    def wait_sent(self, count: int, timeout: float = 60) -> None:
+        """Until the clients have sent `count` requests in all (a claim about a load needs
+        enough of it, however soon the change under test is over)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self.sent >= count, timeout):
+                raise AssertionError(f"the load sent {self.sent} requests, not {count}, "
+                                     f"within {timeout:.0f} s")
 
     def _outcome(self, call: Callable[[], Any]) -> tuple[str, str] | None:
         """None for a correct answer, else (kind of failure, an example of it)."""
@@ -141,6 +149,7 @@ class Load:
                 outcome = self._outcome(call)
                 with self._lock:
                     self.sent += 1
+                    self._lock.notify_all()
                     if outcome is None:
                         self.answered.append(time.monotonic())
                     else:
