@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfsctl.apply.wait import Expectation, ServingFailed, wait_until_serving
+from tfsctl.apply.wait import STARTING_INTERVAL, Expectation, ServingFailed, wait_until_serving
 from tfsctl.errors import TfsctlError
 from tfsctl.live.state import ServedModel, ServedVersion, VersionState
 
@@ -53,3 +53,17 @@ def test_a_version_that_failed_to_load_ends_the_wait_at_once() -> None:
     with pytest.raises(ServingFailed, match="hpt/2 failed to load"):
         wait_until_serving(EXPECT, lambda _: _status(VersionState.END, error="NOT_FOUND"),
                            timeout=3600)
+
+
+def test_a_starting_server_is_asked_often_a_loading_one_less_and_less(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the server does not answer (it is starting: it answers once its models are
+    loaded) the pause stays short; once it answers, it grows up to the longest pause."""
+    pauses: list[float] = []
+    monkeypatch.setattr("tfsctl.apply.wait.time.sleep", pauses.append)
+    looks = iter([None] * 12 + [_status(VersionState.LOADING)] * 12
+                 + [_status(VersionState.AVAILABLE)])
+    wait_until_serving(EXPECT, lambda _: next(looks), timeout=3600)
+    starting, loading = pauses[:12], pauses[12:]
+    assert max(starting) == STARTING_INTERVAL and starting[-1] == STARTING_INTERVAL, starting
+    assert loading == sorted(loading) and loading[-1] == 0.25, loading

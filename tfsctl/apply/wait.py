@@ -8,7 +8,10 @@ clock, with the server's own error message.
 The status is polled often at first and then less and less: a hot reload of a
 version already on disk is served within tens of milliseconds, which a fixed
 quarter-second poll would round up to a quarter second, while a large model
-loading for minutes needs no more than four questions a second.
+loading for minutes needs no more than four questions a second. A server that
+does not answer yet is asked twenty times a second: it is starting, it
+answers once its models are loaded (TF Serving opens its ports last), and a
+refused connection costs nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from tfsctl.live.state import ServedModel, VersionState
 
 #: Asks the server about one model; None when the server is unreachable.
 StatusProbe = Callable[[str], ServedModel | None]
+
+NOT_ANSWERING = "server not answering"
+#: The longest pause while the server does not answer (see above).
+STARTING_INTERVAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ def _pending(expect: Expectation, probe: StatusProbe) -> tuple[list[str], list[s
     for model, versions in sorted(expect.serve.items()):
         status = probe(model)
         if status is None:
-            pending.append(f"{model}: server not answering")
+            pending.append(f"{model}: {NOT_ANSWERING}")
             continue
         if not versions:
             live = [v.version for v in status.versions if v.state is not VersionState.END]
@@ -107,4 +114,6 @@ def wait_until_serving(expect: Expectation, probe: StatusProbe, *, timeout: floa
             raise ServingFailed(f"not serving after {timeout:.0f}s: {summary}",
                                 "raise --timeout if the models are large, or check the server log")
         time.sleep(interval)
-        interval = min(max_interval, interval * 1.5)
+        starting = any(p.endswith(NOT_ANSWERING) for p in pending)
+        interval = min(min(max_interval, STARTING_INTERVAL) if starting else max_interval,
+                       interval * 1.5)
