@@ -153,6 +153,9 @@ class Driver(RuntimeDriver):
         self.traffic = BlueGreen(self.containers, self.names, self.state_dir,
                                  {"rest": CONTAINER_REST_PORT, "grpc": CONTAINER_GRPC_PORT})
         self._started: Any = None  # the container this driver started, right after it did
+        #: where that container answers directly (its address holds while it runs, and a
+        #: restart of it fails `check_started`), asked once rather than at every probe
+        self._started_endpoint: Endpoint | None = None
 
     @property
     def server(self) -> str:
@@ -202,6 +205,7 @@ class Driver(RuntimeDriver):
         self.containers.ensure_network(self.names.network)
         self.containers.create(container_spec(self.server, launch, name, self.names.network))
         self._started = self.containers.named(self.server, name)
+        self._started_endpoint = None
 
     def create(self, launch: Launch) -> None:
         """The proxy first: a port that is taken fails in a second, before a server starts."""
@@ -226,8 +230,11 @@ class Driver(RuntimeDriver):
         self.replace(launch)
 
     def verify_endpoint(self) -> Endpoint:
-        found = self.traffic.direct_endpoint(self._started.name if self._started else None)
-        return found or self.target.endpoint
+        if self._started is None:
+            return self.traffic.direct_endpoint(None) or self.target.endpoint
+        if self._started_endpoint is None:
+            self._started_endpoint = self.traffic.direct_endpoint(self._started.name)
+        return self._started_endpoint or self.target.endpoint
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return (self.verify_endpoint(),)
@@ -261,8 +268,8 @@ class Driver(RuntimeDriver):
                                    f"(exit code {now.exit_code})",
                                    "its log ends with:\n" + self.containers.logs_tail(self.server, 8))
             return
-        now = self.containers.named(self.server, started.name)
-        if now is None or now.id != started.id:
+        now = self.containers.by_id(started.id)
+        if now is None:
             raise ServerExited(f"the container apply started for {self.server!r} is gone",
                                "something else removed or replaced it meanwhile")
         if now.running and now.restart_count == started.restart_count:
@@ -273,10 +280,13 @@ class Driver(RuntimeDriver):
                            "its log ends with:\n" + self.containers.logs_tail(self.server, 8))
 
     def undo(self, undo: RuntimeUndo) -> None:
+        """Remove what this apply started (or put back what it replaced); from then on the
+        serving container is the one to ask, as if this apply had started nothing."""
         if undo.kind is RuntimeUndoKind.REMOVE:
             self.destroy()
         else:
             self.traffic.back(undo)
+        self._started, self._started_endpoint = None, None
 
     def commit(self, undo: RuntimeUndo) -> None:
         if undo.kind is RuntimeUndoKind.RESTORE_PREVIOUS:

@@ -131,6 +131,17 @@ class Containers:
         found = [c for c in self._managed(server) if c.name == name]
         return observed(found[0]) if found else None
 
+    def by_id(self, container_id: str) -> ObservedContainer | None:
+        """The container `container_id` as the engine has it now (one inspect), or None if it
+        is gone: what a wait asks of the container it started, many times a second."""
+        import docker.errors
+
+        with engine_call(f"inspect container {container_id[:12]}"):
+            try:
+                return observed(self.client.containers.get(container_id))
+            except docker.errors.NotFound:
+                return None
+
     def address(self, server: str, name: str, network: str) -> str | None:
         """The IP address the container `name` of `server` has on `network`, or None."""
         found = [c for c in self._managed(server) if c.name == name]
