@@ -56,7 +56,8 @@ from tfsctl.runtimes.engine.container_spec import (
 )
 from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.engine.errors import DockerRuntimeError, EngineUnavailable
-from tfsctl.runtimes.engine.services import ObservedService, Services, ServiceSpec
+from tfsctl.runtimes.engine.service_spec import ServiceSpec
+from tfsctl.runtimes.engine.services import ObservedService, Services
 from tfsctl.runtimes.healthcheck import health_command
 from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.runtimes.proxy import digest, proxy_label, proxy_name, reconcile_proxy

@@ -15,57 +15,21 @@ does not pull it either).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tfsctl.runtimes.engine.container_spec import CONFIG_HASH_LABEL, MANAGED_LABEL, SERVER_LABEL
 from tfsctl.runtimes.engine.containers import Containers
 from tfsctl.runtimes.engine.errors import DockerRuntimeError, engine_call
-
-#: The image ID a service was created from (on the manager), so a rebuilt tag is seen.
-IMAGE_ID_LABEL = "io.tfsctl.image-id"
+from tfsctl.runtimes.engine.service_spec import IMAGE_ID_LABEL, ServiceSpec, service_kwargs
 
 #: Swarm's update states that end a rollout, and those that say it failed.
 _DONE, _FAILED = {"completed", "rollback_completed"}, {"rollback_completed", "rollback_paused",
                                                        "paused"}
 #: A task's states while its container runs.
 _LIVE = {"starting", "running"}
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """Everything a server's service is made from; pure data.
-
-    `config` is the model.config text, given to every task at `config_target`;
-    `healthcheck` is the task's health command (a task takes traffic, and a rollout
-    moves on, only once it passes).
-    """
-
-    name: str
-    server: str
-    image: str
-    image_id: str | None
-    args: tuple[str, ...]
-    env: tuple[tuple[str, str], ...] = field(repr=False)
-    replicas: int
-    network: str
-    mounts: tuple[tuple[str, str], ...]  # (host path, task path), read-only binds
-    config: str
-    config_target: str
-    healthcheck: tuple[str, ...]
-    labels: tuple[tuple[str, str], ...]
-    cpus: float | None = None
-    memory_bytes: int | None = None
-    #: how long a task may take to start (load its models) before failing health counts
-    start_period_s: int = 120
-
-    @property
-    def config_name(self) -> str:
-        digest = hashlib.sha256(self.config.encode()).hexdigest()[:16]
-        return f"{self.name}-model-config-{digest}"
 
 
 @dataclass(frozen=True)
@@ -96,14 +60,10 @@ class ObservedService:
     stopping: int = 0
 
 
-_NS = 1_000_000_000
 #: How long `converge` waits, once the update is done, for the tasks beyond the replicas to
 #: stop: the old ones (Swarm stops them after the new ones run; they get the stop grace
 #: period, 10 s) and any Swarm left over.
 SURPLUS_GRACE = 15.0
-#: How long Swarm watches the new tasks of an update for failure before it completes it
-#: (its default is 5 s).
-MONITOR_S = 1
 
 
 class Services:
@@ -189,46 +149,9 @@ class Services:
                                                       SERVER_LABEL: spec.server})
             return str(made.id)
 
-    def _kwargs(self, spec: ServiceSpec) -> dict[str, Any]:
-        import docker.types as t
-
-        labels = dict(spec.labels)
-        if spec.image_id:
-            labels[IMAGE_ID_LABEL] = spec.image_id
-        resources = None
-        if spec.cpus or spec.memory_bytes:
-            resources = t.Resources(cpu_limit=int(spec.cpus * 1e9) if spec.cpus else None,
-                                    mem_limit=spec.memory_bytes)
-        return dict(
-            image=spec.image, args=list(spec.args), name=spec.name, labels=labels,
-            container_labels=labels, env=[f"{k}={v}" for k, v in spec.env],
-            mode=t.ServiceMode("replicated", replicas=spec.replicas),
-            networks=[spec.network], endpoint_spec=t.EndpointSpec(mode="dnsrr"),
-            mounts=[t.Mount(target, source, type="bind", read_only=True)
-                    for source, target in spec.mounts],
-            configs=[t.ConfigReference(self._config_id(spec), spec.config_name,
-                                       filename=spec.config_target)],
-            healthcheck=t.Healthcheck(test=["CMD", *spec.healthcheck], interval=1 * _NS,
-                                      timeout=10 * _NS, retries=3,
-                                      start_period=spec.start_period_s * _NS),
-            # start-first on every replica at once: a new copy of each starts beside the old
-            # one, so capacity never drops below `replicas` and the new version answers after
-            # one start instead of one per replica; a rollback is a rollout in reverse.
-            # Swarm calls an update complete `monitor` after its last task runs, and apply
-            # waits for that: a task runs only once its healthcheck found every version
-            # served, and apply's smoke requests follow, so Swarm's own watch is short.
-            update_config=t.UpdateConfig(parallelism=spec.replicas, delay=0,
-                                         failure_action="rollback", monitor=MONITOR_S * _NS,
-                                         max_failure_ratio=0, order="start-first"),
-            rollback_config=t.RollbackConfig(parallelism=spec.replicas, delay=0,
-                                             failure_action="pause", monitor=MONITOR_S * _NS,
-                                             order="start-first"),
-            restart_policy=t.RestartPolicy(condition="any", delay=2 * _NS),
-            stop_grace_period=10 * _NS, resources=resources)
-
     def create(self, spec: ServiceSpec) -> None:
         self.ensure_network(spec.network, spec.server)
-        kwargs = self._kwargs(spec)
+        kwargs = service_kwargs(spec, self._config_id(spec))
         with engine_call(f"create service {spec.name}", spec.image):
             self.client.services.create(**kwargs)
 
@@ -238,7 +161,7 @@ class Services:
         service = self._find(spec.name)
         if service is None:
             raise DockerRuntimeError(f"service {spec.name} does not exist", "run tfsctl apply")
-        kwargs = self._kwargs(spec)
+        kwargs = service_kwargs(spec, self._config_id(spec))
         kwargs.pop("name")
         with engine_call(f"update service {spec.name}", spec.image):
             if force:  # the SDK bumps the spec's ForceUpdate counter
