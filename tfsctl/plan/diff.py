@@ -20,19 +20,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from tfsctl.live.sources import SourceKey, SourceObservation
-from tfsctl.live.state import HandlerDigests, LiveServer, LiveState, RuntimeStatus, VersionState
+from tfsctl.live.state import HandlerDigests, LiveServer, LiveState, RuntimeStatus
 from tfsctl.plan.canary import canary_action, canary_pins
 from tfsctl.plan.drift import history_drift, member_drift, report_drift
 from tfsctl.plan.entries import diff_entries, reload_refusals
 from tfsctl.plan.execution import ServerExecution
 from tfsctl.plan.gateways import plan_gateways
+from tfsctl.plan.labels import label_steps
 from tfsctl.plan.memory import memory_hazard
 from tfsctl.plan.model import (
     Change,
     FileChange,
     Hazard,
     HazardKind,
-    LabelStep,
     ModelChange,
     Plan,
     ServerAction,
@@ -48,7 +48,7 @@ from tfsctl.runtimes.desired import DesiredRuntime, desired_model_entries, desir
 from tfsctl.runtimes.profile import RuntimeProfile
 from tfsctl.runtimes.registry import profile
 from tfsctl.serverconfig.launch import host_side_file_path, side_files
-from tfsctl.serverconfig.model_config import ModelEntry, host_model_config_path
+from tfsctl.serverconfig.model_config import host_model_config_path
 from tfsctl.spec.load import LoadedSpec
 from tfsctl.spec.model import Server
 
@@ -160,39 +160,6 @@ def _expected_gap(live: LiveServer) -> str:
             "longer if the new versions are larger")
 
 
-def _label_steps(server: Server, starts_gated: bool, live: LiveServer, action: ServerAction,
-                 versions: Iterable[VersionChange], live_entries: tuple[ModelEntry, ...] | None
-                 ) -> tuple[LabelStep, ...]:
-    """Labels that a running TF Serving would refuse now: their version is not AVAILABLE yet.
-
-    Apply first loads the version (config without the label), waits until it
-    is AVAILABLE, then sets the label. Servers run with
-    --allow_version_labels_for_unavailable_models (so that they can restart from
-    their model.config), which still refuses label *moves* and would let a new
-    label answer errors until its version loads: the two steps stay, except in a
-    server that starts gated (`starts_gated`: it takes no request before it serves
-    every version), which starts with every label set.
-    """
-    fresh_server = action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
-                              ServerAction.START)
-    if fresh_server and starts_gated:
-        return ()
-    # A starting server checks labels once it has loaded only each model's newest version
-    # (TF Serving's start-up), so labels on other versions need the second step too.
-    exporting = {(v.model, v.version) for v in versions if v.change is Change.CREATE}
-    live_labels = {e.name: e.label_map for e in live_entries or ()}
-    steps = []
-    for model in server.models:
-        for label, version in sorted(model.labels.items()):
-            if live_labels.get(model.name, {}).get(label) == version and not fresh_server:
-                continue
-            served = live.report.model(model.name) if live.report.reachable else None
-            available = served is not None and served.state_of(version) is VersionState.AVAILABLE
-            if fresh_server or (model.name, version) in exporting or not available:
-                steps.append(LabelStep(model.name, label, version))
-    return tuple(steps)
-
-
 def _escapes(server: Server, live: LiveServer) -> list[Hazard]:
     """Deleting through a symlink that leads out of the root (destroy --purge): refused."""
     hazards = []
@@ -273,11 +240,10 @@ def diff_server(server: Server, live: LiveServer, *,
         hazards.append(Hazard(HazardKind.DOWNTIME, Severity.WARNING,
                               f"{action.value}: {_expected_gap(live)}; a reload would not"))
     smoke = tuple((m.name, tuple(m.smoke)) for m in server.models if m.smoke)
-    label_steps = _label_steps(server, runtime.starts_gated, live, action,
-                               versions, live_entries)
+    waiting = label_steps(server, runtime.starts_gated, live, action, versions, live_entries)
     plan = ServerPlan(
         name=server.name, runtime=server.runtime, action=action, reasons=tuple(reasons),
-        versions=tuple(versions), models=models, files=files, label_steps=label_steps,
+        versions=tuple(versions), models=models, files=files, label_steps=waiting,
         hazards=tuple(hazards),
         drift=tuple(history_drift(live) + member_drift(live)
                     + report_drift(server, live, frozenset(m.name for m in models))),
@@ -290,8 +256,8 @@ def diff_server(server: Server, live: LiveServer, *,
         secrets_digest=desired.secrets_digest({k: v for k, v in secrets.items() if v is not None}),
         files=files, digests={(m, v): o.fingerprint for (s, m, v), o in sources.items()
                               if s == server.name and o.fingerprint},
-        entries=entries, first=first_entries(entries, label_steps, live_entries, serve),
-        label_steps=label_steps, serve=serve,
+        entries=entries, first=first_entries(entries, waiting, live_entries, serve),
+        label_steps=waiting, serve=serve,
         model_config_path=str(host_model_config_path(server)),
         smoke=smoke, cleanup=tuple(str(d.base_path / name) for d in model_dirs if d is not None
                       for name in d.temporary),
