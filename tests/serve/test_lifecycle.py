@@ -137,6 +137,24 @@ def test_startup_fails_when_a_model_does_not_load(models: Path) -> None:
             ".pbtxt at supplied export directory path:") in result.stderr
 
 
+def test_a_failed_start_stops_the_loads_still_running_and_exits_255(
+        models: Path, tmp_path: Path) -> None:
+    """The newest version fails, so the server does not start, while the one below it is
+    still loading: the server waits for that load and exits 255 as TF Serving does, where
+    leaving the load running aborted the interpreter as it exited ("terminate called
+    after throwing an instance of ''", exit 134; 139 in a container)."""
+    base = tmp_path / "hpt"
+    copy_version(models / "saved_model_half_plus_two_cpu" / "00000123", base / "1")
+    broken = copy_version(models / "saved_model_half_plus_two_cpu" / "00000123", base / "2")
+    (broken / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+    config = write_config(tmp_path / "model.config", block("hpt", base, "model_version_policy { all {} }"))
+    result = run_to_exit(f"--model_config_file={config}", FAST_FAIL)
+    assert result.returncode == 255, result.stderr[-2000:]
+    assert ("Failed to start server. Error: UNKNOWN: 1 model(s) did not become available: "
+            "{{{name: hpt version: 2} due to error: DATA_LOSS:") in result.stderr
+    assert "terminate called" not in result.stderr, result.stderr[-2000:]
+
+
 def test_start_errors(tmp_path: Path, tfs_testdata: Path, models: Path) -> None:
     bad_config = tmp_path / "bad.config"
     bad_config.write_text("model_config_list { config { nme: 'x' } }")

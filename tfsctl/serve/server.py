@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 from concurrent import futures
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tfsctl.serve.configfiles import (
     entries_from_proto,
@@ -31,6 +31,11 @@ from tfsctl.serve.signals import Interrupted, StopSignals
 from tfsctl.serverconfig.model_config import ModelEntry
 from tfsctl.servingapi.status import ServingError, invalid
 from tfsctl.tfenv import import_tensorflow
+
+if TYPE_CHECKING:  # imported once TensorFlow is (see _serve)
+    from tfsctl.serve.core import Core
+    from tfsctl.serve.manager import ModelManager
+    from tfsctl.serve.metrics import Metrics
 
 log = logging.getLogger("tfsctl.serve")
 
@@ -76,7 +81,7 @@ def grpc_options(flags: ServerFlags) -> list[tuple[str, int]]:
             ("grpc.keepalive_timeout_ms", 20_000)]
 
 
-def _poll_config_file(flags: ServerFlags, manager: Any, stop: threading.Event) -> None:
+def _poll_config_file(flags: ServerFlags, manager: ModelManager, stop: threading.Event) -> None:
     """--model_config_file_poll_wait_seconds: re-read the file and reload it every period, as
     TF Serving does (so a reload refused earlier, e.g. for a label, is retried)."""
     def loop() -> None:
@@ -128,18 +133,13 @@ def _serve(flags: ServerFlags, signals: StopSignals) -> int:
     entries = model_entries(flags)
     batching = read_batching(flags.batching_parameters_file) if flags.enable_batching else None
     import_tensorflow()
-    import grpc
 
     from tfsctl.serve.batching import Batcher
     from tfsctl.serve.core import Core
-    from tfsctl.serve.grpc_service import ModelServicer, PredictionServicer, add_services
-    from tfsctl.serve.http_server import RestServer
     from tfsctl.serve.loader import LoadedVersion, load_version
     from tfsctl.serve.manager import ModelManager
     from tfsctl.serve.metrics import Metrics
-    from tfsctl.serve.rest import RestApi
     from tfsctl.serve.warmup import warm_up
-    from tfsctl.servingapi.limits import RequestLimits
 
     signals.started()
     stop = signals.stop
@@ -166,9 +166,31 @@ def _serve(flags: ServerFlags, signals: StopSignals) -> int:
                            load_retry_interval=flags.load_retry_interval_micros / 1e6,
                            stop=stop)
     core, metrics = Core(manager, batcher), Metrics()
+    manager.start(flags.file_system_poll_wait_seconds)
+    try:
+        return _start_serving(flags, signals, entries, manager, core, metrics)
+    except BaseException:
+        # the start failed (a newest version did not load, a port is taken) while the
+        # manager may still be loading another version: that load ends first, or the
+        # interpreter's exit would cut through TensorFlow's C++ frames and abort the process
+        manager.stop()
+        raise
+
+
+def _start_serving(flags: ServerFlags, signals: StopSignals, entries: tuple[ModelEntry, ...],
+                   manager: ModelManager, core: Core, metrics: Metrics) -> int:
+    """The first config loaded, then gRPC and REST until a signal; the exit code. The
+    caller stops `manager` if this raises."""
+    import grpc
+
+    from tfsctl.serve.grpc_service import ModelServicer, PredictionServicer, add_services
+    from tfsctl.serve.http_server import RestServer
+    from tfsctl.serve.rest import RestApi
+    from tfsctl.servingapi.limits import RequestLimits
+
+    stop = signals.stop
     # Labels are checked before anything loads, so a first config with labels fails unless
     # --allow_version_labels_for_unavailable_models, as in TF Serving (tensorflow/serving#1230).
-    manager.start(flags.file_system_poll_wait_seconds)
     manager.set_config(entries)  # returns early, without raising, once `stop` is set
     if stop.is_set():  # a signal while the first versions loaded: nothing listens yet
         manager.stop()
