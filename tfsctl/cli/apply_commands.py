@@ -18,14 +18,11 @@ from tfsctl.cli.options import load_checked, load_from_options, spec_options
 from tfsctl.cli.plan_command import show_plan
 from tfsctl.cli.progress import ProgressPrinter
 from tfsctl.errors import TfsctlError
-from tfsctl.plan.model import BaselineKind, Plan, ServerAction
+from tfsctl.plan.model import BaselineKind, Plan
 from tfsctl.planning import PlanResult, select_servers
 from tfsctl.runtimes.registry import profile
 from tfsctl.spec.load import LoadedSpec
 from tfsctl.tfenv import require_tensorflow
-
-#: Actions that start a server process.
-STARTS_SERVER = (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART, ServerAction.START)
 
 
 def require_tensorflow_for(plan: Plan) -> None:
@@ -35,7 +32,7 @@ def require_tensorflow_for(plan: Plan) -> None:
         if server.exports:
             first = server.exports[0]
             require_tensorflow(f"exporting {first.model}/{first.version}")
-        if server.action in STARTS_SERVER and profile(server.runtime).serves_from_tfsctl:
+        if server.action.starts_server and profile(server.runtime).serves_from_tfsctl:
             require_tensorflow(f"starting {server.runtime} server {server.name!r} (tfsctl serve)")
 
 

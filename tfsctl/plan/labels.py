@@ -23,8 +23,7 @@ def label_steps(server: Server, starts_gated: bool, live: LiveServer, action: Se
     server that starts gated (`starts_gated`: it takes no request before it serves
     every version), which starts with every label set.
     """
-    fresh_server = action in (ServerAction.CREATE, ServerAction.REPLACE, ServerAction.RESTART,
-                              ServerAction.START)
+    fresh_server = action.starts_server
     if fresh_server and starts_gated:
         return ()
     # A starting server checks labels once it has loaded only each model's newest version

@@ -56,6 +56,12 @@ class ServerAction(StrEnum):
         return self in (ServerAction.START, ServerAction.RESTART, ServerAction.REPLACE,
                         ServerAction.DESTROY)
 
+    @property
+    def starts_server(self) -> bool:
+        """A server process or container starts afresh (and reads its model.config)."""
+        return self in (ServerAction.START, ServerAction.RESTART, ServerAction.CREATE,
+                        ServerAction.REPLACE)
+
 
 class Severity(StrEnum):
     WARNING = "warning"  # apply proceeds; the reviewer should know
