@@ -115,5 +115,5 @@ def wait_until_serving(expect: Expectation, probe: StatusProbe, *, timeout: floa
                                 "raise --timeout if the models are large, or check the server log")
         time.sleep(interval)
         starting = any(p.endswith(NOT_ANSWERING) for p in pending)
-        interval = min(min(max_interval, STARTING_INTERVAL) if starting else max_interval,
-                       interval * 1.5)
+        longest = min(max_interval, STARTING_INTERVAL) if starting else max_interval
+        interval = min(longest, interval * 1.5)

@@ -53,7 +53,6 @@ class ServiceSpec:
         return f"{self.name}-model-config-{digest}"
 
 
-
 def service_kwargs(spec: ServiceSpec, config_id: str) -> dict[str, Any]:
     """The SDK's arguments for a service made from `spec`, its model.config being the
     Swarm config `config_id`."""
